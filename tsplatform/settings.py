@@ -1,0 +1,175 @@
+"""Typed settings from ``TSPLATFORM_*`` environment variables: the one home for configuration.
+
+Every default yields a working local setup under ``TSPLATFORM_STATE_DIR`` (``./.tsplatform``). After
+``tsplatform services up`` the local service addresses are written to ``<state>/services.env``; they
+are read as defaults, so later commands and ``dagster dev`` find the services with no extra setup.
+Explicit environment variables always win over that file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".tsplatform")
+SERVICES_ENV_FILE = "services.env"
+
+#: Datasets of the lake, in pipeline order. Retention and catalog sync iterate over these.
+DATASETS: tuple[str, ...] = (
+    "raw_readings",
+    "quarantine",
+    "validated_readings",
+    "period_estimates",
+    "regularized_readings",
+    "denoised_readings",
+    "decompositions",
+    "series_profiles",
+    "correlations",
+    "training_sets",
+    "forecasts",
+)
+
+
+def _state_dir_from_env() -> Path:
+    return Path(os.environ.get("TSPLATFORM_STATE_DIR", str(DEFAULT_STATE_DIR))).expanduser()
+
+
+def services_env_file(state_dir: Path | None = None) -> Path:
+    """Path of the file ``tsplatform services up`` writes its ``export`` lines to."""
+    return (state_dir or _state_dir_from_env()) / SERVICES_ENV_FILE
+
+
+class Settings(BaseSettings):
+    """All of tsplatform's configuration. Field ``foo`` is read from ``TSPLATFORM_FOO``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TSPLATFORM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    environment: Literal["local", "test", "docker"] = Field(
+        "local", description="Which resource set definitions.py wires up."
+    )
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="Everything local lives under it.")
+    lake_root: str | None = Field(
+        None, description="Local path or Hadoop-compatible URI (s3://, hdfs://...). Default <state>/lake."
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="bootstrap.servers")
+    kafka_security: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka client options passed through verbatim, e.g. "
+        '{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...} (JSON).',
+    )
+    topics: list[str] = Field(
+        default_factory=lambda: ["sensor_data_source_SENSOR_DATA_VIEW"],
+        description="Topics to ingest (JSON list or comma-separated).",
+    )
+    consumer_group: str = Field("tsplatform-ingest", description="Kafka consumer group for ingestion.")
+    max_records_per_run: int = Field(
+        500_000, description="Upper bound of records one sensor-requested ingestion run consumes."
+    )
+
+    # --- MongoDB catalog ---------------------------------------------------------------------
+    mongo_uri: str = Field("mongodb://127.0.0.1:27017/?directConnection=true")
+    mongo_db: str = Field("tsplatform")
+
+    # --- Spark -------------------------------------------------------------------------------
+    spark_master: str = Field("local[*]")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="Extra Spark conf (JSON object), e.g. executor memory."
+    )
+
+    # --- Ray / MLflow ------------------------------------------------------------------------
+    ray_address: str | None = Field(None, description="ray:// address; default starts a local Ray.")
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI; default <state>/mlruns.")
+
+    # --- Partitions and retention ------------------------------------------------------------
+    start_date: dt.date = Field(dt.date(2022, 1, 1), description="First day partition (UTC).")
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"raw_readings": 400, "quarantine": 90},
+        description="Days each dataset is kept (JSON object); datasets not listed are kept forever.",
+    )
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.expanduser().resolve()
+
+    @property
+    def lake_uri(self) -> str:
+        """The lake root: ``lake_root`` if set, else ``<state>/lake`` (absolute)."""
+        if self.lake_root:
+            if "://" in self.lake_root:
+                return self.lake_root.rstrip("/")
+            return str(Path(self.lake_root).expanduser().resolve())
+        return str(self.state_path / "lake")
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow_uri or (self.state_path / "mlruns").as_uri()
+
+    @property
+    def spark_dir(self) -> Path:
+        """Derby metastore, warehouse and Spark temp files live here."""
+        return self.state_path / "spark"
+
+    def kafka_client_config(self, **extra: str | int | bool) -> dict[str, str | int | bool]:
+        """librdkafka config: bootstrap servers, pass-through security options, then ``extra``."""
+        return {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_security, **extra}
+
+
+def _load_services_env(state_dir: Path) -> dict[str, str]:
+    """Parse ``export KEY=VALUE`` lines written by ``tsplatform services up``."""
+    path = services_env_file(state_dir)
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        if "=" not in line or line.startswith("#"):
+            continue
+        key, _, raw = line.partition("=")
+        values[key.strip()] = raw.strip().strip("'\"")
+    return values
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with the running local services as defaults."""
+    state_dir = _state_dir_from_env()
+    defaults = {
+        k: v for k, v in _load_services_env(state_dir).items() if k.startswith("TSPLATFORM_")
+    }
+    missing = {k: v for k, v in defaults.items() if k not in os.environ}
+    if not missing:
+        return Settings()
+    saved = dict(os.environ)
+    try:
+        os.environ.update(missing)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide cached settings (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return load_settings()
