@@ -1,0 +1,168 @@
+"""The lake: Parquet datasets in Hive-style day partitions on any pyarrow filesystem.
+
+Layout: ``<root>/<dataset>/year=YYYY/month=MM/day=DD/<file>.parquet``. The root is a local path or a
+Hadoop-compatible URI (``s3://``, ``hdfs://``, ``gs://``; resolved by ``pyarrow.fs.FileSystem.from_uri``).
+
+Writes are atomic: a file is written under ``<root>/<dataset>/_staging/`` and then moved into its
+partition, so readers never see a half-written file (a local or HDFS rename is atomic; on object stores
+a single-object put is). Readers skip names starting with ``_`` or ``.``. Dataset and file names are
+checked against strict patterns; series keys never appear in paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.parquet$")
+_PARTITION_DIR = re.compile(r"^year=(\d{4})/month=(\d{2})/day=(\d{2})$")
+
+
+def day_partition(day: dt.date) -> str:
+    """Relative Hive partition path of a UTC day: ``year=YYYY/month=MM/day=DD``."""
+    return f"year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
+
+
+def parse_day_partition(relative: str) -> dt.date | None:
+    """Inverse of :func:`day_partition`; ``None`` for anything else."""
+    match = _PARTITION_DIR.match(relative.strip("/"))
+    if not match:
+        return None
+    try:
+        return dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def check_dataset_name(dataset: str) -> str:
+    if not _DATASET_NAME.match(dataset):
+        raise ValueError(f"invalid dataset name {dataset!r}: expected {_DATASET_NAME.pattern}")
+    return dataset
+
+
+def check_file_name(name: str) -> str:
+    if not _FILE_NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid lake file name {name!r}: expected {_FILE_NAME.pattern}")
+    return name
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake root. Cheap to construct; all methods are stateless calls on the filesystem."""
+
+    root: str
+
+    @property
+    def _fs_and_base(self) -> tuple[pafs.FileSystem, str]:
+        if "://" in self.root:
+            fs, base = pafs.FileSystem.from_uri(self.root)
+        else:
+            fs, base = pafs.LocalFileSystem(), self.root
+        return fs, base.rstrip("/")
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        return self._fs_and_base[0]
+
+    @property
+    def base(self) -> str:
+        return self._fs_and_base[1]
+
+    # --- paths -------------------------------------------------------------------------------
+    def dataset_path(self, dataset: str) -> str:
+        return f"{self.base}/{check_dataset_name(dataset)}"
+
+    def partition_path(self, dataset: str, day: dt.date) -> str:
+        return f"{self.dataset_path(dataset)}/{day_partition(day)}"
+
+    def uri(self, dataset: str) -> str:
+        """The dataset location as a URI (for Spark / Hive ``LOCATION``)."""
+        path = self.dataset_path(dataset)
+        if "://" in self.root:
+            scheme = self.root.split("://", 1)[0]
+            return f"{scheme}://{path}"
+        return f"file://{path}"
+
+    # --- writing -----------------------------------------------------------------------------
+    def write_file(self, dataset: str, day: dt.date, name: str, table: pa.Table) -> str:
+        """Atomically write ``table`` as ``<partition>/<name>``, replacing a file of the same name."""
+        check_file_name(name)
+        fs, _ = self._fs_and_base
+        staging = f"{self.dataset_path(dataset)}/_staging"
+        final_dir = self.partition_path(dataset, day)
+        fs.create_dir(staging, recursive=True)
+        fs.create_dir(final_dir, recursive=True)
+        tmp = f"{staging}/{uuid.uuid4().hex}-{name}"
+        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+        final = f"{final_dir}/{name}"
+        fs.move(tmp, final)
+        return final
+
+    def delete_partition(self, dataset: str, day: dt.date) -> bool:
+        """Delete a day partition; True when it existed."""
+        fs, _ = self._fs_and_base
+        path = self.partition_path(dataset, day)
+        if fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return False
+        fs.delete_dir(path)
+        return True
+
+    # --- reading -----------------------------------------------------------------------------
+    def partition_files(self, dataset: str, day: dt.date) -> list[str]:
+        """Visible Parquet files of a day partition, sorted by name."""
+        fs, _ = self._fs_and_base
+        path = self.partition_path(dataset, day)
+        if fs.get_file_info(path).type != pafs.FileType.Directory:
+            return []
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return sorted(
+            i.path
+            for i in infos
+            if i.type == pafs.FileType.File
+            and i.base_name.endswith(".parquet")
+            and not i.base_name.startswith(("_", "."))
+        )
+
+    def days(self, dataset: str) -> list[dt.date]:
+        """The day partitions present for ``dataset``, ascending."""
+        fs, _ = self._fs_and_base
+        root = self.dataset_path(dataset)
+        if fs.get_file_info(root).type != pafs.FileType.Directory:
+            return []
+        found: list[dt.date] = []
+        for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, max_recursion=2)):
+            if info.type != pafs.FileType.Directory:
+                continue
+            day = parse_day_partition(info.path[len(root) + 1 :])
+            if day is not None:
+                found.append(day)
+        return sorted(found)
+
+    def read_partition(
+        self, dataset: str, day: dt.date, columns: Iterable[str] | None = None
+    ) -> pa.Table | None:
+        """All rows of a day partition (``None`` when it has no file)."""
+        files = self.partition_files(dataset, day)
+        if not files:
+            return None
+        ds = pads.dataset(files, format="parquet", filesystem=self.fs)
+        return ds.to_table(columns=list(columns) if columns is not None else None)
+
+    def read_days(
+        self, dataset: str, days: Iterable[dt.date], columns: Iterable[str] | None = None
+    ) -> pa.Table | None:
+        """Rows of several day partitions concatenated (``None`` when none has a file)."""
+        cols = list(columns) if columns is not None else None
+        tables = [t for d in days if (t := self.read_partition(dataset, d, cols)) is not None]
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="default")
