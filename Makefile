@@ -17,7 +17,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps jars demo test test-unit lint lock bench clean services-up services-down
+.PHONY: setup system-deps jars demo dev dagster-home test test-unit lint lock bench clean services-up services-down
 
 setup: $(STAMP)
 
@@ -41,11 +41,23 @@ system-deps:
 jars: setup
 	$(BIN)/tsplatform services fetch
 
-demo: setup system-deps jars
+demo: setup system-deps jars dagster-home
 	$(BIN)/tsplatform services up
 	$(BIN)/tsplatform demo
 
-test: setup system-deps jars
+# Dagster reads $(DAGSTER_HOME)/dagster.yaml: keep it a copy of the repo's dagster.yaml (a differing
+# older file there is kept as dagster.yaml.~N~).
+dagster-home: $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p "$(@D)" && cmp -s $< "$@" || cp --backup=numbered $< "$@"
+
+# The Dagster UI and daemon on the local services (http://127.0.0.1:3000).
+dev: setup system-deps jars dagster-home
+	$(BIN)/tsplatform services up
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: setup system-deps jars dagster-home
 	$(BIN)/ruff check tsplatform tsplatform_tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
