@@ -40,8 +40,9 @@ def series_ids(position: pd.Series, type_name: pd.Series) -> pd.Series:
     keys = pd.DataFrame({"p": position.astype(str).to_numpy(), "t": type_name.astype(str).to_numpy()})
     uniq = keys.drop_duplicates()
     mapping = {(p, t): series_id(p, t) for p, t in zip(uniq["p"], uniq["t"], strict=True)}
-    out = np.fromiter((mapping[(p, t)] for p, t in zip(keys["p"], keys["t"], strict=True)), dtype=object,
-                      count=len(keys))
+    out = np.fromiter(
+        (mapping[(p, t)] for p, t in zip(keys["p"], keys["t"], strict=True)), dtype=object, count=len(keys)
+    )
     return pd.Series(out, index=position.index, dtype=object)
 
 

@@ -1,0 +1,39 @@
+"""The one Definitions object: assets, checks, jobs, sensors, schedules and resources by environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
+from tsplatform.resources.catalog import CatalogResource
+from tsplatform.resources.kafka import KafkaResource
+from tsplatform.resources.lake import LakeResource
+from tsplatform.resources.spark import spark_resource
+from tsplatform.settings import get_settings
+
+
+def resources_for(environment: str) -> dict[str, Any]:
+    """Resource set of an environment (``TSPLATFORM_ENVIRONMENT``: local, test, docker).
+
+    All three read their endpoints from settings; they differ in what the environment provides:
+    local and test use the services of ``tsplatform services up`` / the test fixtures and local Spark,
+    docker points Spark at the cluster master and the lake at the shared volume (both via settings).
+    """
+    if environment not in ("local", "test", "docker"):
+        raise ValueError(f"unknown TSPLATFORM_ENVIRONMENT {environment!r}: expected local, test or docker")
+    return {
+        "kafka": KafkaResource(),
+        "lake": LakeResource(),
+        "catalog": CatalogResource(),
+        "spark": spark_resource(),
+    }
+
+
+defs = dg.Definitions(
+    assets=[raw_readings, quarantine],
+    jobs=[ingest_kafka],
+    sensors=[kafka_offset_sensor],
+    resources=resources_for(get_settings().environment),
+)

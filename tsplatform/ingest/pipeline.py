@@ -1,0 +1,492 @@
+"""Kafka -> lake ingestion of exact offset ranges, exactly once.
+
+An ingestion run is given half-open offset ranges ``[start, end)`` per topic-partition (the offset sensor
+puts them in the run config; ``ingest_once`` plans them from the consumer group's committed offsets). It
+
+1. consumes exactly those offsets (``assign`` + seek, records outside the range are ignored; a broker
+   outage is ridden out by librdkafka's reconnects until ``stall_timeout_s`` passes without progress);
+2. decodes them (:mod:`tsplatform.ingest.decode`): readings and quarantined records with reasons;
+3. lands readings in ``raw_readings/<event day>/`` and quarantined records in ``quarantine/<ingestion
+   day>/``, one atomically renamed Parquet file per day, **skipping every (topic, partition, offset)
+   already present** in the lake — so re-executing a range, a reset cursor or overlapping ranges never
+   duplicate a record, and a run killed mid-write (whose staged file never became visible) completes on
+   re-execution;
+4. syncs the catalog documents of every day the range touched (idempotent recomputation from the lake);
+5. only then commits the end offsets to the consumer group.
+
+Concurrent landings on one lake are serialized with a lock file (local lakes) and by Dagster's tag
+concurrency limit on ``tsplatform/ingest`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from tsplatform.catalog import Catalog
+from tsplatform.errors import ServiceUnavailable
+from tsplatform.ingest.decode import FieldMapping, decode_records
+from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
+from tsplatform.lake import Lake
+from tsplatform.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MS_PER_DAY = 86_400_000
+
+class IngestError(ServiceUnavailable):
+    """Ingestion could not complete (broker unreachable for too long, a range that cannot be read)."""
+
+
+@dataclass(frozen=True, order=True)
+class OffsetRange:
+    """Half-open Kafka offset range ``[start, end)`` of one topic-partition."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        return max(0, self.end - self.start)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "start": self.start, "end": self.end}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OffsetRange:
+        return cls(str(d["topic"]), int(d["partition"]), int(d["start"]), int(d["end"]))
+
+
+@dataclass
+class IngestSummary:
+    """What one ingestion (a run, or ``ingest_once`` over several runs) did."""
+
+    consumed: int = 0
+    readings: int = 0  # decoded readings (whether new or already landed)
+    quarantined: int = 0  # records quarantined by this ingestion (decoded as bad)
+    landed: int = 0  # readings newly written to the lake
+    quarantine_landed: int = 0
+    skipped_existing: int = 0  # readings/records already in the lake (re-delivery)
+    days: dict[dt.date, int] = field(default_factory=dict)  # event day -> readings of the range
+    quarantine_days: set[dt.date] = field(default_factory=set)
+    ranges: list[OffsetRange] = field(default_factory=list)
+    series: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    def merge(self, other: IngestSummary) -> None:
+        for name in (
+            "consumed",
+            "readings",
+            "quarantined",
+            "landed",
+            "quarantine_landed",
+            "skipped_existing",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for day, n in other.days.items():
+            self.days[day] = self.days.get(day, 0) + n
+        self.quarantine_days |= other.quarantine_days
+        self.ranges.extend(other.ranges)
+        self.series |= other.series
+        self.seconds += other.seconds
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed,
+            "readings": self.readings,
+            "landed": self.landed,
+            "quarantined": self.quarantined,
+            "skipped_existing": self.skipped_existing,
+            "series": len(self.series),
+            "days": sorted(d.isoformat() for d in self.days),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --- Kafka plumbing --------------------------------------------------------------------------------
+def _consumer(settings: Settings, group: str | None = None) -> Consumer:
+    return Consumer(
+        settings.kafka_client_config(
+            **{
+                "group.id": group or settings.consumer_group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                "queued.max.messages.kbytes": 256 * 1024,
+            }
+        )
+    )
+
+
+def topic_partitions(
+    consumer: Consumer, topics: Sequence[str], timeout_s: float = 15.0
+) -> list[tuple[str, int]]:
+    """Existing (topic, partition) pairs of ``topics``; a missing topic contributes nothing."""
+    try:
+        meta = consumer.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise IngestError(f"Kafka unreachable: {exc}", setting="TSPLATFORM_KAFKA_BOOTSTRAP") from exc
+    out = []
+    for topic in topics:
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None:
+            continue
+        out.extend((topic, p) for p in sorted(tmeta.partitions))
+    return out
+
+
+def end_offsets(
+    settings: Settings, topics: Sequence[str], group: str | None = None
+) -> dict[tuple[str, int], tuple[int, int, int | None]]:
+    """Per topic-partition: (low watermark, high watermark, committed offset of the group or None)."""
+    consumer = _consumer(settings, group)
+    try:
+        tps = topic_partitions(consumer, topics)
+        committed = {}
+        if tps:
+            for tp in consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=15):
+                committed[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
+        result = {}
+        for t, p in tps:
+            low, high = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=15, cached=False)
+            result[(t, p)] = (low, high, committed.get((t, p)))
+        return result
+    except KafkaException as exc:
+        raise IngestError(f"Kafka unreachable: {exc}", setting="TSPLATFORM_KAFKA_BOOTSTRAP") from exc
+    finally:
+        consumer.close()
+
+
+def plan_ranges(
+    positions: dict[tuple[str, int], int],
+    ends: dict[tuple[str, int], int],
+    max_records: int,
+) -> list[list[OffsetRange]]:
+    """Split ``[positions[tp], ends[tp])`` over all topic-partitions into runs of at most ``max_records``."""
+    runs: list[list[OffsetRange]] = []
+    current: list[OffsetRange] = []
+    budget = max_records
+    for tp in sorted(ends):
+        start, end = positions.get(tp, 0), ends[tp]
+        while start < end:
+            take = min(end - start, budget)
+            current.append(OffsetRange(tp[0], tp[1], start, start + take))
+            start += take
+            budget -= take
+            if budget == 0:
+                runs.append(current)
+                current, budget = [], max_records
+    if current:
+        runs.append(current)
+    return runs
+
+
+@dataclass
+class _Chunk:
+    topic: str
+    values: list[bytes | None]
+    keys: list[bytes | None]
+    partitions: list[int]
+    offsets: list[int]
+
+
+def consume_ranges(
+    settings: Settings,
+    ranges: Sequence[OffsetRange],
+    *,
+    batch: int = 10_000,
+    stall_timeout_s: float = 180.0,
+) -> Iterator[_Chunk]:
+    """Yield every record of ``ranges`` (exactly those offsets), grouped in per-topic chunks."""
+    todo = {(r.topic, r.partition): r for r in ranges if r.count > 0}
+    if not todo:
+        return
+    consumer = _consumer(settings)
+    try:
+        consumer.assign([TopicPartition(t, p, r.start) for (t, p), r in todo.items()])
+        last_progress = time.monotonic()
+        while todo:
+            msgs = consumer.consume(num_messages=batch, timeout=1.0)
+            by_topic: dict[str, _Chunk] = {}
+            progressed = False
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    if err.fatal() or (
+                        not err.retriable()
+                        and err.code()
+                        in (
+                            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                            KafkaError._UNKNOWN_TOPIC,
+                            KafkaError.UNKNOWN_TOPIC_OR_PART,
+                        )
+                    ):
+                        raise IngestError(f"cannot read {m.topic()}[{m.partition()}]: {err.str()}")
+                    log.warning("kafka: %s", err.str())
+                    continue
+                tp = (m.topic(), m.partition())
+                r = todo.get(tp)
+                off = m.offset()
+                if r is None or off < r.start or off >= r.end:
+                    continue
+                chunk = by_topic.get(tp[0])
+                if chunk is None:
+                    chunk = by_topic[tp[0]] = _Chunk(tp[0], [], [], [], [])
+                chunk.values.append(m.value())
+                chunk.keys.append(m.key())
+                chunk.partitions.append(tp[1])
+                chunk.offsets.append(off)
+                progressed = True
+                if off >= r.end - 1:
+                    del todo[tp]
+                    consumer.pause([TopicPartition(tp[0], tp[1])])
+            yield from by_topic.values()
+            now = time.monotonic()
+            if progressed:
+                last_progress = now
+                continue
+            # Nothing new: offsets can be missing (compaction, transaction markers) -> compare positions.
+            for tpo in consumer.position([TopicPartition(t, p) for t, p in list(todo)]):
+                key = (tpo.topic, tpo.partition)
+                if tpo.offset >= 0 and tpo.offset >= todo[key].end:
+                    del todo[key]
+            if todo and now - last_progress > stall_timeout_s:
+                left = ", ".join(f"{t}[{p}]@{r.start}..{r.end}" for (t, p), r in todo.items())
+                raise IngestError(
+                    f"no progress for {stall_timeout_s:.0f}s reading {left}: is Kafka reachable?",
+                    setting="TSPLATFORM_KAFKA_BOOTSTRAP",
+                )
+    finally:
+        consumer.close()
+
+
+def commit_offsets(settings: Settings, ranges: Sequence[OffsetRange], group: str | None = None) -> None:
+    """Commit each range's end as the group's position (after a durable landing)."""
+    if not ranges:
+        return
+    ends: dict[tuple[str, int], int] = {}
+    for r in ranges:
+        ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.end)
+    consumer = _consumer(settings, group)
+    try:
+        consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+# --- landing ---------------------------------------------------------------------------------------
+def _offset_keys(table: pa.Table) -> dict[str, np.ndarray]:
+    """Per topic, one int64 per row: ``partition << 40 | offset`` (offsets stay below 2^40)."""
+    topics = table["topic"].to_numpy(zero_copy_only=False).astype(str)
+    codes = (table["partition"].to_numpy().astype(np.int64) << 40) | table["offset"].to_numpy().astype(
+        np.int64
+    )
+    return {t: codes[topics == t] for t in np.unique(topics)}
+
+
+def _missing_mask(table: pa.Table, existing: list[pa.Table]) -> np.ndarray:
+    """True for rows of ``table`` whose (topic, partition, offset) is in none of ``existing``."""
+    seen: dict[str, list[np.ndarray]] = defaultdict(list)
+    for t in existing:
+        for topic, codes in _offset_keys(t).items():
+            seen[topic].append(codes)
+    topics = table["topic"].to_numpy(zero_copy_only=False).astype(str)
+    codes = (table["partition"].to_numpy().astype(np.int64) << 40) | table["offset"].to_numpy().astype(
+        np.int64
+    )
+    mask = np.ones(table.num_rows, dtype=bool)
+    for topic, arrays in seen.items():
+        rows = topics == topic
+        mask[rows] = np.isin(codes[rows], np.concatenate(arrays), invert=True)
+    return mask
+
+
+def _file_name(table: pa.Table) -> str:
+    """Deterministic name of a landed file from the (topic, partition, offset) set it holds."""
+    digest = hashlib.sha256()
+    for topic, codes in sorted(_offset_keys(table).items()):
+        digest.update(topic.encode())
+        digest.update(np.sort(codes).tobytes())
+    return f"part-{digest.hexdigest()[:24]}.parquet"
+
+
+def _new_rows(lake: Lake, dataset: str, day: dt.date, table: pa.Table) -> pa.Table:
+    """Rows of ``table`` whose (topic, partition, offset) is not yet in the day partition."""
+    existing = lake.read_partition(dataset, day, columns=["topic", "partition", "offset"])
+    if existing is None or existing.num_rows == 0:
+        return table
+    return table.filter(pa.array(_missing_mask(table, [existing])))
+
+
+def _event_days(table: pa.Table) -> np.ndarray:
+    ms = table["event_time"].cast(pa.int64()).to_numpy()
+    return ms // MS_PER_DAY
+
+
+def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], int, int]:
+    """Land readings by UTC event day. Returns (readings per touched day, landed, skipped)."""
+    readings = readings.cast(RAW_READINGS_SCHEMA)
+    days = _event_days(readings)
+    touched: dict[dt.date, int] = {}
+    landed = skipped = 0
+    order = np.argsort(days, kind="stable")
+    sorted_days = days[order]
+    bounds = np.flatnonzero(np.diff(sorted_days)) + 1
+    for idx in np.split(order, bounds):
+        if len(idx) == 0:
+            continue
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[idx[0]]))
+        part = readings.take(pa.array(idx))
+        touched[day] = part.num_rows
+        new = _new_rows(lake, "raw_readings", day, part)
+        skipped += part.num_rows - new.num_rows
+        if new.num_rows:
+            new = new.sort_by([("series_id", "ascending"), ("event_time", "ascending")])
+            lake.write_file("raw_readings", day, _file_name(new), new)
+            landed += new.num_rows
+    return touched, landed, skipped
+
+
+def land_quarantine(lake: Lake, quarantine: pa.Table, day: dt.date) -> tuple[int, int]:
+    """Land quarantined records under the ingestion day, skipping records already quarantined on any day."""
+    if quarantine.num_rows == 0:
+        return 0, 0
+    quarantine = quarantine.cast(QUARANTINE_SCHEMA)
+    total = quarantine.num_rows
+    seen = [
+        t
+        for d in lake.days("quarantine")
+        if (t := lake.read_partition("quarantine", d, columns=["topic", "partition", "offset"])) is not None
+    ]
+    if seen:
+        quarantine = quarantine.filter(pa.array(_missing_mask(quarantine, seen)))
+    if quarantine.num_rows:
+        lake.write_file("quarantine", day, _file_name(quarantine), quarantine)
+    return quarantine.num_rows, total - quarantine.num_rows
+
+
+@contextlib.contextmanager
+def landing_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive lock serializing landings into one lake from processes on this machine."""
+    if "://" in settings.lake_uri:
+        yield  # remote lakes: Dagster's tag concurrency limit serializes ingestion runs
+        return
+    path = Path(settings.lake_uri) / "_locks"
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / "ingest.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ingest_ranges(
+    settings: Settings,
+    ranges: Sequence[OffsetRange],
+    *,
+    lake: Lake | None = None,
+    catalog: Catalog | None = None,
+    mapping: FieldMapping | None = None,
+    commit: bool = True,
+    now: pd.Timestamp | None = None,
+) -> IngestSummary:
+    """Consume, decode, land, sync the catalog and commit exactly ``ranges``; see the module docstring."""
+    started = time.monotonic()
+    lake = lake or Lake(settings.lake_uri)
+    mapping = mapping or FieldMapping()
+    ingested_at = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    summary = IngestSummary(ranges=list(ranges))
+    readings: list[pa.Table] = []
+    quarantine: list[pa.Table] = []
+    for chunk in consume_ranges(settings, ranges):
+        batch = decode_records(
+            chunk.values,
+            keys=chunk.keys,
+            topic=chunk.topic,
+            partitions=np.asarray(chunk.partitions, dtype=np.int32),
+            offsets=np.asarray(chunk.offsets, dtype=np.int64),
+            ingested_at=ingested_at,
+            mapping=mapping,
+        )
+        summary.consumed += len(chunk.values)
+        if batch.readings.num_rows:
+            readings.append(batch.readings)
+        if batch.quarantine.num_rows:
+            quarantine.append(batch.quarantine)
+    expected = sum(r.count for r in ranges)
+    if summary.consumed != expected:
+        log.info("ranges held %d offsets, %d records read (gaps in the log)", expected, summary.consumed)
+    table = pa.concat_tables(readings) if readings else RAW_READINGS_SCHEMA.empty_table()
+    qtable = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
+    summary.readings, summary.quarantined = table.num_rows, qtable.num_rows
+    if table.num_rows:
+        summary.series = set(pc.unique(table["series_id"]).to_pylist())
+    ingest_day = ingested_at.tz_convert("UTC").date()
+    with landing_lock(settings):
+        if table.num_rows:
+            summary.days, summary.landed, summary.skipped_existing = land_readings(lake, table)
+        if qtable.num_rows:
+            summary.quarantine_landed, skipped_q = land_quarantine(lake, qtable, ingest_day)
+            summary.skipped_existing += skipped_q
+            summary.quarantine_days = {ingest_day}
+    if catalog is not None:
+        for day in sorted(summary.days):
+            catalog.sync_partition(lake, "raw_readings", day)
+        for day in sorted(summary.quarantine_days):
+            catalog.sync_partition(lake, "quarantine", day)
+    if commit:
+        commit_offsets(settings, ranges)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def ingest_once(
+    settings: Settings,
+    topics: list[str] | None = None,
+    group: str | None = None,
+    *,
+    catalog: Catalog | None = None,
+    mapping: FieldMapping | None = None,
+) -> IngestSummary:
+    """Drain ``topics`` from the group's committed offsets up to the current end offsets, then return."""
+    topics = topics or settings.topics
+    if group is not None and group != settings.consumer_group:
+        settings = settings.model_copy(update={"consumer_group": group})
+    offsets = end_offsets(settings, topics)
+    positions = {tp: (c if c is not None else low) for tp, (low, _high, c) in offsets.items()}
+    ends = {tp: high for tp, (_low, high, _c) in offsets.items()}
+    total = IngestSummary()
+    for run in plan_ranges(positions, ends, settings.max_records_per_run):
+        total.merge(ingest_ranges(settings, run, catalog=catalog, mapping=mapping))
+    return total
+
+
+def summarize_days(summary: IngestSummary) -> dict[str, int]:
+    """``{YYYY-MM-DD: readings}`` for reporting."""
+    out: dict[str, int] = defaultdict(int)
+    for day, n in summary.days.items():
+        out[day.isoformat()] += n
+    return dict(sorted(out.items()))
