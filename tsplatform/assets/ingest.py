@@ -42,7 +42,8 @@ quarantine = dg.AssetSpec(
     group_name="ingest",
     kinds={"kafka", "parquet"},
     description=(
-        "Records that could not be decoded into a reading, by ingestion day: reason, original bytes, provenance."
+        "Records that could not be decoded into a reading, by ingestion day: reason, original bytes and "
+        "provenance."
     ),
 )
 
