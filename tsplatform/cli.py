@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from tsplatform.ingest.cli import register as register_ingest
+from tsplatform.ingest.retention import register as register_retention
+from tsplatform.ingest.sql_source import register as register_sql_source
 from tsplatform.services.cli import app as services_app
 
 app = typer.Typer(
@@ -15,6 +17,8 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services", help="Local Kafka and MongoDB-wire services.")
 register_ingest(app)
+register_sql_source(app)
+register_retention(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
