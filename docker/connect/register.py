@@ -31,7 +31,8 @@ def load_connector(path: Path) -> tuple[str, dict[str, str]]:
 
 def _request(method: str, url: str, payload: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null")
