@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     consumer_group: str = Field("tsplatform-ingest", description="Kafka consumer group for ingestion.")
     max_records_per_run: int = Field(
         500_000, description="Upper bound of records one sensor-requested ingestion run consumes."
+    )
+    field_mapping: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Payload field mapping (JSON object with keys time, value, series_keys, type_name, "
+        "time_unit, attributes); empty = the Connect contract. See tsplatform.ingest.decode.FieldMapping.",
     )
 
     # --- MongoDB catalog ---------------------------------------------------------------------
