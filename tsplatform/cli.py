@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+import sys
 
+import click
+import typer
+from pydantic import ValidationError
+
+from tsplatform.errors import TsplatformError, from_validation_error
 from tsplatform.ingest.cli import register as register_ingest
 from tsplatform.ingest.retention import register as register_retention
 from tsplatform.ingest.sql_source import register as register_sql_source
@@ -21,5 +26,26 @@ register_sql_source(app)
 register_retention(app)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tsplatform`` script: a :class:`TsplatformError` (or an invalid setting)
+    becomes ONE line ``error: <cause> (setting: NAME)`` on stderr and exit code 2, without traceback;
+    Ctrl-C exits with 130. Any other exception is a bug and keeps its traceback."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except TsplatformError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except ValidationError as exc:
+        print(f"error: {from_validation_error(exc).one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:  # usage errors: click's own message, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         "time_unit, attributes); empty = the Connect contract. See tsplatform.ingest.decode.FieldMapping.",
     )
 
+    # --- Local services (`tsplatform services up`), all bound to 127.0.0.1 ----------------------
+    kafka_port: int = Field(9092, ge=1, le=65535, description="Port of the local Kafka broker.")
+    kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller port.")
+    mongo_port: int = Field(27017, ge=1, le=65535, description="Port of the local MongoDB-wire server.")
+    jars_dir: Path | None = Field(None, description="Service jar cache. Default <state>/jars.")
+
     # --- MongoDB catalog ---------------------------------------------------------------------
     mongo_uri: str = Field("mongodb://127.0.0.1:27017/?directConnection=true")
     mongo_db: str = Field("tsplatform")
@@ -159,9 +165,7 @@ def _load_services_env(state_dir: Path) -> dict[str, str]:
 def load_settings() -> Settings:
     """Settings from the environment, with the running local services as defaults."""
     state_dir = _state_dir_from_env()
-    defaults = {
-        k: v for k, v in _load_services_env(state_dir).items() if k.startswith("TSPLATFORM_")
-    }
+    defaults = {k: v for k, v in _load_services_env(state_dir).items() if k.startswith("TSPLATFORM_")}
     missing = {k: v for k, v in defaults.items() if k not in os.environ}
     if not missing:
         return Settings()

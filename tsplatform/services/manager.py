@@ -1,0 +1,400 @@
+"""Start, stop and inspect the local Kafka broker and MongoDB-wire server of one state dir.
+
+Everything lives under the state dir: jars in ``jars/`` (or ``jars_dir``), Kafka's config and log dir in
+``kafka/``, the MongoDB store in ``mongo/``, process output in ``logs/<service>.log``, PID files in
+``run/<service>.pid`` (JSON: pid and ports) and the client addresses in ``services.env``.
+
+Typical use (the pytest ``services`` fixture does this)::
+
+    manager = ServiceManager(state_dir, kafka_port=19092, kafka_controller_port=19093, mongo_port=27018)
+    manager.up()                               # fetch jars if needed, start both, wait until healthy
+    manager.stop("kafka", kill=True)           # SIGKILL the broker (data dir and ports are kept)
+    manager.start("kafka")                     # same ports, same topics and committed offsets
+    manager.down()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shlex
+import subprocess
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tsplatform.errors import ConfigError, PortInUse, ServiceUnavailable, TsplatformError
+from tsplatform.services import jars, kafka, mongo
+from tsplatform.services.health import kafka_summary, mongo_summary
+from tsplatform.services.process import (
+    PidRecord,
+    find_java,
+    is_ours,
+    marker_args,
+    port_is_free,
+    read_pid_file,
+    spawn,
+    stop_pid,
+    tail,
+    write_pid_file,
+)
+from tsplatform.settings import SERVICES_ENV_FILE, Settings, get_settings
+
+SERVICE_NAMES: tuple[str, ...] = ("kafka", "mongo")
+ServiceName = Literal["kafka", "mongo"]
+State = Literal["healthy", "unhealthy", "stopped"]
+
+#: Port key of each service -> the setting (environment variable) that changes it.
+PORT_SETTINGS: dict[str, dict[str, str]] = {
+    "kafka": {"port": "TSPLATFORM_KAFKA_PORT", "controller_port": "TSPLATFORM_KAFKA_CONTROLLER_PORT"},
+    "mongo": {"port": "TSPLATFORM_MONGO_PORT"},
+}
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service as seen by :meth:`ServiceManager.status`."""
+
+    name: str
+    state: State
+    pid: int | None
+    address: str
+    detail: str = ""
+
+    def line(self) -> str:
+        pid = f"pid {self.pid}" if self.pid else "-"
+        text = f"{self.name:<6} {self.state:<9} {pid:<11} {self.address}"
+        return f"{text}  {self.detail}" if self.detail else text
+
+
+def _check_name(name: str) -> ServiceName:
+    if name not in SERVICE_NAMES:
+        raise ConfigError(f"unknown service {name!r}; expected one of: {', '.join(SERVICE_NAMES)}")
+    return name  # type: ignore[return-value]
+
+
+class ServiceManager:
+    """Local services of one state dir, all on 127.0.0.1.
+
+    Ports are the ones to start with; a service that is already running keeps the ports recorded in its
+    PID file (``kafka_bootstrap`` / ``mongo_uri`` report those). ``start_timeout_s`` bounds the wait for
+    a service to become healthy (the machine may be busy: the default is generous).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        kafka_port: int = 9092,
+        kafka_controller_port: int = 9093,
+        mongo_port: int = 27017,
+        jars_dir: Path | str | None = None,
+        start_timeout_s: float = 180.0,
+    ) -> None:
+        self.state_dir = Path(state_dir).expanduser().resolve()
+        self.jars_dir = Path(jars_dir).expanduser().resolve() if jars_dir else self.state_dir / "jars"
+        self.configured_ports: dict[str, dict[str, int]] = {
+            "kafka": {"port": int(kafka_port), "controller_port": int(kafka_controller_port)},
+            "mongo": {"port": int(mongo_port)},
+        }
+        self.start_timeout_s = start_timeout_s
+        self._children: dict[str, subprocess.Popen] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: object) -> ServiceManager:
+        """A manager for ``settings`` (default :func:`get_settings`); keyword ``overrides`` win."""
+        s = settings or get_settings()
+        kwargs: dict[str, object] = {
+            "kafka_port": s.kafka_port,
+            "kafka_controller_port": s.kafka_controller_port,
+            "mongo_port": s.mongo_port,
+            "jars_dir": s.jars_dir,
+        }
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(s.state_path, **kwargs)  # type: ignore[arg-type]
+
+    # --- paths and addresses -----------------------------------------------------------------
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def services_env_path(self) -> Path:
+        return self.state_dir / SERVICES_ENV_FILE
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{_check_name(name)}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{_check_name(name)}.log"
+
+    def markers(self, name: str) -> list[str]:
+        return marker_args(_check_name(name), self.state_dir)
+
+    def ports(self, name: str) -> dict[str, int]:
+        """Ports of ``name``: those of the running process if any, else the configured ones."""
+        record = self._running_record(name)
+        if record is not None and record.ports:
+            return dict(record.ports)
+        return dict(self.configured_ports[_check_name(name)])
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports(name)['port']}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``bootstrap.servers`` of the local broker."""
+        return self.address("kafka")
+
+    @property
+    def mongo_uri(self) -> str:
+        """pymongo URI of the local MongoDB-wire server."""
+        return f"mongodb://{self.address('mongo')}/?directConnection=true"
+
+    def env(self) -> dict[str, str]:
+        """The client settings of the local services (the content of ``services.env``)."""
+        return {"TSPLATFORM_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "TSPLATFORM_MONGO_URI": self.mongo_uri}
+
+    def env_lines(self) -> list[str]:
+        return [f"export {key}={shlex.quote(value)}" for key, value in self.env().items()]
+
+    # --- jars ----------------------------------------------------------------------------------
+    def fetch(self) -> dict[str, bool]:
+        """Resolve every service's jars (True = resolved now, False = cache already up to date)."""
+        if all(jars.is_resolved(self.jars_dir, name) for name in SERVICE_NAMES):
+            return dict.fromkeys(SERVICE_NAMES, False)
+        find_java()  # Maven needs it too: fail with the clear message first
+        self.jars_dir.mkdir(parents=True, exist_ok=True)
+        return {name: jars.resolve(self.jars_dir, name) for name in SERVICE_NAMES}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.run_dir / ".lock").open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _running_record(self, name: str) -> PidRecord | None:
+        record = read_pid_file(self.pid_file(name))
+        if record is not None and is_ours(record.pid, self.markers(name)):
+            return record
+        return None
+
+    def _clean_stale(self, name: str) -> PidRecord | None:
+        """Remove ``name``'s PID file if its PID is dead or not ours; returns the removed record."""
+        path = self.pid_file(name)
+        if not path.exists():
+            return None
+        record = read_pid_file(path)
+        if record is not None and is_ours(record.pid, self.markers(name)):
+            return None
+        path.unlink(missing_ok=True)
+        return record or PidRecord(pid=0)
+
+    def up(self, names: Iterable[str] = SERVICE_NAMES) -> dict[str, str]:
+        """Start the named services (default: all) unless already running; wait until all are healthy.
+
+        Idempotent. Returns a message per service. Ports are checked before anything starts
+        (:class:`PortInUse` names the port and its setting); if one service fails to start, the ones
+        started by this call are stopped again and :class:`ServiceUnavailable` says why.
+        Writes ``services.env`` when every service of the state dir is healthy.
+        """
+        wanted = [_check_name(n) for n in dict.fromkeys(names)]
+        java = find_java()
+        self.fetch()
+        with self._lock():
+            messages: dict[str, str] = {}
+            to_start: list[str] = []
+            for name in wanted:
+                if self._running_record(name) is not None:
+                    continue
+                stale = self._clean_stale(name)
+                if stale is not None:
+                    messages[name] = f"removed stale PID file (pid {stale.pid}); "
+                to_start.append(name)
+            self._check_ports(to_start)
+            started: list[str] = []
+            try:
+                for name in to_start:
+                    self._spawn(name, java)
+                    started.append(name)
+                for name in wanted:
+                    summary = self._wait_healthy(name)
+                    state = "started" if name in to_start else "already running"
+                    pid = self._running_record(name)
+                    pid_text = f", pid {pid.pid}" if pid else ""
+                    messages[name] = (
+                        f"{messages.get(name, '')}{state} on {self.address(name)}{pid_text} ({summary})"
+                    )
+            except BaseException:
+                for name in started:
+                    self._stop_locked(name, kill=True)
+                raise
+            if all(self._running_record(n) is not None for n in SERVICE_NAMES):
+                self._write_services_env()
+            return messages
+
+    def start(self, name: str) -> str:
+        """Start one service (no-op if running) and wait until healthy; see :meth:`up`."""
+        return self.up([name])[name]
+
+    def stop(self, name: str, kill: bool = False) -> bool:
+        """Stop one service by PID (SIGTERM, SIGKILL after 20 s; ``kill=True``: SIGKILL at once).
+
+        Its data dir and ports are kept, so :meth:`start` brings it back as it was. Returns True if a
+        process was stopped, False if it was not running (a stale PID file is removed either way).
+        """
+        with self._lock():
+            return self._stop_locked(_check_name(name), kill=kill)
+
+    def down(self) -> dict[str, str]:
+        """Stop every service of the state dir and remove ``services.env``; a message per service."""
+        messages: dict[str, str] = {}
+        with self._lock():
+            for name in reversed(SERVICE_NAMES):
+                record = read_pid_file(self.pid_file(name))
+                stopped = self._stop_locked(name, kill=False)
+                messages[name] = f"stopped (pid {record.pid})" if stopped and record else "not running"
+            self.services_env_path.unlink(missing_ok=True)
+        return dict(sorted(messages.items()))
+
+    def status(self, timeout_s: float = 3.0) -> list[ServiceStatus]:
+        """Each service: ``healthy`` (process ours and answering), ``unhealthy`` or ``stopped``."""
+        result: list[ServiceStatus] = []
+        for name in SERVICE_NAMES:
+            record = self._running_record(name)
+            if record is None:
+                stale = self._clean_stale(name)
+                detail = f"removed stale PID file (pid {stale.pid})" if stale is not None else ""
+                result.append(ServiceStatus(name, "stopped", None, self.address(name), detail))
+                continue
+            try:
+                summary = self._health(name, timeout_s)
+                result.append(ServiceStatus(name, "healthy", record.pid, self.address(name), summary))
+            except TsplatformError as exc:
+                result.append(ServiceStatus(name, "unhealthy", record.pid, self.address(name), exc.message))
+        return result
+
+    # --- internals -----------------------------------------------------------------------------
+    def _check_ports(self, names: list[str]) -> None:
+        seen: dict[int, str] = {}
+        for name in SERVICE_NAMES:  # ports of running services count as taken by them
+            record = self._running_record(name)
+            if record is not None:
+                for key, port in record.ports.items():
+                    seen[port] = PORT_SETTINGS[name].get(key, name)
+        for name in names:
+            for key, port in self.configured_ports[name].items():
+                setting = PORT_SETTINGS[name][key]
+                if port in seen:
+                    raise ConfigError(
+                        f"port {port} is configured twice ({seen[port]} and {setting})", setting=setting
+                    )
+                seen[port] = setting
+                if not port_is_free(port):
+                    raise PortInUse(port, service=name, setting=setting)
+
+    def _spawn(self, name: str, java: Path) -> None:
+        for sub in (self.logs_dir, self.run_dir, self.state_dir / "tmp"):
+            sub.mkdir(parents=True, exist_ok=True)
+        log = self.log_file(name)
+        if log.exists() and log.stat().st_size > LOG_ROTATE_BYTES:
+            log.replace(log.with_suffix(".log.1"))
+        ports = self.configured_ports[name]
+        classpath = jars.classpath(self.jars_dir, name)
+        tmp_dir = self.state_dir / "tmp"
+        if name == "kafka":
+            home = self.state_dir / "kafka"
+            data_dir = home / "data"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            config = home / "server.properties"
+            config.write_text(
+                kafka.render_server_properties(ports["port"], ports["controller_port"], data_dir),
+                encoding="utf-8",
+            )
+            if not kafka.is_formatted(data_dir):
+                id_file = home / "cluster.id"
+                if not id_file.is_file():
+                    id_file.write_text(kafka.new_cluster_id() + "\n", encoding="ascii")
+                cluster_id = id_file.read_text(encoding="ascii").strip()
+                kafka.format_storage(java, classpath, config, cluster_id, tmp_dir=tmp_dir, log_path=log)
+            cmd = kafka.broker_command(java, classpath, config, self.markers(name), tmp_dir)
+        else:
+            store = mongo.data_file(self.state_dir)
+            store.parent.mkdir(parents=True, exist_ok=True)
+            cmd = mongo.server_command(java, classpath, ports["port"], store, self.markers(name), tmp_dir)
+        proc = spawn(cmd, log_path=log, cwd=self.state_dir)
+        self._children[name] = proc
+        write_pid_file(
+            self.pid_file(name), PidRecord(pid=proc.pid, ports=dict(ports), started_at=time.time())
+        )
+
+    def _health(self, name: str, timeout_s: float) -> str:
+        if name == "kafka":
+            return kafka_summary(self.kafka_bootstrap, timeout_s=timeout_s)
+        return mongo_summary(self.mongo_uri, timeout_s=timeout_s)
+
+    def _wait_healthy(self, name: str) -> str:
+        deadline = time.monotonic() + self.start_timeout_s
+        last = "not checked yet"
+        while time.monotonic() < deadline:
+            record = read_pid_file(self.pid_file(name))
+            if record is None or not is_ours(record.pid, self.markers(name)):
+                self._raise_exited(name, record)
+            try:
+                return self._health(name, timeout_s=min(3.0, max(0.5, deadline - time.monotonic())))
+            except TsplatformError as exc:
+                last = exc.message
+            time.sleep(0.3)
+        raise ServiceUnavailable(
+            f"{name} did not become healthy within {self.start_timeout_s:.0f} s: {last} "
+            f"(log: {self.log_file(name)})"
+        )
+
+    def _raise_exited(self, name: str, record: PidRecord | None) -> None:
+        child = self._children.pop(name, None)
+        code = child.poll() if child is not None else None
+        self.pid_file(name).unlink(missing_ok=True)
+        lines = tail(self.log_file(name), 300)
+        if any("Address already in use" in line or "BindException" in line for line in lines):
+            for key, port in self.configured_ports[name].items():
+                if not port_is_free(port):
+                    raise PortInUse(port, service=name, setting=PORT_SETTINGS[name][key])
+            key, port = next(iter(self.configured_ports[name].items()))
+            raise PortInUse(port, service=name, setting=PORT_SETTINGS[name][key])
+        errors = [ln for ln in lines if " ERROR " in ln or "Exception" in ln or ln.startswith("Error")]
+        cause = (errors or lines or ["no output"])[-1].strip()
+        exit_text = f" (exit code {code})" if code is not None else ""
+        raise ServiceUnavailable(
+            f"{name} exited during start-up{exit_text}: {cause[:300]} (log: {self.log_file(name)})"
+        )
+
+    def _stop_locked(self, name: str, kill: bool) -> bool:
+        path = self.pid_file(name)
+        record = read_pid_file(path)
+        stopped = False
+        if record is not None:
+            stopped = stop_pid(record.pid, self.markers(name), kill=kill)
+        child = self._children.pop(name, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
+        path.unlink(missing_ok=True)
+        return stopped
+
+    def _write_services_env(self) -> None:
+        header = "# Written by `tsplatform services up`; read by tsplatform.settings as defaults.\n"
+        tmp = self.services_env_path.with_suffix(".env.tmp")
+        tmp.write_text(header + "\n".join(self.env_lines()) + "\n", encoding="utf-8")
+        tmp.replace(self.services_env_path)
