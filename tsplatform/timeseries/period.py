@@ -1,0 +1,348 @@
+"""Sampling-period estimation: "cluster and approximate GCD" (ARCHITECTURE.md, seed algorithms).
+
+Algorithm (n timestamps, all arithmetic in integer nanoseconds since the Unix epoch):
+
+1. Sort, drop exact duplicates (a clock roll-back then only leaves repeated / interleaved stamps),
+   take the lagged differences ``d_i = t_{i+1} - t_i > 0``.
+2. 1-D clustering of ``log d`` with relative tolerance ``tol`` (default 0.2): every distinct difference
+   ``c`` gets the density ``#{d : |log d - log c| <= log(1 + tol)}``; cluster centres are picked greedily
+   by density (non-maximum suppression: a new centre must differ from all earlier ones by a factor of at
+   least ``(1 + tol)**2``), then every difference joins its nearest centre in log space. So 530, 610 and
+   660 s fall in one cluster around 600 s while 1200 s and 1800 s are centres of their own.
+3. Clusters are ranked by size; those that together cover 95% of the differences are kept. A cluster's
+   mode is the median of the differences inside its centre window.
+4. The approximate GCD of the modes is the largest ``p = m_min / k`` (``k = 1..K``, each refitted to the
+   modes) such that the modes with ``|m - round(m/p)·p| <= gcd_tol·p`` cover at least 97% of the kept
+   differences (a relaxation of "every mode": a stray cluster of interleaved stamps after a clock
+   roll-back must not collapse the period to a common divisor).
+5. Refinement: a difference votes when ``k_i = round(d_i / p)`` is in ``1..K`` (``K``: the largest
+   multiple among the kept modes in the first of three fixed-point iterations, then 64), it lies within
+   ``max(0.1, 4·σ/p)·p`` of ``k_i·p`` (σ: robust spread of the one-period differences), it is not within
+   two places of a difference shorter than p/2, and it sits in a run of at least 3 voting differences (so
+   interleaved stamps after a clock roll-back do not vote). The period is the least-squares slope of
+   ``t = a_run + P·K`` over those runs (one intercept per run, ``K`` the cumulative multiple inside the
+   run): every sample contributes, so per-sample jitter averages out (standard error ∝ n^-3/2 inside a
+   run) and the estimate is far more precise than any single difference. The period is then rounded to
+   ``unit``: the timestamps' resolution (1 ns, 1 µs, 1 ms, 1 s or 1 min: the coarsest that divides every
+   timestamp) raised to the power of ten just above three standard errors of the estimate, but never
+   coarser than 1 s unless the timestamps are (so 599.7 s jittered whole-second data gives exactly 600 s).
+
+Reported statistics:
+
+* ``confidence`` = share of all positive differences lying within ``gcd_tol·period`` of a positive
+  multiple of the period (1.0 for a perfect grid with or without gaps; drops with clock steps, outliers
+  and jitter beyond the tolerance).
+* ``jitter`` = robust standard deviation (IQR / 1.349) of the differences that are one period long
+  (the base cluster). For independent per-sample jitter σ this is ≈ √2·σ.
+* ``phase`` = offset of the grid from the Unix epoch modulo the period: a circular mean of
+  ``t mod period`` refined by the median of the wrapped residuals (robust to outliers and to a minority
+  of samples after a clock step), rounded to ``unit``.
+
+Complexity O(n log n) (two sorts and ``searchsorted``), fully vectorised.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import maximum_filter1d
+
+DEFAULT_TOLERANCE = 0.2
+"""Relative tolerance of the difference clustering (window ``[c/(1+tol), c·(1+tol)]``)."""
+GCD_TOLERANCE = 0.25
+"""A mode (or a difference) counts as a multiple of ``p`` when within ``GCD_TOLERANCE·p`` of one."""
+COVERAGE = 0.95
+"""Keep the largest clusters until they cover this share of the differences."""
+EXPLAINED = 0.97
+"""The approximate GCD must explain modes covering this share of the kept differences (a stray cluster of
+interleaved stamps after a clock roll-back must not collapse the period to a common divisor)."""
+REFINE_MIN_TOLERANCE = 0.1
+"""Refinement votes: differences within ``max(0.1, 4·σ_base/p)·p`` of a multiple (σ_base: robust spread)."""
+MIN_RUN = 3
+"""Refinement votes only from runs of at least 3 consecutive voting differences (interleaved stamps after
+a clock roll-back produce isolated votes)."""
+MAX_CLUSTERS = 16
+MAX_MULTIPLE = 64
+_RESOLUTIONS_NS = (60_000_000_000, 1_000_000_000, 1_000_000, 1_000, 1)
+
+
+@dataclass(frozen=True)
+class PeriodEstimate:
+    """Result of :func:`estimate_period` (all durations as ``pd.Timedelta``).
+
+    ``period``: estimated sampling period; ``confidence``: 0..1 (see module doc); ``jitter``: IQR/1.349 of
+    the one-period differences; ``phase``: grid offset from the Unix epoch modulo ``period``;
+    ``n_samples``: timestamps given; ``n_distinct``: after dropping exact duplicates; ``resolution``:
+    rounding unit applied to ``period`` and ``phase``; ``modes``: the kept cluster modes, ascending.
+    """
+
+    period: pd.Timedelta
+    confidence: float
+    jitter: pd.Timedelta
+    phase: pd.Timedelta
+    n_samples: int
+    n_distinct: int
+    resolution: pd.Timedelta
+    modes: tuple[pd.Timedelta, ...] = ()
+
+    def grid_index(self, timestamps: Any) -> np.ndarray:
+        """Integer grid index ``round((t - phase) / period)`` of each timestamp (int64)."""
+        t = to_epoch_ns(timestamps)
+        return _grid_index(t, self.period.value, self.phase.value)
+
+
+def to_epoch_ns(timestamps: Any) -> np.ndarray:
+    """Timestamps as int64 nanoseconds since the Unix epoch (UTC; naive values are taken as UTC).
+
+    Accepts a DatetimeIndex, a Series / array of datetime64 (naive or tz-aware) or anything
+    ``pd.to_datetime`` understands. NaT is dropped. Raises ValueError when not datetime-like.
+    """
+    if isinstance(timestamps, pd.DatetimeIndex):
+        idx = timestamps
+    else:
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.atleast_1d(timestamps)), utc=True))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"timestamps are not datetime-like: {exc}") from exc
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    idx = idx[~idx.isna()]
+    return idx.as_unit("ns").asi8.astype(np.int64, copy=False)
+
+
+def sorted_distinct(t_ns: np.ndarray) -> np.ndarray:
+    """Sorted int64 timestamps without exact duplicates (sort + mask; faster than ``np.unique`` here)."""
+    s = np.sort(t_ns)
+    if s.size == 0:
+        return s
+    return s[np.concatenate([[True], s[1:] != s[:-1]])]
+
+
+def _grid_index(t_ns: np.ndarray, period_ns: int, phase_ns: int) -> np.ndarray:
+    # floor division on int64 keeps full precision (float64 loses ns at epoch 1.7e18)
+    shifted = t_ns - phase_ns
+    q, r = np.divmod(shifted, period_ns)
+    return q + (2 * r >= period_ns)
+
+
+def timestamp_resolution_ns(t_ns: np.ndarray) -> int:
+    """Coarsest of 1 min, 1 s, 1 ms, 1 µs, 1 ns dividing every timestamp."""
+    for res in _RESOLUTIONS_NS:
+        if not np.any(t_ns % res):
+            return res
+    return 1
+
+
+def _cluster_centres(d_sorted: np.ndarray, log_d_sorted: np.ndarray, tol: float) -> np.ndarray:
+    """Cluster centres (log space) of the sorted differences: greedy peaks of the windowed density.
+
+    The density of ``log d`` is histogrammed with bins of ``log(1+tol)/8``; the windowed density
+    ``D(x) = #{d : |log d - x| <= log(1+tol)}`` is a moving sum. Candidate centres are local maxima of D
+    within ``±log(1+tol)`` (so the tails of a jittered cluster never become clusters of their own); they
+    are taken in decreasing D, each refined to the log of the median difference inside its window, and a
+    candidate closer than ``2·log(1+tol)`` to an accepted centre is dropped (non-maximum suppression).
+    """
+    half = math.log1p(tol)
+    sub = 8
+    width = half / sub
+    lo = float(log_d_sorted[0])
+    n_bins = int((float(log_d_sorted[-1]) - lo) / width) + 1
+    bins = np.minimum(((log_d_sorted - lo) / width).astype(np.int64), n_bins - 1)
+    hist = np.bincount(bins, minlength=n_bins)
+    padded = np.concatenate([np.zeros(sub + 1, dtype=np.int64), np.cumsum(hist),
+                             np.full(sub, hist.sum(), dtype=np.int64)])
+    density = padded[2 * sub + 1:] - padded[: n_bins]
+    local_max = density >= maximum_filter1d(density, size=2 * sub + 1, mode="constant", cval=0)
+    candidates = np.flatnonzero(local_max & (density > 0))
+    candidates = candidates[np.argsort(-density[candidates], kind="stable")]
+    centres: list[float] = []
+    for j in candidates[: 4 * MAX_CLUSTERS]:
+        x = lo + (j + 0.5) * width
+        a = np.searchsorted(log_d_sorted, x - half, side="left")
+        b = np.searchsorted(log_d_sorted, x + half, side="right")
+        if b <= a:
+            continue
+        centre = math.log(float(np.median(d_sorted[a:b])))
+        if all(abs(centre - c) >= 2 * half for c in centres):
+            centres.append(centre)
+            if len(centres) >= MAX_CLUSTERS:
+                break
+    return np.sort(np.asarray(centres))
+
+
+def _assign(log_d: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (log space) for every difference."""
+    if centres.size == 1:
+        return np.zeros(log_d.size, dtype=np.int64)
+    bounds = (centres[1:] + centres[:-1]) / 2
+    return np.searchsorted(bounds, log_d)
+
+
+def _approximate_gcd(modes: np.ndarray, sizes: np.ndarray, gcd_tol: float, explained: float) -> float:
+    """Largest p such that the modes within ``gcd_tol·p`` of an integer multiple of p cover at least
+    ``explained`` of the kept differences (``explained = 1``: every mode, the textbook rule).
+
+    Candidates are ``min(modes)/k`` for ``k = 1..MAX_MULTIPLE``; each candidate is first refitted to the
+    modes by least squares (``p = Σ k_i m_i / Σ k_i²``, ``k_i = round(m_i / p)``), so the noisy modes of
+    jittered clusters (e.g. 11, 20, 30 s for a 10 s grid) agree on one grid.
+    """
+    smallest = float(modes.min())
+    share = sizes / sizes.sum()
+    for k in range(1, MAX_MULTIPLE + 1):
+        p = smallest / k
+        multiples = np.maximum(np.round(modes / p), 1)
+        p = float((multiples * modes).sum() / (multiples**2).sum())
+        multiples = np.maximum(np.round(modes / p), 1)
+        fits = np.abs(modes - multiples * p) <= gcd_tol * p
+        if share[fits].sum() >= explained - 1e-12:
+            return p
+    return smallest  # no common grid: report the smallest mode (confidence will be low)
+
+
+def _fit_runs(t: np.ndarray, k: np.ndarray, votes: np.ndarray) -> tuple[float, float]:
+    """Least-squares period over runs of voting differences: ``t = a_run + P·K`` (one intercept per run,
+    ``K`` = cumulative multiples inside the run). Returns ``(P, standard error of P)`` in ns."""
+    edges = np.diff(np.concatenate([[0], votes.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts + 1  # samples per run
+    run = np.repeat(np.arange(starts.size), lengths)
+    offset = np.arange(run.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    sample = starts[run] + offset
+    k_cum = np.concatenate([[0.0], np.cumsum(np.where(votes, k, 0.0))])
+    big_k = k_cum[sample] - k_cum[starts[run]]
+    rel_t = (t[sample] - t[starts[run]]).astype(np.float64)
+    n_r = lengths.astype(np.float64)
+    sk, st = np.bincount(run, big_k), np.bincount(run, rel_t)
+    sxx = np.bincount(run, big_k * big_k) - sk * sk / n_r
+    sxy = np.bincount(run, big_k * rel_t) - sk * st / n_r
+    p = float(sxy.sum() / sxx.sum())
+    resid = rel_t - (st / n_r)[run] - p * (big_k - (sk / n_r)[run])
+    dof = max(run.size - starts.size - 1, 1)
+    sigma = float(np.sqrt((resid**2).sum() / dof))
+    return p, sigma / math.sqrt(float(sxx.sum()))
+
+
+def _drop_short_runs(votes: np.ndarray, min_run: int) -> np.ndarray:
+    """``votes`` with runs of consecutive True shorter than ``min_run`` cleared (all kept if none is long)."""
+    edges = np.diff(np.concatenate([[0], votes.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long_runs = (ends - starts) >= min_run
+    if not long_runs.any():
+        return votes
+    keep = np.zeros(votes.size + 1, dtype=np.int64)
+    np.add.at(keep, starts[long_runs], 1)
+    np.add.at(keep, ends[long_runs], -1)
+    return np.cumsum(keep[:-1]) > 0
+
+
+def _round_to(value: float, unit: int) -> int:
+    return round(value / unit) * unit
+
+
+def _pow10_at_least(x: float) -> int:
+    if x <= 1:
+        return 1
+    return int(10 ** math.ceil(math.log10(x)))
+
+
+def estimate_period(timestamps: Any, *, tol: float = DEFAULT_TOLERANCE,
+                    gcd_tol: float = GCD_TOLERANCE, coverage: float = COVERAGE) -> PeriodEstimate:
+    """Estimate the sampling period, confidence, jitter and phase of ``timestamps``.
+
+    ``timestamps``: DatetimeIndex, Series or ndarray of datetime64 (naive = UTC, or tz-aware), in any
+    order, duplicates allowed. Raises ValueError for fewer than 3 distinct timestamps. See the module
+    docstring for the algorithm and the meaning of each field.
+    """
+    raw = to_epoch_ns(timestamps)
+    n_samples = int(raw.size)
+    t = sorted_distinct(raw)
+    if t.size < 3:
+        raise ValueError(f"estimate_period needs at least 3 distinct timestamps, got {t.size}")
+    d = np.diff(t)
+    d_sorted = np.sort(d)
+    log_d_sorted = np.log(d_sorted.astype(np.float64))
+
+    centres = _cluster_centres(d_sorted, log_d_sorted, tol)
+    labels = _assign(log_d_sorted, centres)
+    sizes = np.bincount(labels, minlength=centres.size)
+    order = np.argsort(-sizes, kind="stable")
+    cum = np.cumsum(sizes[order])
+    n_keep = int(np.searchsorted(cum, coverage * d.size, side="left")) + 1
+    kept = order[:n_keep]
+
+    half = math.log1p(tol)
+    modes = []
+    kept = kept[np.argsort(centres[kept])]
+    for c in kept:
+        lo = np.searchsorted(log_d_sorted, centres[c] - half, side="left")
+        hi = np.searchsorted(log_d_sorted, centres[c] + half, side="right")
+        modes.append(float(np.median(d_sorted[lo:hi])))
+    modes_arr = np.asarray(modes)
+    p0 = _approximate_gcd(modes_arr, sizes[kept], gcd_tol, EXPLAINED)
+
+    # refinement: least squares over runs of differences close to a small multiple of the period
+    k_max = max(1, round(modes_arr.max() / p0))
+    period_f, se = p0, float("inf")
+    for iteration in range(3):
+        k = np.round(d / period_f)
+        # first pass: only the kept multiples; then p is precise to ~1e-3 and longer steps round safely
+        k_limit = k_max if iteration == 0 else max(k_max, MAX_MULTIPLE)
+        dev = np.abs(d - k * period_f)
+        base_dev = dev[k == 1]
+        spread = float(np.percentile(base_dev, 75) / 0.6745) if base_dev.size else 0.0
+        tol_vote = min(0.5, max(REFINE_MIN_TOLERANCE, 4 * spread / period_f))
+        votes = (k >= 1) & (k <= k_limit) & (dev <= tol_vote * period_f)
+        # a difference under half a period means two stamps off one grid (interleaving after a clock
+        # roll-back): it and its two neighbours on each side do not vote
+        off_grid = k == 0
+        for shift in (1, 2):
+            off_grid = off_grid | np.roll(k == 0, shift) | np.roll(k == 0, -shift)
+        votes = _drop_short_runs(votes & ~off_grid, MIN_RUN)
+        if not votes.any():
+            break
+        if iteration < 2:  # cheap telescoping estimate Σd/Σk for the first passes
+            period_f = float(d[votes].sum() / k[votes].sum())
+        else:
+            period_f, se = _fit_runs(t, k, votes)
+
+    resolution = timestamp_resolution_ns(t)
+    base = d[votes & (k == 1)]
+    if base.size >= 4:
+        q1, q3 = np.percentile(base, [25, 75])
+        jitter_f = float((q3 - q1) / 1.349)
+    else:
+        jitter_f = 0.0
+    unit = max(resolution, _pow10_at_least(3 * se) if 3 * se < 1e9 else 1_000_000_000)
+    period_ns = max(_round_to(period_f, unit), unit)
+
+    # re-score with the final period
+    k_final = np.round(d / period_ns)
+    confidence = float(np.mean((k_final >= 1) & (np.abs(d - k_final * period_ns) <= gcd_tol * period_ns)))
+
+    phase_ns = _robust_phase(t, period_ns, unit)
+    return PeriodEstimate(
+        period=pd.Timedelta(period_ns, unit="ns"),
+        confidence=confidence,
+        jitter=pd.Timedelta(round(jitter_f), unit="ns"),
+        phase=pd.Timedelta(phase_ns, unit="ns"),
+        n_samples=n_samples,
+        n_distinct=int(t.size),
+        resolution=pd.Timedelta(unit, unit="ns"),
+        modes=tuple(pd.Timedelta(round(m), unit="ns") for m in modes_arr),
+    )
+
+
+def _robust_phase(t: np.ndarray, period_ns: int, unit: int) -> int:
+    """Phase in [0, period): circular mean of ``t mod period`` refined by the median wrapped residual."""
+    r = (t % period_ns).astype(np.float64)
+    step = max(1, r.size // 100_000)  # the circular mean only seeds the median: a subsample suffices
+    angle = 2 * np.pi * r[::step] / period_ns
+    mean_angle = math.atan2(float(np.sin(angle).mean()), float(np.cos(angle).mean()))
+    phase0 = (mean_angle / (2 * np.pi)) * period_ns
+    resid = (r - phase0 + period_ns / 2) % period_ns - period_ns / 2
+    phase = (phase0 + float(np.median(resid))) % period_ns
+    return _round_to(phase, unit) % period_ns
