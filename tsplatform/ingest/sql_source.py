@@ -15,7 +15,8 @@ database's clock, so client clock skew does not matter. In timestamp mode a full
 timestamp is shared by more rows is completed with all rows of that timestamp, so a batch boundary never
 splits a timestamp (Connect loses those rows).
 
-Each row is published in the contract's envelope (:mod:`tsplatform.ingest.envelope`), keyed by series.
+Each row is published in the contract's envelope (:mod:`tsplatform.ingest.envelope`; the table's columns
+mapped onto the contract fields with ``--map``), keyed by series (``message_key``).
 Delivery is at least once: a batch is produced, ``flush()`` ed and every delivery report checked, and
 only THEN is the position (the last row's ``(ts, id)``) saved, atomically (write aside, ``fsync``,
 rename), to ``<state>/sql_source/<safe name>.json``. A crash between publish and save re-publishes
@@ -32,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import signal
@@ -44,11 +46,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import psycopg
 import typer
 from psycopg import sql
 
 from tsplatform.errors import BadInput, ConfigError, ServiceUnavailable
+from tsplatform.ingest.envelope import encode_reading, message_key
 
 DEFAULT_TOPIC_PREFIX = "sensor_data_source_"
 DSN_ENV = "TSPLATFORM_SQL_SOURCE_DSN"
@@ -368,7 +372,11 @@ def fetch_batch(
 
 
 def row_to_reading(record: Mapping[str, Any], time_kind: TimeKind) -> dict[str, Any]:
-    """A fetched row as a contract payload: event_time in epoch ms (UTC), numbers as float/int."""
+    """A fetched row as a contract payload: event_time in epoch ms (UTC), numbers as int/float.
+
+    A value of the wrong SQL type (e.g. text in a numeric field) is passed on as text, so that the
+    decoder quarantines the message with ``wrong_type`` rather than the poller failing.
+    """
     reading: dict[str, Any] = {}
     for name, _ in CONTRACT_FIELDS:
         value = record.get(name)
@@ -376,12 +384,12 @@ def row_to_reading(record: Mapping[str, Any], time_kind: TimeKind) -> dict[str, 
             reading[name] = None
         elif name == "event_time":
             reading[name] = value if time_kind == "epoch_ms" else _epoch_ms(value, time_kind)
-        elif name in _INT_FIELDS:
-            reading[name] = int(value)
-        elif name in _STR_FIELDS:
+        elif name in _STR_FIELDS or isinstance(value, bool) or not isinstance(value, Decimal | int | float):
             reading[name] = str(value)
+        elif name in _INT_FIELDS:
+            reading[name] = int(value) if math.isfinite(value) and value == int(value) else float(value)
         else:
-            reading[name] = float(value) if isinstance(value, Decimal | int | float) else value
+            reading[name] = float(value)
     return reading
 
 
@@ -392,11 +400,32 @@ def _epoch_ms(value: dt.datetime, time_kind: TimeKind) -> int:
 
 
 # --- publishing ----------------------------------------------------------------------------------
-def encode_message(reading: Mapping[str, Any], schema_name: str) -> tuple[bytes, bytes]:
-    """``(key, value)`` of one reading: series key and contract envelope (tsplatform.ingest.envelope)."""
-    from tsplatform.ingest.envelope import encode_reading, message_key
+def encode_message(reading: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """``(key, value)`` of one reading: the series key and the contract envelope.
 
-    return message_key(reading["position"], reading["type_name"]), encode_reading(reading, schema_name)
+    A row the envelope encoder refuses (a NULL series key, a NaN/Infinity value) is still published, as
+    a bare JSON payload (with the ``NaN``/``Infinity`` token Connect's JsonConverter would write), so
+    the ingestion decoder quarantines it with the exact reason instead of the poller stalling on it.
+    """
+    key = message_key(reading["position"], reading["type_name"])
+    try:
+        value = encode_reading(
+            reading["position"], reading["type_name"], reading["event_time"], reading["input_data"],
+            ss_id=reading["ss_id"], unit=reading["unit"], rstart=reading["rstart"], rend=reading["rend"],
+            rlev=[reading[f"rlev{i}"] for i in range(1, 9)],
+        )
+    except ValueError:
+        return key, _bare_payload(reading)
+    return key, value
+
+
+def _bare_payload(reading: Mapping[str, Any]) -> bytes:
+    value = reading.get("input_data")
+    body = orjson.dumps({name: reading.get(name) for name, _ in CONTRACT_FIELDS})
+    if isinstance(value, float) and not math.isfinite(value):
+        token = b"NaN" if math.isnan(value) else (b"Infinity" if value > 0 else b"-Infinity")
+        body = body.replace(b'"input_data":null', b'"input_data":' + token, 1)
+    return body
 
 
 class Publisher:
@@ -483,12 +512,13 @@ def run_source(
     poll_interval_s: float = 5.0,
     stop: threading.Event | None = None,
     on_batch: Callable[[int, Position], None] | None = None,
+    save: Callable[[Path, SourceConfig, Position, int], None] = save_position,
 ) -> RunSummary:
     """Poll ``config.table`` and publish new rows until drained (``once``) or ``stop`` is set.
 
     Per batch: fetch -> encode -> ``publish`` (must raise unless every message is acknowledged) ->
-    save the position. Rows that cannot be encoded raise :class:`BadInput` naming the row's position in
-    the table, before anything of that batch is published.
+    ``save`` the position (:func:`save_position`; replaceable for fault injection). A row that cannot be
+    serialised at all raises :class:`BadInput` naming it, before anything of its batch is published.
     """
     stop = stop or threading.Event()
     path = state_file_path(state_dir, config.source_name)
@@ -514,8 +544,8 @@ def run_source(
             for record in rows:
                 reading = row_to_reading(record, shape.time_kind)
                 try:
-                    messages.append(encode_message(reading, config.table))
-                except (ValueError, TypeError, KeyError) as exc:
+                    messages.append(encode_message(reading))
+                except (ValueError, TypeError) as exc:  # e.g. a value orjson cannot serialise
                     where = f"{config.time_column}={record.get('event_time')!r}"
                     if config.id_column is not None:
                         where += f", {config.id_column}={record['_id']!r}"
@@ -524,7 +554,7 @@ def run_source(
             last = rows[-1]
             position = Position(last["event_time"], last["_id"], shape.time_kind)
             published_total += len(rows)
-            save_position(path, config, position, published_total)
+            save(path, config, position, published_total)
             summary.published += len(rows)
             summary.batches += 1
             summary.position = position
