@@ -80,6 +80,8 @@ _TIME_FACTORS_TO_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
 #: Largest integer a float64 holds exactly (ss_id is read as float64, then checked and cast to int64).
 _MAX_EXACT_INT = 2.0**53
 _ROW_IN_ERROR = re.compile(r" in row (\d+)")
+_NON_FINITE_TOKEN = re.compile(rb"(?<=[:\[,])(\s*)-?(?:NaN|Infinity)(?=\s*[,}\]])")
+_NON_FINITE_MARK = b"\\u0000non-finite"
 
 _STRING_ATTRIBUTES = ("unit",)
 _INTEGER_ATTRIBUTES = ("ss_id",)
@@ -318,6 +320,30 @@ def _field_type_problem(name: str, value: Any, kind: str) -> str | None:
     return None if ok else f"wrong_type:{name} (got {got})"
 
 
+def _non_finite_token_reason(value: bytes, mapping: FieldMapping) -> str | None:
+    """``non_finite_value:<field>`` when the only JSON error is a NaN/Infinity token in a mapped field.
+
+    Arrow's reader accepts these tokens (and the columnar checks then report ``non_finite_value``); orjson
+    rejects them, so the per-record path substitutes a marker and looks where it landed.
+    """
+    patched, count = _NON_FINITE_TOKEN.subn(lambda m: m[1] + b'"' + _NON_FINITE_MARK + b'"', value)
+    if not count:
+        return None
+    try:
+        obj = orjson.loads(patched)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(obj, dict) and _is_envelope(obj):
+        obj = obj["payload"]
+    if not isinstance(obj, dict):
+        return None
+    mark = "\x00non-finite"
+    for name in mapping.source_fields:
+        if obj.get(name) == mark:
+            return f"non_finite_value:{name}"
+    return None
+
+
 def classify_record(value: bytes | None, mapping: FieldMapping, cache: SchemaCache) -> str | None:
     """The quarantine reason of a single record, or ``None`` if it looks decodable (per-record path)."""
     if not value:
@@ -325,7 +351,7 @@ def classify_record(value: bytes | None, mapping: FieldMapping, cache: SchemaCac
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        return f"malformed_json:{str(exc).splitlines()[0][:120]}"
+        return _non_finite_token_reason(value, mapping) or f"malformed_json:{str(exc).splitlines()[0][:120]}"
     if not isinstance(obj, dict):
         return f"not_an_object:{_json_type(obj)}"
     payload: Any = obj
@@ -756,7 +782,8 @@ def _split_records(values: Sequence[bytes | None], ctx: _Context, groups: _Group
             prefix = next((p for p in by_prefix if value.startswith(p)), b"") if by_prefix else b""
             if not prefix:
                 prefix = b"\x00"
-                if b'"payload"' not in value:  # cannot be an envelope: a bare payload, Arrow validates it
+                if value.startswith(b"{") and b'"payload"' not in value:
+                    # An object that cannot be an envelope: a bare payload, Arrow validates it.
                     bare_lines.append(value)
                     bare_indices.append(i)
                 else:
@@ -765,7 +792,7 @@ def _split_records(values: Sequence[bytes | None], ctx: _Context, groups: _Group
             prefix_len, verdict = len(prefix), by_prefix[prefix]
         if verdict.reason is not None:
             reasons[i] = verdict.reason
-        elif value.endswith(b"}"):
+        elif value.endswith(b"}") and value.startswith(b"{", prefix_len):
             env_lines.append(value[prefix_len:-1])
             env_indices.append(i)
             env_ids.append(verdict.schema_id)
