@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,12 @@ def env(tmp_path: Path, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -
     get_settings.cache_clear()
 
 
+@pytest.fixture()
+def topic(fresh_topic: Callable[..., str]) -> str:
+    """A new topic with two partitions (messages are keyed by series)."""
+    return fresh_topic(partitions=2, prefix="sql-source")
+
+
 def _cli(args: list[str], dsn: str) -> Any:
     from tsplatform.cli import app
 
@@ -155,17 +161,17 @@ FIRST_ROWS = [
 
 
 # --- tests ---------------------------------------------------------------------------------------
-def test_once_publishes_each_row_once_then_only_new_rows(sensor_db: str, env: Path, fresh_topic: str,
+def test_once_publishes_each_row_once_then_only_new_rows(sensor_db: str, env: Path, topic: str,
                                                          kafka_bootstrap: str) -> None:
     _insert(sensor_db, FIRST_ROWS)
-    args = ["--table", "SENSOR_DATA_VIEW", "--id-column", "id", "--topic", fresh_topic, "--once",
+    args = ["--table", "SENSOR_DATA_VIEW", "--id-column", "id", "--topic", topic, "--once",
             "--batch-size", "2"]
     result = _cli(args, sensor_db)
     assert result.exit_code == 0, result.output
     assert "published 5 rows in 3 batches" in result.output
 
-    messages = _consume_all(kafka_bootstrap, fresh_topic)
-    frame = _decoded(messages, fresh_topic)
+    messages = _consume_all(kafka_bootstrap, topic)
+    frame = _decoded(messages, topic)
     assert sorted(_row_keys(frame)) == sorted(_expected(FIRST_ROWS))
     assert Counter(m[0] for m in messages) == Counter(message_key(r[3], r[4]) for r in FIRST_ROWS)
     envelope = orjson.loads(messages[0][1])
@@ -193,16 +199,16 @@ def test_once_publishes_each_row_once_then_only_new_rows(sensor_db: str, env: Pa
     _insert(sensor_db, new_rows)
     third = _cli(args, sensor_db)
     assert third.exit_code == 0 and "published 3 rows" in third.output, third.output
-    frame = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     assert sorted(_row_keys(frame)) == sorted(_expected(FIRST_ROWS + new_rows))  # each row exactly once
 
 
 def test_crash_between_publish_and_position_save_republishes_on_restart(
-    sensor_db: str, env: Path, fresh_topic: str, kafka_bootstrap: str
+    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str
 ) -> None:
     _insert(sensor_db, FIRST_ROWS)
-    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=fresh_topic, batch_size=2)
-    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, fresh_topic)
+    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, batch_size=2)
+    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, topic)
     saves: list[int | None] = []
 
     def save_then_crash(path: Path, cfg: SourceConfig, position: Position, total: int) -> None:
@@ -214,12 +220,12 @@ def test_crash_between_publish_and_position_save_republishes_on_restart(
     with pytest.raises(KeyboardInterrupt):
         run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env, save=save_then_crash)
     assert saves == [2]
-    published = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    published = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     assert len(published) == 4  # two batches went out; only the first one's position was saved
 
     summary = run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env)
     assert summary.published == 3  # restarted after the saved position: the unsaved batch again + the rest
-    frame = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     counts = Counter(_row_keys(frame))
     assert set(counts) == set(_expected(FIRST_ROWS))  # nothing lost
     assert sorted(counts.values()) == [1, 1, 1, 2, 2]  # the unsaved batch twice (at least once)
@@ -244,30 +250,30 @@ def test_position_file_is_replaced_atomically(sensor_db: str, env: Path) -> None
         load_position(path, other)
 
 
-def test_late_row_inside_the_delay_window_is_not_lost(sensor_db: str, env: Path, fresh_topic: str,
+def test_late_row_inside_the_delay_window_is_not_lost(sensor_db: str, env: Path, topic: str,
                                                       kafka_bootstrap: str) -> None:
     with psycopg.connect(sensor_db) as conn:
         db_now = conn.execute("SELECT now()").fetchone()[0]
     early = (1, db_now - dt.timedelta(minutes=5), 1.0, "p", "t", None)
     recent = (1, db_now - dt.timedelta(seconds=10), 3.0, "p", "t", None)
     _insert(sensor_db, [early, recent])
-    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, fresh_topic)
-    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=fresh_topic, delay_ms=60_000)
+    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, topic)
+    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=60_000)
     first = run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env)
     assert first.published == 1  # `recent` is younger than the delay: not read yet
     # a row committed late, with a timestamp before `recent` (a higher id, an earlier time)
     late = (1, db_now - dt.timedelta(seconds=30), 2.0, "p", "t", None)
     _insert(sensor_db, [late])
     # 60 s later the delay window has passed for all of them: emulate by a zero delay
-    later = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=fresh_topic, delay_ms=0)
+    later = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=0)
     second = run_source(later, dsn=sensor_db, publish=publisher.publish, state_dir=env)
     assert second.published == 2
-    frame = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     assert list(frame["value"]) == [1.0, 2.0, 3.0]  # in time order, the late row included, once each
 
 
 def test_timestamp_mode_never_splits_a_timestamp_across_batches(
-    postgres_dsn: str, env: Path, fresh_topic: str, kafka_bootstrap: str
+    postgres_dsn: str, env: Path, topic: str, kafka_bootstrap: str
 ) -> None:
     """No id column, epoch-ms integer times and other column names mapped with --map."""
     base = int((NOW - dt.timedelta(hours=1)).timestamp() * 1000)
@@ -279,24 +285,24 @@ def test_timestamp_mode_never_splits_a_timestamp_across_batches(
              (base + 1000, 4.0, "c", "x"), (base + 2000, 5.0, "a", "x")],
         )
     args = ["--table", "Other Readings", "--time-column", "ts", "--map", "input_data=val", "--map",
-            "position=pos", "--map", "type_name=kind", "--topic", fresh_topic, "--batch-size", "2", "--once"]
+            "position=pos", "--map", "type_name=kind", "--topic", topic, "--batch-size", "2", "--once"]
     result = _cli(args, postgres_dsn)
     assert result.exit_code == 0, result.output
-    frame = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     assert sorted(frame["value"]) == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert sorted(_epoch_ms(frame)) == [base, base + 1000, base + 1000, base + 1000, base + 2000]
 
 
-def test_naive_timestamp_column_is_read_as_utc(postgres_dsn: str, env: Path, fresh_topic: str,
+def test_naive_timestamp_column_is_read_as_utc(postgres_dsn: str, env: Path, topic: str,
                                                kafka_bootstrap: str) -> None:
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000)
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute("SET TIME ZONE 'Asia/Seoul'")  # the writer's zone must not matter for timestamp
         conn.execute("CREATE TABLE r (event_time timestamp, input_data real, position text, type_name text)")
         conn.execute("INSERT INTO r VALUES (%s, 1.5, 'p', 't')", [when])
-    result = _cli(["--table", "r", "--topic", fresh_topic, "--once"], postgres_dsn)
+    result = _cli(["--table", "r", "--topic", topic, "--once"], postgres_dsn)
     assert result.exit_code == 0, result.output
-    frame = _decoded(_consume_all(kafka_bootstrap, fresh_topic), fresh_topic)
+    frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
     assert frame["event_time"].iloc[0] == pd.Timestamp(when, tz="UTC")
 
 
@@ -321,13 +327,13 @@ def test_invalid_default_topic_asks_for_topic() -> None:
         SourceConfig(table="광 주 readings")
 
 
-def test_errors_are_one_clear_line(sensor_db: str, env: Path, fresh_topic: str,
+def test_errors_are_one_clear_line(sensor_db: str, env: Path, topic: str,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     from tsplatform.cli import main
 
     def error_of(args: list[str], dsn: str) -> str:
         with pytest.raises(SystemExit) as info:
-            main(["sql-source", "--dsn", dsn, "--topic", fresh_topic, "--once", *args])
+            main(["sql-source", "--dsn", dsn, "--topic", topic, "--once", *args])
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1, err
