@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from tsplatform.catalog import Catalog
 from tsplatform.errors import ConfigError
+from tsplatform.ids import series_id
 from tsplatform.ingest.retention import (
     RetentionItem,
     apply_retention,
@@ -18,7 +22,9 @@ from tsplatform.ingest.retention import (
     plan_retention,
     unfinished_items,
 )
+from tsplatform.ingest.schema import UTC_MS
 from tsplatform.lake import Lake
+from tsplatform.settings import get_settings
 
 TODAY = dt.date(2026, 3, 10)
 RETENTION = {"raw_readings": 5, "quarantine": 2}
@@ -36,11 +42,23 @@ EXPIRED = {
 }
 
 
+SERIES = [("광 주 A", "C02"), ("room 1", "temp")]
+
+
 def _make_lake(root: Path) -> Lake:
+    """Every partition holds 3 readings: two of the first series, one of the second."""
     lake = Lake(str(root))
     for dataset, days in LAKE_DAYS.items():
         for day in days:
-            table = pa.table({"day": [day.isoformat()] * 3, "value": [1.0, 2.0, 3.0]})
+            keys = [SERIES[0], SERIES[0], SERIES[1]]
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            table = pa.table({
+                "position": [k[0] for k in keys],
+                "type_name": [k[1] for k in keys],
+                "series_id": [series_id(*k) for k in keys],
+                "event_time": pa.array([start + dt.timedelta(hours=h) for h in (1, 2, 3)], UTC_MS),
+                "value": [1.0, 2.0, 3.0],
+            })
             lake.write_file(dataset, day, "part-0.parquet", table)
     return lake
 
@@ -210,3 +228,126 @@ def test_merge_plans_deduplicates_and_sorts() -> None:
     a = RetentionItem("raw_readings", dt.date(2026, 1, 2), "/l/raw_readings/year=2026/month=01/day=02")
     b = RetentionItem("quarantine", dt.date(2026, 1, 1), "/l/quarantine/year=2026/month=01/day=01")
     assert merge_plans([a, b], [a]) == [b, a]
+
+
+# --- with the real catalog (MongoDB-wire server), the CLI and the Dagster job ----------------------
+@pytest.fixture()
+def catalog(services: Any, mongo_db: Any) -> Iterator[Catalog]:
+    cat = Catalog(services.mongo_uri, mongo_db.name)
+    yield cat
+    cat.close()
+
+
+def _synced(lake: Lake, catalog: Catalog) -> None:
+    for dataset, days in LAKE_DAYS.items():
+        for day in days:
+            catalog.sync_partition(lake, dataset, day)
+
+
+def _catalog_partitions(catalog: Catalog) -> set[tuple[str, dt.date]]:
+    return {(ds, dt.date.fromisoformat(p["day"])) for ds in LAKE_DAYS for p in catalog.partitions(ds)}
+
+
+@pytest.mark.integration
+def test_real_catalog_forgets_exactly_the_expired_partitions(tmp_path: Path, catalog: Catalog) -> None:
+    lake = _make_lake(tmp_path / "lake")
+    _synced(lake, catalog)
+    everything = _present(lake)
+    assert _catalog_partitions(catalog) == everything
+    sid = series_id(*SERIES[0])
+    assert catalog.series(sid)["rows"] == 2 * len(LAKE_DAYS["raw_readings"])
+
+    dry = apply_retention(plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=catalog, dry_run=True,
+                          log_path=None)
+    assert {(i.dataset, i.day) for i in dry.removed} == EXPIRED
+    assert _catalog_partitions(catalog) == everything  # dry run: untouched
+
+    report = apply_retention(plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=catalog,
+                             dry_run=False, log_path=tmp_path / "retention.jsonl")
+    assert report.failed == []
+    assert _catalog_partitions(catalog) == everything - EXPIRED == _present(lake)
+    days_left = catalog.db.series_days.distinct("day", {"dataset": "raw_readings"})
+    assert sorted(days_left) == ["2026-03-05", "2026-03-10"]
+    assert catalog.series(sid)["rows"] == 2 * 2  # series totals follow the remaining raw partitions
+
+
+@pytest.mark.integration
+def test_cli_dry_run_then_real_run(tmp_path: Path, services: Any, mongo_db: Any,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from tsplatform.cli import app
+
+    state = tmp_path / "state"
+    lake = _make_lake(state / "lake")
+    monkeypatch.setenv("TSPLATFORM_STATE_DIR", str(state))
+    monkeypatch.setenv("TSPLATFORM_MONGO_DB", mongo_db.name)
+    monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps(RETENTION))
+    monkeypatch.delenv("TSPLATFORM_LAKE_ROOT", raising=False)
+    get_settings.cache_clear()
+    try:
+        catalog = Catalog(services.mongo_uri, mongo_db.name)
+        _synced(lake, catalog)
+        runner = CliRunner()
+        dry = runner.invoke(app, ["retention", "--dry-run", "--today", TODAY.isoformat()])
+        assert dry.exit_code == 0, dry.output
+        assert "5 partitions would be removed, 0 failed" in dry.output
+        assert _present(lake) == {(ds, d) for ds, days in LAKE_DAYS.items() for d in days}
+        real = runner.invoke(app, ["retention", "--today", TODAY.isoformat()])
+        assert real.exit_code == 0, real.output
+        assert "5 partitions removed, 0 failed" in real.output
+        assert "2026-03-04" in real.output and "quarantine" in real.output
+        assert _present(lake) & EXPIRED == set()
+        assert _catalog_partitions(catalog) == _present(lake)
+        log = _log_lines(state / "logs" / "retention.jsonl")
+        assert {(x["dataset"], x["day"]) for x in log if x["step"] == "done" and not x["dry_run"]} == {
+            (ds, d.isoformat()) for ds, d in EXPIRED}
+        bad = runner.invoke(app, ["retention", "--today", "2026-13-01"])
+        assert bad.exit_code != 0 and "is not a YYYY-MM-DD date" in str(bad.exception)
+        catalog.close()
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.integration
+def test_dagster_job_applies_retention_with_the_project_resources(
+    tmp_path: Path, services: Any, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    from tsplatform.assets.retention import retention_job, retention_schedule
+    from tsplatform.resources.catalog import CatalogResource
+    from tsplatform.resources.lake import LakeResource
+
+    monkeypatch.setenv("TSPLATFORM_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps(RETENTION))
+    get_settings.cache_clear()
+    try:
+        lake = _make_lake(tmp_path / "lake")
+        catalog = Catalog(services.mongo_uri, mongo_db.name)
+        _synced(lake, catalog)
+        calls: list = []
+        resources = {
+            "lake": LakeResource(root=str(tmp_path / "lake")),
+            "catalog": CatalogResource(uri=services.mongo_uri, db=mongo_db.name),
+            "metastore": RecordingMetastore(calls=calls),
+        }
+        config = {"ops": {"retention_op": {"config": {"dry_run": True, "today": TODAY.isoformat()}}}}
+        dry = retention_job.execute_in_process(run_config=config, resources=resources)
+        assert dry.success
+        assert len(dry.output_for_node("retention_op")["removed"]) == len(EXPIRED)
+        assert calls == [] and _catalog_partitions(catalog) == _present(lake) and len(_present(lake)) == 11
+
+        config["ops"]["retention_op"]["config"]["dry_run"] = False
+        real = retention_job.execute_in_process(run_config=config, resources=resources)
+        assert real.success
+        assert sorted(real.output_for_node("retention_op")["removed"]) == sorted(
+            f"{ds}/{d.isoformat()}" for ds, d in EXPIRED)
+        assert {(c[1], c[2]) for c in calls} == EXPIRED
+        assert _present(lake) & EXPIRED == set() and _catalog_partitions(catalog) == _present(lake)
+        assert (tmp_path / "state" / "logs" / "retention.jsonl").is_file()
+        catalog.close()
+    finally:
+        get_settings.cache_clear()
+    assert retention_schedule.cron_schedule == "0 3 * * *"
+    assert retention_schedule.execution_timezone == "UTC"
+    assert retention_schedule.job_name == "retention_job"
