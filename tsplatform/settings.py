@@ -9,13 +9,14 @@ Explicit environment variables always win over that file.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".tsplatform")
 SERVICES_ENV_FILE = "services.env"
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
         description="Extra librdkafka client options passed through verbatim, e.g. "
         '{"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", ...} (JSON).',
     )
-    topics: list[str] = Field(
+    topics: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["sensor_data_source_SENSOR_DATA_VIEW"],
         description="Topics to ingest (JSON list or comma-separated).",
     )
@@ -113,7 +114,9 @@ class Settings(BaseSettings):
     @field_validator("topics", mode="before")
     @classmethod
     def _split_topics(cls, value: object) -> object:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
 
