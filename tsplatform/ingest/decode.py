@@ -389,7 +389,20 @@ class _Parsed:
 
     indices: list[np.ndarray] = field(default_factory=list)
     tables: list[pa.Table] = field(default_factory=list)
-    schema_ids: list[np.ndarray] = field(default_factory=list)
+    schema_ids: list[np.ndarray] = field(default_factory=list)  # int32 codes into ``id_names``
+    id_names: list[str] = field(default_factory=list)
+    _codes: dict[str, int] = field(default_factory=dict)
+
+    def code(self, schema_id: str) -> int:
+        """Small integer standing for ``schema_id`` (ids are materialised once, at the end)."""
+        found = self._codes.get(schema_id)
+        if found is None:
+            found = self._codes[schema_id] = len(self.id_names)
+            self.id_names.append(schema_id)
+        return found
+
+    def codes(self, ids: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self.code(i) for i in ids), dtype=np.int32, count=len(ids))
 
 
 _JSON_TYPE_OF_ARROW = (
@@ -410,12 +423,12 @@ def _arrow_json_type(dtype: pa.DataType) -> str | None:
     return None
 
 
-def _schemaless_ids(table: pa.Table) -> np.ndarray:
+def _schemaless_ids(table: pa.Table, parsed: _Parsed) -> np.ndarray:
     """``schema_id`` per row of a bare-payload table: fingerprint of its non-null fields and JSON types."""
     columns = [(name, _arrow_json_type(table.schema.field(name).type)) for name in table.column_names]
     columns = [(name, kind) for name, kind in columns if kind is not None]
     if table.num_rows == 0:
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=np.int32)
     present = np.column_stack(
         [table.column(name).is_valid().to_numpy(zero_copy_only=False) for name, _ in columns]
         or [np.zeros(table.num_rows, dtype=bool)]
@@ -425,8 +438,8 @@ def _schemaless_ids(table: pa.Table) -> np.ndarray:
     for shape in shapes:
         bits = np.unpackbits(shape)[: len(columns)].astype(bool)
         fields = sorted([name, kind] for (name, kind), on in zip(columns, bits, strict=True) if on)
-        ids.append(fingerprint(orjson.dumps(fields)))
-    return np.asarray(ids, dtype=object)[inverse.reshape(-1)]
+        ids.append(parsed.code(fingerprint(orjson.dumps(fields))))
+    return np.asarray(ids, dtype=np.int32)[inverse.reshape(-1)]
 
 
 def _read_lines(lines: list[bytes], options: pajson.ParseOptions, *, threaded: bool) -> pa.Table:
@@ -531,7 +544,7 @@ def _parse_group(lines: list[bytes], indices: list[int], ids: list[str] | None, 
                 pending += [(middle, stop), (start, middle)]
             continue
         first_try = True
-        schema_ids = _schemaless_ids(table) if ids is None else np.asarray(ids[start:stop], dtype=object)
+        schema_ids = _schemaless_ids(table, ctx.parsed) if ids is None else ctx.parsed.codes(ids[start:stop])
         ctx.parsed.tables.append(table.select(read_schema.names))
         ctx.parsed.indices.append(np.asarray(indices[start:stop], dtype=np.int64))
         ctx.parsed.schema_ids.append(schema_ids)
@@ -666,6 +679,7 @@ def _provenance(n: int, topic: str, partitions: np.ndarray, offsets: np.ndarray,
 def _readings_table(
     table: pa.Table,
     schema_ids: np.ndarray,
+    id_names: list[str],
     event_ms: np.ndarray,
     mapping: FieldMapping,
     prov: dict,
@@ -692,7 +706,7 @@ def _readings_table(
         else:
             columns[column] = table.column(source).combine_chunks().cast(dtype)
     columns.update(prov)
-    columns["schema_id"] = pa.array(schema_ids, pa.string())
+    columns["schema_id"] = pa.array(id_names, pa.string()).take(pa.array(schema_ids, pa.int32()))
     return pa.Table.from_arrays([columns[f.name] for f in RAW_READINGS_SCHEMA], schema=RAW_READINGS_SCHEMA)
 
 
@@ -737,7 +751,10 @@ def decode_records(
     now_ms = _as_ms(now) if now is not None else _as_ms(pd.Timestamp.now(tz="UTC"))
     ctx = _Context(mapping=mapping, cache=cache, values=values)
     groups = _Groups()
-    _split_records(values, ctx, groups)
+    for start in range(0, n, CHUNK_RECORDS):
+        chunk = values[start : start + CHUNK_RECORDS]
+        if not _read_uniform_chunk(chunk, start, ctx):
+            _split_records(chunk, start, ctx, groups)
     if groups.env_lines:
         _parse_group(groups.env_lines, groups.env_indices, groups.env_ids, ctx)
     if groups.bare_lines:
@@ -764,7 +781,51 @@ class _Groups:
     bare_indices: list[int] = field(default_factory=list)
 
 
-def _split_records(values: Sequence[bytes | None], ctx: _Context, groups: _Groups) -> None:
+def _read_uniform_chunk(chunk: Sequence[bytes | None], start: int, ctx: _Context) -> bool:
+    """Fast path: a chunk of compact envelopes of one known, compatible schema, read in one Arrow call.
+
+    Every record must be ``P{...}`` + ``}`` with ``P`` the cached prefix ``{"schema":...,"payload":``; the
+    payload slices are newline-joined (a count proves that no slice holds a newline) and Arrow verifies
+    each is an object of the right field types. Returns False, recording nothing, when the chunk is not
+    like that or Arrow rejects it: the chunk then takes the per-record path.
+    """
+    first = chunk[0] if chunk else None
+    if not first or not ctx.cache.by_prefix:
+        return False
+    prefix = next((p for p in ctx.cache.by_prefix if first.startswith(p)), None)
+    if prefix is None or ctx.cache.by_prefix[prefix].reason is not None:
+        return False
+    verdict = ctx.cache.by_prefix[prefix]
+    cut = len(prefix)
+    try:
+        lines = [v[cut:-1] for v in chunk if v.startswith(prefix) and v.endswith(b"}")]  # type: ignore[union-attr]
+    except AttributeError:  # a None (tombstone) in the chunk
+        return False
+    m = len(chunk)
+    if len(lines) != m:
+        return False
+    payloads = b"\n".join(lines)
+    if payloads.count(b"\n") != m - 1 or payloads.count(b"\n{") != m - 1 or not payloads.startswith(b"{"):
+        return False
+    read_schema = ctx.mapping.arrow_read_schema()
+    options = pajson.ParseOptions(explicit_schema=read_schema, unexpected_field_behavior="ignore")
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(payloads),
+            read_options=pajson.ReadOptions(use_threads=True, block_size=BLOCK_BYTES),
+            parse_options=options,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    if table.num_rows != m:
+        return False
+    ctx.parsed.tables.append(table.select(read_schema.names))
+    ctx.parsed.indices.append(np.arange(start, start + m, dtype=np.int64))
+    ctx.parsed.schema_ids.append(np.full(m, ctx.parsed.code(verdict.schema_id), dtype=np.int32))
+    return True
+
+
+def _split_records(values: Sequence[bytes | None], start: int, ctx: _Context, groups: _Groups) -> None:
     """Route each record: empty -> quarantine; known envelope prefix -> payload slice; else orjson path.
 
     This loop is the only per-record Python of the common case, so it is kept to a prefix test and a slice.
@@ -774,7 +835,7 @@ def _split_records(values: Sequence[bytes | None], ctx: _Context, groups: _Group
     env_lines, env_indices, env_ids = groups.env_lines, groups.env_indices, groups.env_ids
     bare_lines, bare_indices = groups.bare_lines, groups.bare_indices
     prefix, prefix_len, verdict = b"\x00", 1, SchemaVerdict("", None)
-    for i, value in enumerate(values):
+    for i, value in enumerate(values, start):
         if not value:
             reasons[i] = "empty_message"
             continue
@@ -855,7 +916,7 @@ def _accepted_readings(
         table = table.filter(pa.array(keep))
         indices, schema_ids, event_ms = indices[keep], schema_ids[keep], event_ms[keep]
     prov = _provenance(len(indices), topic, partitions[indices], offsets[indices], ingested_ms)
-    return _readings_table(table, schema_ids, event_ms, mapping, prov)
+    return _readings_table(table, schema_ids, parsed.id_names, event_ms, mapping, prov)
 
 
 def _quarantine_table(
