@@ -8,6 +8,11 @@ rows inserted into the table.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +23,7 @@ import orjson
 import pandas as pd
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from typer.testing import CliRunner
 
 from tsplatform.errors import ConfigError, ServiceUnavailable
@@ -80,9 +85,7 @@ def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes |
     try:
         meta = consumer.list_topics(topic, timeout=30)
         partitions = sorted(meta.topics[topic].partitions)
-        high = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions
-        }
+        high = {p: _high_watermark(consumer, topic, p) for p in partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         out = []
         pending = {p for p in partitions if high[p] > 0}
@@ -96,6 +99,21 @@ def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes |
         return out
     finally:
         consumer.close()
+
+
+_LEADER_ELECTION = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+
+
+def _high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
+    """The partition's high watermark, retrying while the leader is still being elected."""
+    for _ in range(100):
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1])
+        except KafkaException as exc:
+            if exc.args[0].code() not in _LEADER_ELECTION:
+                raise
+            time.sleep(0.2)
+    raise AssertionError(f"{topic}[{partition}] has no leader")
 
 
 def _decoded(messages: list[tuple[bytes | None, bytes | None, int, int]], topic: str) -> pd.DataFrame:
@@ -355,3 +373,44 @@ def test_undeliverable_batch_is_an_error_and_saves_no_position(sensor_db: str, e
     with pytest.raises(ServiceUnavailable, match="1 of 1 messages to topic 't'"):
         run_source(config, dsn=sensor_db, publish=dead.publish, state_dir=env)
     assert not state_file_path(env, config.source_name).exists()
+
+
+def _wait_for_messages(bootstrap: str, topic: str, count: int, process: subprocess.Popen) -> list:
+    deadline = time.monotonic() + 120
+    while True:
+        messages = _consume_all(bootstrap, topic)
+        if len(messages) >= count:
+            return messages
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"only {len(messages)} of {count} messages arrived"
+        time.sleep(0.3)
+
+
+def test_continuous_polling_picks_up_new_rows_and_stops_cleanly_on_ctrl_c(
+    sensor_db: str, tmp_path: Path, topic: str, kafka_bootstrap: str
+) -> None:
+    _insert(sensor_db, FIRST_ROWS[:2])
+    env = {**os.environ, "TSPLATFORM_STATE_DIR": str(tmp_path / "state"),
+           "TSPLATFORM_KAFKA_BOOTSTRAP": kafka_bootstrap, "TSPLATFORM_SQL_SOURCE_DSN": sensor_db}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tsplatform.cli", "sql-source", "--table", "SENSOR_DATA_VIEW",
+         "--id-column", "id", "--topic", topic, "--poll-interval", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_for_messages(kafka_bootstrap, topic, 2, process)
+        _insert(sensor_db, FIRST_ROWS[2:])
+        messages = _wait_for_messages(kafka_bootstrap, topic, len(FIRST_ROWS), process)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopping after the current batch (SIGINT)" in err
+    assert f"published {len(FIRST_ROWS)} rows" in out
+    assert sorted(_row_keys(_decoded(messages, topic))) == sorted(_expected(FIRST_ROWS))
+    saved = load_position(state_file_path(tmp_path / "state", f".SENSOR_DATA_VIEW->{topic}"),
+                          SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic))
+    assert saved is not None and saved.last_id == len(FIRST_ROWS)
