@@ -7,6 +7,7 @@ Exports are resolved lazily (PEP 562) so importing one algorithm does not import
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
@@ -48,6 +49,16 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
+def _bind_same_named_exports() -> None:
+    """Bind eagerly the functions exported under their own module's name (decompose, denoise, impute, profile,
+    resample): the first import of a submodule sets the package attribute to the *module*, which would shadow
+    the lazy function export. Later imports of the submodule leave the attribute alone. Missing modules are
+    skipped (they fail on first use instead)."""
+    for name, module in _EXPORTS.items():
+        if name == module and importlib.util.find_spec(f"{__name__}.{module}") is not None:
+            globals()[name] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
@@ -59,3 +70,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+_bind_same_named_exports()

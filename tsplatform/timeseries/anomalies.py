@@ -1,0 +1,214 @@
+"""Anomaly (noise) detection: the IQR rule and residual analysis, batch or causal (streaming).
+
+Both methods compare each value with a *fence* and score the distance beyond it on one monotone map::
+
+    excess = max(0, distance beyond the fence) / unit   (unit: the IQR, or the robust sigma of the residual)
+    score  = excess / (1 + excess)                      in [0, 1): 0 inside the fences, 0.5 one unit beyond
+
+``is_anomaly`` is ``score > 0`` (strictly outside the fences). When the unit is 0 (constant reference data)
+any value beyond the fence gets score 1. NaN values get a NaN score and ``is_anomaly`` False.
+
+Causal mode (``causal=True``) computes the fences at row t from rows < t only (rolling / expanding windows
+counted in samples), so changing a future value never changes a past score; rows without enough history
+(``min_periods``) get score 0 and ``is_anomaly`` False. ``refractory=r`` (both modes) keeps only the first
+flag of a burst: the r rows after a flagged row are not flagged and get score 0 (one event, one alarm; it
+is causal too).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
+
+AnomalyMethod = Literal["iqr", "residual"]
+METHODS: tuple[str, ...] = ("iqr", "residual")
+MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample -> its standard deviation
+
+
+def excess_score(distance: np.ndarray, unit: np.ndarray | float) -> np.ndarray:
+    """Map a distance beyond a fence (<= 0 inside) in units of ``unit`` onto [0, 1]: e / (1 + e); 1 if unit
+    is 0."""
+    distance = np.asarray(distance, dtype=float)
+    unit = np.broadcast_to(np.asarray(unit, dtype=float), distance.shape)
+    excess = np.where(distance > 0, distance, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = excess / unit
+        score = np.where(unit > 0, relative / (1.0 + relative), np.where(excess > 0, 1.0, 0.0))
+    return np.where(np.isnan(distance), np.nan, score)
+
+
+def apply_refractory(score: np.ndarray, refractory: int) -> np.ndarray:
+    """Zero the scores of the ``refractory`` rows following each kept flag (score > 0); first flag wins."""
+    if refractory <= 0:
+        return score
+    result = score.copy()
+    last_kept = -refractory - 1
+    for i in np.flatnonzero(score > 0):
+        if i - last_kept > refractory:
+            last_kept = i
+        else:
+            result[i] = 0.0
+    return result
+
+
+def _result(series: pd.Series, score: np.ndarray, values: np.ndarray, refractory: int) -> pd.DataFrame:
+    score = np.where(np.isnan(values), np.nan, np.nan_to_num(score, nan=0.0))
+    score = apply_refractory(score, int(refractory))
+    return pd.DataFrame({"score": score, "is_anomaly": score > 0}, index=series.index)
+
+
+def _past(frame: pd.Series, window: int | None, min_periods: int):
+    """Rolling (``window`` samples) or expanding window over rows < t (shifted by one row)."""
+    shifted = frame.shift(1)
+    if window is None:
+        return shifted.expanding(min_periods=min_periods)
+    return shifted.rolling(int(window), min_periods=min(min_periods, int(window)))
+
+
+def iqr_scores(
+    values: pd.Series, k: float = 1.5, causal: bool = False, window: int | None = None, min_periods: int = 30
+) -> np.ndarray:
+    """IQR rule: fences Q1 - k*IQR and Q3 + k*IQR (linear quantiles of the non-NaN values; causal: of the past
+    ``window`` values, or all past values when window is None); unit = IQR."""
+    x = values.to_numpy(dtype=float)
+    if causal:
+        past = _past(values, window, min_periods)
+        q1 = past.quantile(0.25).to_numpy()
+        q3 = past.quantile(0.75).to_numpy()
+    else:
+        observed = x[~np.isnan(x)]
+        if observed.size == 0:
+            return np.full(len(x), np.nan)
+        q1, q3 = np.quantile(observed, [0.25, 0.75])
+    iqr = q3 - q1
+    distance = np.maximum((q1 - k * iqr) - x, x - (q3 + k * iqr))
+    score = excess_score(distance, iqr)
+    return np.where(np.isnan(q1) & ~np.isnan(x), 0.0, score)
+
+
+def _auto_periods(series: pd.Series) -> tuple[int, ...]:
+    steps = np.diff(series.index.asi8)
+    steps = steps[steps > 0]
+    if steps.size == 0:
+        return ()
+    return seasonal_periods(pd.Timedelta(int(np.median(steps)), unit="ns"))
+
+
+def _robust_z_distance(residual: np.ndarray, location, scale, c: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.abs(residual - location) - c * scale, scale
+
+
+def batch_residual(series: pd.Series, periods: tuple[int, ...], trend_window: int) -> np.ndarray:
+    """Residual of a robust STL decomposition on the shortest usable period (NaN interpolated in time
+    first, then re-masked); with no usable period, the residual from a centred rolling median of
+    ``trend_window`` samples."""
+    values = series.to_numpy(dtype=float)
+    filled = series.interpolate(method="time", limit_direction="both")
+    kept = usable_periods(periods, len(series))
+    if kept and not filled.isna().any():
+        # STL on the shortest season only: MSTL with a weekly season fitted on few weeks absorbs spikes
+        resid = decompose(filled, kept[0], robust=True)["resid"].to_numpy()
+    else:
+        resid = (filled - filled.rolling(trend_window, center=True, min_periods=1).median()).to_numpy()
+    return np.where(np.isnan(values), np.nan, resid)
+
+
+def causal_residual(
+    series: pd.Series, periods: tuple[int, ...], level_window: int, n_cycles: int, min_periods: int
+) -> np.ndarray:
+    """Residual from a causal baseline: level = median of the previous ``level_window`` values; with a
+    seasonal period p (the shortest of ``periods``), plus the seasonal term = median over j = 1..n_cycles of
+    (x[t - j*p] - level[t - j*p]) (0 while there is no such history)."""
+    values = series.to_numpy(dtype=float)
+    level = _past(series, level_window, min_periods).median().to_numpy()
+    baseline = level.copy()
+    if periods and n_cycles > 0:
+        season = min(periods)
+        deviation = values - level
+        lagged = np.full((n_cycles, len(values)), np.nan)
+        for j in range(1, n_cycles + 1):
+            if j * season < len(values):
+                lagged[j - 1, j * season :] = deviation[: len(values) - j * season]
+        has_history = ~np.isnan(lagged).all(axis=0)
+        seasonal = np.zeros(len(values))
+        if has_history.any():
+            seasonal[has_history] = np.nanmedian(lagged[:, has_history], axis=0)
+        baseline = level + seasonal
+    return values - baseline
+
+
+def residual_scores(
+    series: pd.Series,
+    c: float = 3.5,
+    causal: bool = False,
+    periods: tuple[int, ...] | None = None,
+    window: int = 288,
+    n_cycles: int = 3,
+    scale_window: int | None = None,
+    min_periods: int = 30,
+) -> np.ndarray:
+    """Residual analysis: residual r of a seasonal decomposition; fences median(r) +/- c * sigma with the
+    robust sigma = 1.4826 * MAD(r); unit = sigma.
+
+    Batch: r from robust STL on the shortest of ``periods`` (in samples; default: daily/weekly from the
+    median step), fences from all residuals. Causal: r from :func:`causal_residual` (level window
+    ``window``), fences from the previous ``scale_window`` residuals (default ``window``): location = their
+    median, sigma = 1.4826 * median of |r - location| over those rows (an online MAD).
+    """
+    if periods is None:
+        periods = _auto_periods(series)
+    periods = tuple(int(p) for p in periods)
+    if not causal:
+        resid = batch_residual(series, periods, trend_window=window)
+        observed = resid[~np.isnan(resid)]
+        if observed.size == 0:
+            return np.full(len(resid), np.nan)
+        location = np.median(observed)
+        sigma = MAD_TO_SIGMA * np.median(np.abs(observed - location))
+        return excess_score(np.abs(resid - location) - c * sigma, sigma)
+    resid = causal_residual(series, periods, window, n_cycles, min_periods)
+    resid_series = pd.Series(resid, index=series.index)
+    span = scale_window or window
+    location = _past(resid_series, span, min_periods).median()
+    spread = (resid_series - location).abs()
+    sigma = MAD_TO_SIGMA * _past(spread, span, min_periods).median().to_numpy()
+    location = location.to_numpy()
+    score = excess_score(np.abs(resid - location) - c * sigma, sigma)
+    return np.where(np.isnan(sigma) & ~np.isnan(resid), 0.0, score)
+
+
+def detect_anomalies(
+    series: pd.Series, method: AnomalyMethod = "iqr", causal: bool = False, **params: Any
+) -> pd.DataFrame:
+    """Score every row of ``series`` and flag anomalies; returns ``DataFrame(score, is_anomaly)`` on its
+    index.
+
+    ``method="iqr"``: params ``k`` (1.5), causal: ``window`` (None = expanding), ``min_periods`` (30).
+    ``method="residual"``: params ``c`` (3.5), ``periods`` (samples; default from the median step via
+    ``seasonal_periods``), ``window`` (288: batch fallback trend / causal level window), causal:
+    ``n_cycles`` (3),
+    ``scale_window``, ``min_periods`` (30).
+    Both: ``refractory`` (0) rows of silence after a flag. Window sizes count samples (rows), so the series
+    should be regular (regularize/impute first); NaN rows are scored NaN. See the module docstring for the
+    score.
+    Raises ValueError for an unknown method or parameter, or a non-datetime index.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown anomaly method {method!r}; expected one of {METHODS}")
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise ValueError("series must have a DatetimeIndex")
+    params = dict(params)
+    refractory = int(params.pop("refractory", 0))
+    values = series.astype(float)
+    try:
+        if method == "iqr":
+            score = iqr_scores(values, causal=causal, **params)
+        else:
+            score = residual_scores(values, causal=causal, **params)
+    except TypeError as error:
+        raise ValueError(f"bad parameter for method {method!r}: {error}") from None
+    return _result(series, score, values.to_numpy(), refractory)
