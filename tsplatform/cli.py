@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tsplatform.errors import TsplatformError, from_validation_error
 from tsplatform.ingest.cli import register as register_ingest
+from tsplatform.ingest.replay import register as register_replay
 from tsplatform.ingest.retention import register as register_retention
 from tsplatform.ingest.sql_source import register as register_sql_source
 from tsplatform.services.cli import app as services_app
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services", help="Local Kafka and MongoDB-wire services.")
 register_ingest(app)
+register_replay(app)
 register_sql_source(app)
 register_retention(app)
 
