@@ -4,13 +4,13 @@
 left unfinished) and applies retention to the lake and the catalog, logging to
 ``<state>/logs/retention.jsonl``. Op config: ``dry_run`` (default False) and ``today`` (``YYYY-MM-DD``,
 default: the run's UTC date). Resources: ``lake`` (:class:`LakeResource`), ``catalog``
-(:class:`CatalogResource`) and ``metastore``: anything with ``drop_partition(dataset, day)`` or a
-``metastore()`` method returning such an object; bind ``dg.ResourceDefinition.none_resource()`` to skip
-the Hive step.
+(:class:`CatalogResource`) and ``metastore``: the Spark resource (``PySparkResource``; its session's Hive
+metastore is used through :class:`tsplatform.hive.HiveMetastore`), anything with
+``drop_partition(dataset, day)``, or ``dg.ResourceDefinition.none_resource()`` to skip the Hive step.
 ``retention_schedule`` runs it daily at 03:00 UTC.
 """
 
-# No `from __future__ import annotations`: Dagster resolves the op's config/resource annotations at decoration.
+# No `from __future__ import annotations`: Dagster resolves the op annotations at decoration time.
 import datetime as dt
 from typing import Any
 
@@ -36,14 +36,22 @@ class RetentionConfig(dg.Config):
     today: str = ""
 
 
-def _metastore_of(resource: Any) -> MetastoreLike | None:
+def metastore_of(resource: Any) -> MetastoreLike | None:
+    """The Hive step of a ``metastore`` resource: ``None`` (skipped), an object with ``drop_partition``,
+    one with ``metastore()``, or a ``PySparkResource`` (wrapped in :class:`tsplatform.hive.HiveMetastore`)."""
     if resource is None:
         return None
     if hasattr(resource, "drop_partition"):
         return resource  # type: ignore[no-any-return]
     if hasattr(resource, "metastore"):
         return resource.metastore()  # type: ignore[no-any-return]
-    raise ConfigError("retention: the 'metastore' resource has neither drop_partition() nor metastore()")
+    if hasattr(resource, "spark_session"):
+        from tsplatform.hive import HiveMetastore
+
+        return HiveMetastore(resource.spark_session)
+    raise ConfigError(
+        "retention: the 'metastore' resource has none of drop_partition(), metastore(), spark_session"
+    )
 
 
 @dg.op(
@@ -72,7 +80,7 @@ def retention_op(
             plan,
             lake=the_lake,
             catalog=the_catalog,
-            metastore=_metastore_of(metastore),
+            metastore=metastore_of(metastore),
             dry_run=config.dry_run,
             log_path=log_path,
         )
@@ -119,4 +127,4 @@ retention_schedule = dg.ScheduleDefinition(
     description="Daily retention at 03:00 UTC.",
 )
 
-__all__ = ["RetentionConfig", "retention_job", "retention_op", "retention_schedule"]
+__all__ = ["RetentionConfig", "metastore_of", "retention_job", "retention_op", "retention_schedule"]

@@ -241,12 +241,28 @@ def _open_catalog() -> Any:
     return Catalog(settings.mongo_uri, settings.mongo_db)
 
 
+def _open_metastore() -> MetastoreLike:
+    """The Hive metastore of a Spark session built from the settings (``tsplatform.resources.spark``)."""
+    from pyspark.sql import SparkSession
+
+    from tsplatform.hive import HiveMetastore
+    from tsplatform.resources.spark import spark_conf
+
+    builder = SparkSession.builder
+    for key, value in spark_conf().items():
+        builder = builder.config(key, value)
+    return HiveMetastore(builder.enableHiveSupport().getOrCreate())
+
+
 def retention_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only report and log what would be removed."),
     today: str | None = typer.Option(None, "--today", help="YYYY-MM-DD (UTC); default: today."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Leave the MongoDB catalog alone."),
+    hive: bool = typer.Option(
+        False, "--hive", help="Also drop the partitions from the Hive metastore (starts a Spark session)."
+    ),
 ) -> None:
-    """Delete day partitions older than each dataset's retention (lake, catalog); print what went."""
+    """Delete day partitions older than each dataset's retention (lake, catalog, Hive with --hive)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -261,8 +277,9 @@ def retention_command(
     log_path = settings.state_path / "logs" / "retention.jsonl"
     plan = merge_plans(plan_retention(lake, settings.retention_days, day), unfinished_items(log_path, lake))
     catalog = None if no_catalog else _open_catalog()
+    metastore = _open_metastore() if hive and not dry_run else None
     try:
-        report = apply_retention(plan, lake=lake, catalog=catalog, metastore=None, dry_run=dry_run,
+        report = apply_retention(plan, lake=lake, catalog=catalog, metastore=metastore, dry_run=dry_run,
                                  log_path=log_path)
     finally:
         if catalog is not None:
@@ -279,7 +296,8 @@ def retention_command(
     verb = "would be removed" if dry_run else "removed"
     console.print(
         f"{len(report.removed)} partitions {verb}, {len(report.failed)} failed"
-        f"{'' if catalog is not None else ' (lake only: --no-catalog)'}; log: {log_path}"
+        f"{'' if catalog is not None else ' (catalog untouched: --no-catalog)'}"
+        f"{'' if hive else ' (Hive metastore untouched: pass --hive)'}; log: {log_path}"
     )
     if report.failed:
         raise typer.Exit(code=1)

@@ -351,3 +351,43 @@ def test_dagster_job_applies_retention_with_the_project_resources(
     assert retention_schedule.cron_schedule == "0 3 * * *"
     assert retention_schedule.execution_timezone == "UTC"
     assert retention_schedule.job_name == "retention_job"
+
+
+@pytest.mark.integration
+def test_cli_with_hive_drops_expired_partitions_from_the_metastore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real Spark with the embedded Hive metastore: the table's partitions follow the lake."""
+    from typer.testing import CliRunner
+
+    from tsplatform.cli import app
+    from tsplatform.hive import ensure_table
+    from tsplatform.ingest.retention import _open_metastore
+
+    state = tmp_path / "state"
+    lake = _make_lake(state / "lake")
+    monkeypatch.setenv("TSPLATFORM_STATE_DIR", str(state))
+    monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps(RETENTION))
+    monkeypatch.delenv("TSPLATFORM_LAKE_ROOT", raising=False)
+    get_settings.cache_clear()
+    spark = _open_metastore().spark
+    try:
+        schema = lake.read_partition("raw_readings", TODAY).schema
+        table = ensure_table(spark, lake, "raw_readings", schema)
+
+        def hive_days() -> set[dt.date]:
+            rows = spark.sql(f"SHOW PARTITIONS {table}").collect()
+            parts = [dict(kv.split("=") for kv in r[0].split("/")) for r in rows]
+            return {dt.date(int(p["year"]), int(p["month"]), int(p["day"])) for p in parts}
+
+        assert hive_days() == set(LAKE_DAYS["raw_readings"])
+        args = ["retention", "--hive", "--no-catalog", "--today", TODAY.isoformat()]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "5 partitions removed, 0 failed" in result.output
+        kept = {d for ds, d in _present(lake) if ds == "raw_readings"}
+        assert hive_days() == kept == {dt.date(2026, 3, 5), dt.date(2026, 3, 10)}
+        assert spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0] == 3 * len(kept)
+    finally:
+        spark.sql("DROP TABLE IF EXISTS tsplatform.raw_readings")
+        get_settings.cache_clear()
