@@ -332,6 +332,8 @@ def test_dockerfile_builds_python_java_image_from_the_lock(dockerfile: str) -> N
     assert package and package.start() > install.start()
     copy_config = r"^COPY docker/dagster\.yaml \$\{DAGSTER_HOME\}/dagster\.yaml$"
     assert re.search(copy_config, dockerfile, re.MULTILINE)
+    # The Spark master and workers run pyspark's bundled Spark: spark-class needs SPARK_HOME.
+    assert re.search(r"\bSPARK_HOME=/usr/local/lib/python3\.11/site-packages/pyspark\b", dockerfile)
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignore[ignore.index("**") + 1 :].count("!requirements.lock") == 1
     assert not any(line.startswith("!.venv") for line in ignore)
@@ -345,6 +347,17 @@ def test_services_built_from_the_repo_use_the_repo_dockerfile(services: dict[str
         dockerfile_path = COMPOSE_FILE.parent / build["context"] / build["dockerfile"]
         assert dockerfile_path.resolve() == DOCKER / "Dockerfile"
     assert (DOCKER / services["connect"]["build"] / "Dockerfile").is_file()
+
+
+def test_spark_cluster_matches_the_driver_settings(services: dict[str, Any]) -> None:
+    master_url = urlsplit(_environment(services["user_code"])["TSPLATFORM_SPARK_MASTER"])
+    master, worker = services["spark-master"]["command"], services["spark-worker"]["command"]
+    assert master[:2] == ["spark-class", "org.apache.spark.deploy.master.Master"]
+    assert master[master.index("--host") + 1] == master_url.hostname == "spark-master"
+    assert master[master.index("--port") + 1] == str(master_url.port)
+    assert worker[:2] == ["spark-class", "org.apache.spark.deploy.worker.Worker"]
+    assert worker[-1] == master_url.geturl()
+    assert services["spark-worker"]["depends_on"]["spark-master"]["condition"] == "service_healthy"
 
 
 # --- Kafka Connect source ---------------------------------------------------------------------------
