@@ -10,11 +10,13 @@ Algorithm (n timestamps, all arithmetic in integer nanoseconds since the Unix ep
    least ``(1 + tol)**2``), then every difference joins its nearest centre in log space. So 530, 610 and
    660 s fall in one cluster around 600 s while 1200 s and 1800 s are centres of their own.
 3. Clusters are ranked by size; those that together cover 95% of the differences are kept. A cluster's
-   mode is the median of the differences inside its centre window.
-4. The approximate GCD of the modes is the largest ``p = m_min / k`` (``k = 1..K``, each refitted to the
-   modes) such that the modes with ``|m - round(m/p)·p| <= gcd_tol·p`` cover at least 97% of the kept
-   differences (a relaxation of "every mode": a stray cluster of interleaved stamps after a clock
-   roll-back must not collapse the period to a common divisor).
+   mode is the median of the differences in the densest sub-window (half-width log(1+tol)/4) of its
+   centre window when that holds over a third of the window, else the median of the whole window.
+4. The approximate GCD of the modes is the largest ``p = m_min / k`` (``k = 1..K``; each candidate within
+   0.45 of the modes' multiples, then refitted to them by least squares) such that the modes with
+   ``|m - round(m/p)·p| <= gcd_tol·p`` cover at least 97% of the kept differences (a relaxation of
+   "every mode": a stray cluster of interleaved stamps after a clock roll-back must not collapse the
+   period to a common divisor).
 5. Refinement: a difference votes when ``k_i = round(d_i / p)`` is in ``1..K`` (``K``: the largest
    multiple among the kept modes in the first of three fixed-point iterations, then 64), it lies within
    ``max(0.1, 4·σ/p)·p`` of ``k_i·p`` (σ: robust spread of the one-period differences), it is not within
@@ -65,6 +67,9 @@ REFINE_MIN_TOLERANCE = 0.1
 MIN_RUN = 3
 """Refinement votes only from runs of at least 3 consecutive voting differences (interleaved stamps after
 a clock roll-back produce isolated votes)."""
+CANDIDATE_TOLERANCE = 0.45
+"""Approximate GCD: a candidate ``min(modes)/k`` must have the modes within 0.45 of its multiples before
+the least-squares refit is tested with ``GCD_TOLERANCE``."""
 MAX_CLUSTERS = 16
 MAX_MULTIPLE = 64
 _RESOLUTIONS_NS = (60_000_000_000, 1_000_000_000, 1_000_000, 1_000, 1)
@@ -153,9 +158,10 @@ def _cluster_centres(d_sorted: np.ndarray, log_d_sorted: np.ndarray, tol: float)
     n_bins = int((float(log_d_sorted[-1]) - lo) / width) + 1
     bins = np.minimum(((log_d_sorted - lo) / width).astype(np.int64), n_bins - 1)
     hist = np.bincount(bins, minlength=n_bins)
-    padded = np.concatenate([np.zeros(sub + 1, dtype=np.int64), np.cumsum(hist),
-                             np.full(sub, hist.sum(), dtype=np.int64)])
-    density = padded[2 * sub + 1:] - padded[: n_bins]
+    padded = np.concatenate(
+        [np.zeros(sub + 1, dtype=np.int64), np.cumsum(hist), np.full(sub, hist.sum(), dtype=np.int64)]
+    )
+    density = padded[2 * sub + 1 :] - padded[:n_bins]
     local_max = density >= maximum_filter1d(density, size=2 * sub + 1, mode="constant", cval=0)
     candidates = np.flatnonzero(local_max & (density > 0))
     candidates = candidates[np.argsort(-density[candidates], kind="stable")]
@@ -174,6 +180,25 @@ def _cluster_centres(d_sorted: np.ndarray, log_d_sorted: np.ndarray, tol: float)
     return np.sort(np.asarray(centres))
 
 
+def _cluster_mode(d_sorted: np.ndarray, log_d_sorted: np.ndarray, centre: float, half: float) -> float:
+    """Mode of the differences within ``±half`` (log) of ``centre``: the median of the densest sub-window
+    of half-width ``half/4`` when it holds over a third of the window (so a cluster lumping several
+    long multiples reports its main one), else the median of the whole window (broad jittered cluster)."""
+    lo = np.searchsorted(log_d_sorted, centre - half, side="left")
+    hi = np.searchsorted(log_d_sorted, centre + half, side="right")
+    window = log_d_sorted[lo:hi]
+    step = max(1, window.size // 20_000)  # candidate sub-window centres: a subsample suffices
+    candidates = window[::step]
+    density = (np.searchsorted(window, candidates + half / 4, side="right")
+               - np.searchsorted(window, candidates - half / 4, side="left"))
+    peak = float(candidates[int(np.argmax(density))])
+    a = np.searchsorted(window, peak - half / 4, side="left")
+    b = np.searchsorted(window, peak + half / 4, side="right")
+    if 3 * (b - a) > window.size:  # a clear peak (exact or lumped multiples): its median
+        return float(np.median(d_sorted[lo + a: lo + b]))
+    return float(np.median(d_sorted[lo:hi]))  # a broad (jittered) cluster: the median of the whole window
+
+
 def _assign(log_d: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Index of the nearest centre (log space) for every difference."""
     if centres.size == 1:
@@ -186,15 +211,20 @@ def _approximate_gcd(modes: np.ndarray, sizes: np.ndarray, gcd_tol: float, expla
     """Largest p such that the modes within ``gcd_tol·p`` of an integer multiple of p cover at least
     ``explained`` of the kept differences (``explained = 1``: every mode, the textbook rule).
 
-    Candidates are ``min(modes)/k`` for ``k = 1..MAX_MULTIPLE``; each candidate is first refitted to the
-    modes by least squares (``p = Σ k_i m_i / Σ k_i²``, ``k_i = round(m_i / p)``), so the noisy modes of
-    jittered clusters (e.g. 11, 20, 30 s for a 10 s grid) agree on one grid.
+    Candidates are ``min(modes)/k`` for ``k = 1..MAX_MULTIPLE``; a candidate whose ratios are within 0.45
+    of integers is refitted to the modes by least squares (``p = Σ k_i m_i / Σ k_i²``, ``k_i = round(m_i/p)``)
+    so that the noisy modes of jittered clusters (e.g. 11, 20, 30 s for a 10 s grid) agree on one grid.
     """
     smallest = float(modes.min())
     share = sizes / sizes.sum()
     for k in range(1, MAX_MULTIPLE + 1):
-        p = smallest / k
-        multiples = np.maximum(np.round(modes / p), 1)
+        candidate = smallest / k
+        ratio = modes / candidate
+        multiples = np.maximum(np.round(ratio), 1)
+        # the candidate itself must be roughly right (a mode half-way between multiples never fits) ...
+        if share[np.abs(ratio - multiples) <= CANDIDATE_TOLERANCE].sum() < explained - 1e-12:
+            continue
+        # ... and the refit must satisfy the tolerance
         p = float((multiples * modes).sum() / (multiples**2).sum())
         multiples = np.maximum(np.round(modes / p), 1)
         fits = np.abs(modes - multiples * p) <= gcd_tol * p
@@ -249,8 +279,13 @@ def _pow10_at_least(x: float) -> int:
     return int(10 ** math.ceil(math.log10(x)))
 
 
-def estimate_period(timestamps: Any, *, tol: float = DEFAULT_TOLERANCE,
-                    gcd_tol: float = GCD_TOLERANCE, coverage: float = COVERAGE) -> PeriodEstimate:
+def estimate_period(
+    timestamps: Any,
+    *,
+    tol: float = DEFAULT_TOLERANCE,
+    gcd_tol: float = GCD_TOLERANCE,
+    coverage: float = COVERAGE,
+) -> PeriodEstimate:
     """Estimate the sampling period, confidence, jitter and phase of ``timestamps``.
 
     ``timestamps``: DatetimeIndex, Series or ndarray of datetime64 (naive = UTC, or tz-aware), in any
@@ -278,9 +313,7 @@ def estimate_period(timestamps: Any, *, tol: float = DEFAULT_TOLERANCE,
     modes = []
     kept = kept[np.argsort(centres[kept])]
     for c in kept:
-        lo = np.searchsorted(log_d_sorted, centres[c] - half, side="left")
-        hi = np.searchsorted(log_d_sorted, centres[c] + half, side="right")
-        modes.append(float(np.median(d_sorted[lo:hi])))
+        modes.append(_cluster_mode(d_sorted, log_d_sorted, centres[c], half))
     modes_arr = np.asarray(modes)
     p0 = _approximate_gcd(modes_arr, sizes[kept], gcd_tol, EXPLAINED)
 
