@@ -5,15 +5,19 @@ For deployments without Kafka Connect. It behaves like the Connect JDBC source c
 ``id``, every poll runs::
 
     SELECT <columns> FROM <table>
-    WHERE ts < :cutoff AND (ts > :last_ts OR (ts = :last_ts AND id > :last_id))
+    WHERE ts < :cutoff AND (ts, id) > (:last_ts, :last_id)
     ORDER BY ts, id LIMIT :batch
 
+(the row comparison means ``ts > last_ts OR (ts = last_ts AND id > last_id)`` and can use an index on
+``(ts, id)``)
 and without an id column ``ts > :last_ts`` (timestamp mode). ``cutoff = db_now - delay`` (``--delay-ms``,
 Connect's ``timestamp.delay.interval.ms``) so that a row committed late, with a timestamp earlier than
 rows already visible, is still read as long as it commits within the delay. ``db_now`` is the
 database's clock, so client clock skew does not matter. In timestamp mode a full batch whose last
 timestamp is shared by more rows is completed with all rows of that timestamp, so a batch boundary never
-splits a timestamp (Connect loses those rows).
+splits a timestamp (with a plain ``LIMIT``, the rows of that timestamp beyond the limit would be skipped
+by the next ``ts > last_ts``). Prefer an id column: timestamp mode cannot tell apart rows inserted later
+with an already published timestamp.
 
 Each row is published in the contract's envelope (:mod:`tsplatform.ingest.envelope`; the table's columns
 mapped onto the contract fields with ``--map``), keyed by series (``message_key``).
@@ -325,8 +329,9 @@ def build_batch_query(
         ident = sql.Identifier(config.id_column)
         order.append(ident)
         if position is not None:
-            where.append(sql.SQL("({ts} > %s OR ({ts} = %s AND {id} > %s))").format(ts=ts, id=ident))
-            params += [position.last_time, position.last_time, position.last_id]
+            # Row comparison == `ts > t OR (ts = t AND id > i)`, and it can use an index on (ts, id).
+            where.append(sql.SQL("({ts}, {id}) > (%s, %s)").format(ts=ts, id=ident))
+            params += [position.last_time, position.last_id]
     elif position is not None:
         where.append(sql.SQL("{} > %s").format(ts))
         params.append(position.last_time)
@@ -403,9 +408,9 @@ def _epoch_ms(value: dt.datetime, time_kind: TimeKind) -> int:
 def encode_message(reading: Mapping[str, Any]) -> tuple[bytes, bytes]:
     """``(key, value)`` of one reading: the series key and the contract envelope.
 
-    A row the envelope encoder refuses (a NULL series key, a NaN/Infinity value) is still published, as
-    a bare JSON payload (with the ``NaN``/``Infinity`` token Connect's JsonConverter would write), so
-    the ingestion decoder quarantines it with the exact reason instead of the poller stalling on it.
+    A row the envelope encoder refuses (a NULL series key, a NaN/Infinity or text value) is published as
+    a bare JSON payload (with the ``NaN``/``Infinity`` token Connect's JsonConverter would write), so the
+    ingestion decoder quarantines it with the exact reason instead of the poller stalling on it.
     """
     key = message_key(reading["position"], reading["type_name"])
     try:
@@ -414,7 +419,7 @@ def encode_message(reading: Mapping[str, Any]) -> tuple[bytes, bytes]:
             ss_id=reading["ss_id"], unit=reading["unit"], rstart=reading["rstart"], rend=reading["rend"],
             rlev=[reading[f"rlev{i}"] for i in range(1, 9)],
         )
-    except ValueError:
+    except (ValueError, TypeError):
         return key, _bare_payload(reading)
     return key, value
 
@@ -534,7 +539,17 @@ def run_source(
         published_total = _published_total(path)
         summary.position = position
         while not stop.is_set():
-            rows = fetch_batch(conn, config, shape, position)
+            try:
+                rows = fetch_batch(conn, config, shape, position)
+            except psycopg.OperationalError as exc:
+                raise ServiceUnavailable(
+                    f"sql-source: lost the database connection while reading {_display_table(config)!r}: "
+                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                    "restart to resume from the saved position",
+                    setting=DSN_ENV,
+                ) from exc
+            except psycopg.Error as exc:
+                raise ConfigError(f"sql-source: reading {_display_table(config)!r} failed: {exc}") from exc
             if not rows:
                 if once:
                     break

@@ -414,3 +414,35 @@ def test_continuous_polling_picks_up_new_rows_and_stops_cleanly_on_ctrl_c(
     saved = load_position(state_file_path(tmp_path / "state", f".SENSOR_DATA_VIEW->{topic}"),
                           SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic))
     assert saved is not None and saved.last_id == len(FIRST_ROWS)
+
+
+def test_bad_rows_are_published_for_quarantine_and_do_not_stall_the_source(
+    postgres_dsn: str, env: Path, topic: str, kafka_bootstrap: str
+) -> None:
+    t0 = NOW - dt.timedelta(minutes=10)
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute("CREATE TABLE odd (id serial, event_time timestamptz, input_data real, position text, "
+                     "type_name text, rstart text)")
+        conn.cursor().executemany(
+            "INSERT INTO odd (event_time, input_data, position, type_name, rstart) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(t0, 1.0, "p", "t", "0"),
+             (t0 + dt.timedelta(seconds=1), float("nan"), "p", "t", None),
+             (t0 + dt.timedelta(seconds=2), 3.0, None, "t", None),
+             (t0 + dt.timedelta(seconds=3), 4.0, "p", "t", "zero"),
+             (t0 + dt.timedelta(seconds=4), 5.0, "p", "t", None)],
+        )
+    result = _cli(["--table", "odd", "--id-column", "id", "--topic", topic, "--once"], postgres_dsn)
+    assert result.exit_code == 0, result.output
+    assert "published 5 rows" in result.output
+    messages = _consume_all(kafka_bootstrap, topic)
+    batch = decode_records(
+        [m[1] for m in messages], keys=[m[0] for m in messages], topic=topic,
+        partitions=[m[2] for m in messages], offsets=[m[3] for m in messages],
+        ingested_at=pd.Timestamp.now(tz="UTC"),
+    )
+    assert sorted(batch.readings.column("value").to_pylist()) == [1.0, 5.0]
+    reasons = sorted(batch.quarantine.column("reason").to_pylist())
+    assert reasons[:2] == ["missing_field:position", "non_finite_value:input_data"]
+    assert reasons[2].startswith("wrong_type:rstart")
+    assert len(reasons) == 3
