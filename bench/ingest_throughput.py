@@ -1,0 +1,288 @@
+"""Ingestion throughput: raw Kafka consume + orjson (the peer) vs our decoder vs end-to-end ingestion.
+
+Run by hand (it starts its own Kafka on free ports in a temp state dir and stops it at the end)::
+
+    .venv/bin/python bench/ingest_throughput.py                      # 1M readings, 24 series, 2 partitions
+    .venv/bin/python bench/ingest_throughput.py --readings 200000    # quicker
+    .venv/bin/python bench/ingest_throughput.py --bootstrap 127.0.0.1:9092   # use a running broker
+
+Readings are the real values of the NAB series in ``--datasets-dir`` (default /work/shared/datasets),
+cycled onto ``--series`` series keyed by (position, type_name) with a 1-minute grid, published as Connect
+JSON envelopes (the message contract) to a fresh topic. Then, in the same run, three consumers read the
+whole topic from the beginning:
+
+(0) the floor: the same consume, touching each value (also a warm-up, so that every measurement reads
+    from the broker's page cache);
+(a) peer: ``Consumer.consume(num_messages=10000)`` batches + ``orjson.loads`` of every message value;
+(b) the same consume + :func:`tsplatform.ingest.decode.decode_records` per batch (our decoder alone);
+(c) :func:`tsplatform.ingest.pipeline.ingest_once` end to end (consume exact offset ranges, decode, land
+    Parquet atomically in a temp lake, commit offsets; no catalog).
+
+Prints a markdown table: readings/s of each and (b), (c) as a percentage of (a).
+Goals: (c) >= 50% of (a) and >= 150k readings/s on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+DEFAULT_DATASETS = Path("/work/shared/datasets")
+CONSUME_BATCH = 10_000
+CONSUMER_CONFIG = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    "queued.max.messages.kbytes": 256 * 1024,
+}
+
+
+@dataclass
+class Measurement:
+    name: str
+    readings: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.seconds if self.seconds > 0 else float("nan")
+
+
+def real_values(datasets_dir: Path, n: int) -> np.ndarray:
+    """``n`` real sensor values: the NAB series of ``datasets_dir`` concatenated and cycled."""
+    files = sorted((datasets_dir / "nab").glob("real*/*.csv"))
+    if not files:
+        raise SystemExit(f"no NAB csv under {datasets_dir / 'nab'} (give --datasets-dir)")
+    values = np.concatenate([pd.read_csv(f)["value"].to_numpy(dtype=float) for f in files])
+    return np.resize(values, n)
+
+
+def make_frame(datasets_dir: Path, n: int, series: int) -> pd.DataFrame:
+    """``n`` readings of ``series`` series; each series on a 1-minute grid ending now-ish."""
+    index = np.arange(n)
+    per_series = index // series
+    start = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(minutes=int(n // series) + 1)
+    frame = pd.DataFrame({
+        "position": [f"광 주 {i % series:02d}" for i in range(n)],
+        "type_name": "C02",
+        "event_time": start + pd.to_timedelta(per_series, unit="min"),
+        "value": real_values(datasets_dir, n),
+        "ss_id": index % series,
+        "unit": "ppm",
+        "rstart": 0.0, "rend": 20000.0,
+        **{f"rlev{i}": (700.0, 800.0, 1000.0, 1500.0, 0.0, 0.0, 0.0, 0.0)[i - 1] for i in range(1, 9)},
+    })  # fmt: skip
+    return frame
+
+
+def create_topic(bootstrap: str, partitions: int) -> str:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    name = f"bench-ingest-{uuid.uuid4().hex[:10]}"
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    for _ in range(100):
+        topic = admin.list_topics(topic=name, timeout=10).topics.get(name)
+        if topic is not None and len(topic.partitions) == partitions and all(
+            p.leader >= 0 for p in topic.partitions.values()
+        ):
+            return name
+        time.sleep(0.1)
+    raise SystemExit(f"topic {name} has no leaders")
+
+
+def produce(bootstrap: str, topic: str, frame: pd.DataFrame) -> float:
+    from confluent_kafka import Producer
+
+    from tsplatform.ingest.envelope import encode_readings, message_keys
+
+    failures: list[str] = []
+
+    def report(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
+                         "queue.buffering.max.messages": 500_000, "enable.idempotence": True})  # fmt: skip
+    started = time.perf_counter()
+    for start in range(0, len(frame), 50_000):
+        part = frame.iloc[start : start + 50_000]
+        for value, key in zip(encode_readings(part), message_keys(part), strict=True):
+            while True:
+                try:
+                    producer.produce(topic, value=value, key=key, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.poll(0)
+    left = producer.flush(300)
+    if left or failures:
+        raise SystemExit(f"producing failed: {left} undelivered, {len(failures)} errors: {failures[:1]}")
+    return time.perf_counter() - started
+
+
+def _assigned_consumer(bootstrap: str, topic: str, partitions: int):  # type: ignore[no-untyped-def]
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         **CONSUMER_CONFIG})  # fmt: skip
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    return consumer
+
+
+def measure_consume_only(bootstrap: str, topic: str, partitions: int, total: int) -> Measurement:
+    """(0) raw consume, touching every value (also warms the broker's page cache for the others)."""
+    consumer = _assigned_consumer(bootstrap, topic, partitions)
+    seen = 0
+    started = time.perf_counter()
+    while seen < total:
+        for message in consumer.consume(num_messages=CONSUME_BATCH, timeout=1.0):
+            if message.error() is None:
+                message.value()
+                seen += 1
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return Measurement("(0) consume only (floor)", seen, seconds)
+
+
+def measure_peer(bootstrap: str, topic: str, partitions: int, total: int) -> Measurement:
+    """(a) raw consume + orjson.loads of every message."""
+    consumer = _assigned_consumer(bootstrap, topic, partitions)
+    loads = orjson.loads
+    seen = 0
+    started = time.perf_counter()
+    while seen < total:
+        for message in consumer.consume(num_messages=CONSUME_BATCH, timeout=1.0):
+            if message.error() is None:
+                loads(message.value())
+                seen += 1
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return Measurement("(a) consume + orjson.loads (peer)", seen, seconds)
+
+
+def measure_decoder(bootstrap: str, topic: str, partitions: int, total: int) -> Measurement:
+    """(b) raw consume + decode_records per consumed batch."""
+    from tsplatform.ingest.decode import decode_records
+
+    consumer = _assigned_consumer(bootstrap, topic, partitions)
+    seen = readings = 0
+    started = time.perf_counter()
+    while seen < total:
+        messages = [m for m in consumer.consume(num_messages=CONSUME_BATCH, timeout=1.0) if m.error() is None]
+        if not messages:
+            continue
+        batch = decode_records(
+            [m.value() for m in messages], keys=[m.key() for m in messages], topic=topic,
+            partitions=[m.partition() for m in messages], offsets=[m.offset() for m in messages],
+            ingested_at=pd.Timestamp.now(tz="UTC"),
+        )  # fmt: skip
+        seen += len(messages)
+        readings += batch.readings.num_rows
+        if batch.quarantine.num_rows:
+            raise SystemExit(f"decoder quarantined {batch.quarantine.num_rows} good records")
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return Measurement("(b) consume + decode_records (ours)", readings, seconds)
+
+
+def measure_pipeline(bootstrap: str, topic: str, lake_dir: Path, total: int) -> tuple[Measurement, str]:
+    """(c) ingest_once end to end into a temp lake."""
+    from tsplatform.ingest.pipeline import ingest_once
+    from tsplatform.settings import Settings
+
+    settings = Settings(kafka_bootstrap=bootstrap, state_dir=lake_dir.parent, lake_root=str(lake_dir),
+                        topics=[topic], consumer_group=f"bench-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    started = time.perf_counter()
+    summary = ingest_once(settings, topics=[topic], group=settings.consumer_group)
+    seconds = time.perf_counter() - started
+    if summary.readings != total or summary.quarantined:
+        got = f"{summary.readings} readings, {summary.quarantined} quarantined"
+        raise SystemExit(f"ingest_once: {got}, {total} sent")
+    detail = f"{summary.landed} landed in {len(summary.days)} day partition(s)"
+    return Measurement("(c) ingest_once end to end", summary.readings, seconds), detail
+
+
+def markdown(results: list[Measurement], peer: Measurement) -> str:
+    lines = ["| measurement | readings | seconds | readings/s | % of (a) |", "|---|---:|---:|---:|---:|"]
+    for m in results:
+        share = 100 * m.rate / peer.rate
+        lines.append(f"| {m.name} | {m.readings:,} | {m.seconds:.2f} | {m.rate:,.0f} | {share:.0f}% |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument("--series", type=int, default=24)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--bootstrap", default="", help="Use this running broker instead of starting one.")
+    parser.add_argument("--skip", default="", help="Comma-separated measurements to skip: a, b, c.")
+    args = parser.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+
+    work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-ingest-"))
+    manager = None
+    try:
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            from tsplatform.services.manager import ServiceManager
+            from tsplatform.services.process import free_port
+
+            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(Path(".tsplatform/jars").resolve())
+            ports = {free_port(), free_port()}
+            while len(ports) < 2:
+                ports.add(free_port())
+            kafka_port, controller_port = sorted(ports)
+            manager = ServiceManager(
+                work / "state", kafka_port=kafka_port, kafka_controller_port=controller_port,
+                mongo_port=free_port(), jars_dir=jars,
+            )  # fmt: skip
+            manager.up(["kafka"])
+            bootstrap = manager.kafka_bootstrap
+        frame = make_frame(args.datasets_dir, args.readings, args.series)
+        topic = create_topic(bootstrap, args.partitions)
+        produce_s = produce(bootstrap, topic, frame)
+        print(f"produced {len(frame):,} readings of {args.series} series to {topic} "
+              f"({args.partitions} partitions) in {produce_s:.1f} s", file=sys.stderr)  # fmt: skip
+        results: list[Measurement] = []
+        load_before = os.getloadavg()[0]
+        results.append(measure_consume_only(bootstrap, topic, args.partitions, len(frame)))
+        peer = measure_peer(bootstrap, topic, args.partitions, len(frame))
+        results.append(peer)
+        if "b" not in skip:
+            results.append(measure_decoder(bootstrap, topic, args.partitions, len(frame)))
+        detail = ""
+        if "c" not in skip:
+            try:
+                measured, detail = measure_pipeline(bootstrap, topic, work / "lake", len(frame))
+                results.append(measured)
+            except ImportError as exc:
+                detail = f"(c) not measured: {exc}"
+        print(markdown(results, peer))
+        if detail:
+            print(f"\n{detail}")
+        print(f"\nmachine: {os.cpu_count()} cores; 1-min load average before/after the measurements: "
+              f"{load_before:.1f} / {os.getloadavg()[0]:.1f}")  # fmt: skip
+    finally:
+        if manager is not None:
+            manager.down()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
