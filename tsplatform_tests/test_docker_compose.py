@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import yaml
 
@@ -27,6 +28,8 @@ from tsplatform.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 COMPOSE_FILE = DOCKER / "compose.yaml"
+#: The Compose Specification's JSON schema, as vendored by compose-go v2.16.2 (see data/README.md).
+COMPOSE_SCHEMA = Path(__file__).resolve().parent / "data" / "compose-spec.json"
 
 #: The services of the production topology.
 REQUIRED_SERVICES = {
@@ -56,6 +59,20 @@ _VARIABLE = re.compile(
 
 
 # --- helpers ------------------------------------------------------------------------------------
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML as compose reads it (YAML 1.2 core): ``2022-01-01`` stays a string, not a date."""
+
+
+_ComposeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_compose(env: Mapping[str, str]) -> dict[str, Any]:
+    return yaml.load(_interpolate(COMPOSE_FILE.read_text(encoding="utf-8"), env), Loader=_ComposeLoader)
+
+
 def _read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -138,7 +155,7 @@ def example_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def compose(example_env: dict[str, str]) -> dict[str, Any]:
     """The compose file as docker compose sees it with ``.env.example`` as its ``.env``."""
-    return yaml.safe_load(_interpolate(COMPOSE_FILE.read_text(encoding="utf-8"), example_env))
+    return _load_compose(example_env)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +180,20 @@ def test_compose_defines_every_service_of_the_topology(services: dict[str, Any])
     assert not missing, f"compose.yaml lacks services {sorted(missing)}"
     for name, service in services.items():
         assert "image" in service or "build" in service, f"service {name} has neither image nor build"
+
+
+def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message[:200]}"
+        for error in validator.iter_errors(compose)
+    ]
+    assert not errors, "compose.yaml violates the Compose Specification:\n" + "\n".join(errors)
+    # The validator does reject what docker compose rejects, e.g. a misspelt key.
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["kafka"]["helthcheck"] = broken["services"]["kafka"].pop("healthcheck")
+    assert not validator.is_valid(broken)
 
 
 def test_compose_variables_are_all_in_env_example(example_env: dict[str, str]) -> None:
