@@ -1,0 +1,177 @@
+"""impute (every method) and select_imputation (masked backtest) on synthetic series with known truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsplatform.timeseries import (
+    IMPUTATION_METHODS,
+    ImputationChoice,
+    estimate_period,
+    impute,
+    regularize,
+    select_imputation,
+)
+from tsplatform.timeseries.impute import default_season_length, gap_lengths, mask_like_gaps
+from tsplatform_tests.timeseries.synthetic import seasonal_values
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _grid(n: int, freq: str = "1h") -> pd.DatetimeIndex:
+    return pd.date_range("2024-01-01", periods=n, freq=freq, tz="UTC")
+
+
+def _with_gaps(series: pd.Series, gaps: list[tuple[int, int]]) -> tuple[pd.Series, np.ndarray]:
+    hidden = series.copy()
+    mask = np.zeros(len(series), dtype=bool)
+    for start, length in gaps:
+        mask[start:start + length] = True
+    hidden[mask] = np.nan
+    return hidden, mask
+
+
+@pytest.mark.parametrize("method", IMPUTATION_METHODS)
+def test_every_method_fills_inside_keeps_edges_and_observed_values(method: str) -> None:
+    truth = seasonal_values(_grid(24 * 6), seed=1)
+    hidden, _ = _with_gaps(truth, [(20, 5), (70, 30), (120, 1)])
+    hidden.iloc[:3] = np.nan  # leading and trailing NaN are outside the observed span
+    hidden.iloc[-2:] = np.nan
+    out = impute(hidden, method)
+    assert out.index.equals(hidden.index)
+    assert out.iloc[3:-2].notna().all()
+    assert out.iloc[:3].isna().all() and out.iloc[-2:].isna().all()
+    observed = hidden.notna()
+    assert out[observed].equals(hidden[observed])
+
+
+def test_linear_and_pchip_are_exact_on_a_straight_line() -> None:
+    truth = pd.Series(np.linspace(0.0, 100.0, 101), index=_grid(101, "10min"))
+    hidden, mask = _with_gaps(truth, [(10, 7), (50, 20)])
+    for method in ("linear", "pchip"):
+        np.testing.assert_allclose(impute(hidden, method)[mask], truth[mask], rtol=0, atol=1e-9)
+
+
+def test_linear_is_time_aware_on_an_irregular_index() -> None:
+    index = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:10", "2024-01-01 01:00"], tz="UTC")
+    out = impute(pd.Series([0.0, np.nan, 60.0], index=index), "linear")
+    assert out.iloc[1] == pytest.approx(10.0)
+
+
+def test_locf_carries_the_last_observation() -> None:
+    s = pd.Series([1.0, np.nan, np.nan, 4.0, np.nan, 6.0], index=_grid(6))
+    assert impute(s, "locf").tolist() == [1.0, 1.0, 1.0, 4.0, 4.0, 6.0]
+
+
+def test_moving_average_uses_the_centred_window_and_grows_it_for_long_gaps() -> None:
+    values = np.arange(30, dtype=float)
+    s = pd.Series(values, index=_grid(30))
+    hidden, _ = _with_gaps(s, [(10, 1), (15, 12)])
+    out = impute(hidden, "moving_average")
+    # position 10: observed within ±4 are 6..9 and 11..14 -> mean 10
+    assert out.iloc[10] == pytest.approx(10.0)
+    # position 21 (middle of a 12-long gap): ±4 sees nothing, ±8 sees 13, 14 and 27, 28, 29
+    assert out.iloc[21] == pytest.approx(np.mean([13, 14, 27, 28, 29]))
+
+
+def test_pchip_does_not_overshoot_the_neighbours() -> None:
+    s = pd.Series([0.0, 0.0, 0.0, np.nan, np.nan, 10.0, 10.0, 10.0], index=_grid(8))
+    out = impute(s, "pchip")
+    assert (out.between(0.0, 10.0)).all()
+
+
+def test_seasonal_beats_linear_on_day_long_gaps() -> None:
+    truth = seasonal_values(_grid(24 * 20), seed=2, amplitude=10.0, noise=0.3)
+    hidden, mask = _with_gaps(truth, [(24 * 5 + 3, 24), (24 * 11 + 7, 30), (24 * 16, 24)])
+    rmse = {m: float(np.sqrt(np.mean((impute(hidden, m)[mask] - truth[mask]) ** 2)))
+            for m in ("linear", "seasonal")}
+    assert rmse["seasonal"] < 0.2 * rmse["linear"]
+
+
+def test_seasonal_uses_a_given_season_and_falls_back_without_one() -> None:
+    truth = seasonal_values(_grid(24 * 10), seed=3, season="12h")
+    hidden, mask = _with_gaps(truth, [(50, 12), (150, 12)])
+    given = impute(hidden, "seasonal", season_length=12)
+    derived = impute(hidden, "seasonal")  # derives 24 samples: a multiple of the 12 h season, still good
+    linear = impute(hidden, "linear")
+    err = {k: float(np.sqrt(np.mean((v[mask] - truth[mask]) ** 2)))
+           for k, v in {"given": given, "derived": derived, "linear": linear}.items()}
+    assert err["given"] < 0.3 * err["linear"] and err["derived"] < 0.5 * err["linear"]
+    short = hidden.iloc[:40]  # under two days: no season, linear fallback
+    assert default_season_length(short) is None
+    assert impute(short, "seasonal").equals(impute(short, "linear"))
+
+
+def test_kalman_fills_with_the_smoothed_level() -> None:
+    rng = np.random.default_rng(4)
+    truth = pd.Series(np.cumsum(rng.normal(0, 1, 400)), index=_grid(400, "5min"))
+    hidden, mask = _with_gaps(truth, [(100, 10), (250, 3)])
+    out = impute(hidden, "kalman")
+    assert out.notna().all()
+    assert float(np.sqrt(np.mean((out[mask] - truth[mask]) ** 2))) < float(truth.std())
+
+
+def test_unknown_method_and_non_numeric_series_are_clear_errors() -> None:
+    s = pd.Series([1.0, np.nan, 3.0], index=_grid(3))
+    with pytest.raises(ValueError, match="unknown imputation method 'cubic'"):
+        impute(s, "cubic")
+    with pytest.raises(ValueError, match="numeric"):
+        impute(pd.Series(["a", None, "c"], index=_grid(3)), "linear")
+    with pytest.raises(ValueError, match="unknown"):
+        select_imputation(s, methods=("linear", "spline"))
+
+
+# --- select_imputation --------------------------------------------------------------------------------
+
+def test_masks_follow_the_series_own_gap_lengths() -> None:
+    truth = seasonal_values(_grid(24 * 30), seed=5)
+    hidden, _ = _with_gaps(truth, [(100, 7), (300, 7), (500, 2)])
+    assert sorted(gap_lengths(hidden).tolist()) == [2, 7, 7]
+    choice = select_imputation(hidden, methods=("linear", "locf"), seed=1)
+    assert set(choice.gap_lengths) <= {2, 7}
+    assert choice.n_masked >= 0.1 * hidden.notna().sum()
+    mask = mask_like_gaps(hidden, seed=1)
+    assert not (mask & hidden.isna().to_numpy()).any()  # never masks what is already missing
+
+
+def test_default_gap_lengths_without_gaps() -> None:
+    truth = seasonal_values(_grid(24 * 30), seed=6)
+    choice = select_imputation(truth, methods=("linear",), seed=0)
+    assert set(choice.gap_lengths) <= {1, 2, 3, 6, 12}
+
+
+def test_selection_is_deterministic_and_picks_seasonal_for_season_long_gaps() -> None:
+    truth = seasonal_values(_grid(24 * 40), seed=7, amplitude=10, noise=0.3)
+    hidden, _ = _with_gaps(truth, [(24 * 8, 24), (24 * 20, 24), (24 * 30, 30)])
+    first = select_imputation(hidden, seed=3)
+    again = select_imputation(hidden, seed=3)
+    assert isinstance(first, ImputationChoice)
+    assert first == again
+    assert set(first.scores) == set(IMPUTATION_METHODS)
+    assert first.method == "seasonal"
+    assert first.scores["seasonal"] == min(first.scores.values())
+
+
+def test_selection_prefers_interpolation_on_a_smooth_series_with_short_gaps() -> None:
+    index = _grid(600, "1min")
+    truth = pd.Series(np.sin(np.arange(600) / 40.0) * 5, index=index)
+    hidden, _ = _with_gaps(truth, [(100, 2), (200, 3), (400, 2)])
+    choice = select_imputation(hidden, methods=("linear", "pchip", "locf", "moving_average"), seed=0)
+    assert choice.method in {"linear", "pchip"}
+    assert choice.scores["locf"] > choice.scores[choice.method]
+
+
+def test_real_scd41_slice_regularized_and_imputed() -> None:
+    df = pd.read_csv(DATA / "b4b_999169_scd41_2022-10-28_31.csv")
+    index = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+    series = pd.Series(df["co2__ppm"].to_numpy(), index=index)
+    regular = regularize(series, estimate_period(series.index))
+    assert regular.isna().sum() >= 4  # the 20-minute steps (plus readings without CO2)
+    choice = select_imputation(regular, methods=("linear", "pchip", "locf", "moving_average"), seed=0)
+    filled = impute(regular, choice.method)
+    assert filled.notna().all()
+    assert filled.between(regular.min(), regular.max()).all()
