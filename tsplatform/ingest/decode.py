@@ -70,7 +70,7 @@ TimeUnit = Literal["ms", "s", "us", "iso"]
 #: Records parsed by one call of Arrow's JSON reader (bounds memory and the cost of a rejected chunk).
 CHUNK_RECORDS = 65_536
 #: Block size of a threaded Arrow read (blocks are parsed in parallel).
-BLOCK_BYTES = 1 << 22
+BLOCK_BYTES = 1 << 20
 #: ``absurd_timestamp`` when an event time is later than ``now`` plus this many milliseconds (1 day).
 MAX_FUTURE_MS = 86_400_000
 
@@ -661,10 +661,24 @@ def _series_id_column(position: pa.Array, type_name: pa.Array) -> pa.Array:
     n_types = len(t_codes.dictionary)
     combined = p_codes.indices.to_numpy().astype(np.int64) * n_types + t_codes.indices.to_numpy()
     unique, inverse = np.unique(combined, return_inverse=True)
-    positions = p_codes.dictionary.take(pa.array(unique // n_types)).to_pandas()
-    types = t_codes.dictionary.take(pa.array(unique % n_types)).to_pandas()
-    ids = series_ids(positions, types).to_numpy(dtype=object)
+    positions = p_codes.dictionary.take(pa.array(unique // n_types)).to_pylist()
+    types = t_codes.dictionary.take(pa.array(unique % n_types)).to_pylist()
+    pairs = list(zip(positions, types, strict=True))
+    new = [pair for pair in pairs if pair not in _SERIES_IDS]  # pairs are distinct
+    if new:
+        if len(_SERIES_IDS) + len(new) > _SERIES_ID_CACHE_SIZE:
+            _SERIES_IDS.clear()
+            new = pairs
+        computed = series_ids(pd.Series([p for p, _ in new], dtype=object),
+                              pd.Series([t for _, t in new], dtype=object))  # fmt: skip
+        _SERIES_IDS.update(zip(new, computed.tolist(), strict=True))
+    ids = [_SERIES_IDS[pair] for pair in pairs]
     return pa.array(ids, pa.string()).take(pa.array(inverse.reshape(-1)))
+
+
+#: ``series_id`` of the keys seen recently (ids are pure functions of the key; bounded memory).
+_SERIES_IDS: dict[tuple[str, str], str] = {}
+_SERIES_ID_CACHE_SIZE = 200_000
 
 
 def _provenance(n: int, topic: str, partitions: np.ndarray, offsets: np.ndarray, ingested_ms: int) -> dict:
