@@ -3,32 +3,37 @@
 Every input record ends in exactly one of two Arrow tables: ``readings`` (``RAW_READINGS_SCHEMA``) or
 ``quarantine`` (``QUARANTINE_SCHEMA``, with a reason, the original bytes and the provenance).
 
-How it is fast (the per-record Python work is a ``startswith`` and a slice):
+How it is fast (no per-record JSON parsing in Python):
 
 1. Envelope records of an already-seen schema are recognised by their byte prefix
-   ``{"schema":<schema JSON>,"payload":``; the payload is sliced out without parsing the schema, and the
-   schema's compatibility verdict and fingerprint come from a cache (one entry per distinct schema).
-2. Payloads are newline-joined and parsed at once by Arrow's JSON reader (``pyarrow.json``) with an
-   explicit schema for the mapped fields, in chunks of ``CHUNK_RECORDS``.
-3. Checks (missing fields, timestamps, finiteness, integral ``ss_id``) are vectorised over the columns.
+   ``{"schema":<schema JSON>,"payload":``: the schema is never parsed again (its compatibility verdict and
+   fingerprint are cached, one entry per distinct schema) and the payload is sliced out.
+2. A chunk of ``CHUNK_RECORDS`` such records (the common case) is checked and sliced by one list
+   comprehension, newline-joined, and parsed at once by Arrow's JSON reader (``pyarrow.json``, in
+   parallel blocks) with an explicit schema for the mapped fields.
+3. Checks (missing fields, timestamps, finiteness, integral ``ss_id``, UTF-8) are vectorised over the
+   columns; ``series_id`` is computed once per distinct key.
 
-A chunk that Arrow rejects is re-read around the rejected row, which is classified on its own with
-``orjson`` (exact reason). Records in an unusual layout (whitespace, other key order, a schema seen the
-first time) take a per-record ``orjson`` path and then join the same columnar path.
+Anything else takes a per-record route that still ends in the same columnar parse: a record whose prefix
+is unknown is parsed once with ``orjson`` (which registers its schema's prefix); a chunk that Arrow rejects
+is re-read around the rejected row (Arrow names it), and that row is classified alone with ``orjson``
+for an exact reason.
 
 Quarantine reasons (``code`` or ``code:detail``):
 
 =========================  ===========================================================================
 ``empty_message``          ``None`` value (tombstone), zero bytes, or an envelope whose payload is null
-``malformed_json``         not valid JSON (also invalid UTF-8 and the non-JSON tokens NaN/Infinity
-                           outside the value field)
+``malformed_json``         not valid JSON (also invalid UTF-8); detail = the parser's message
 ``not_an_object``          the value (or the envelope's payload) is not a JSON object; detail = its type
 ``missing_field``          a required field (time, value, a series key) is absent or null; detail = field
 ``wrong_type``             a mapped field has the wrong JSON type (e.g. a string value, a fractional
                            ``ss_id``, a number out of range); detail = field
-``unparseable_timestamp``  an ISO-8601 time field that does not parse, or a non-finite epoch number
+``unparseable_timestamp``  an ISO-8601 time field that does not parse, or a NaN/Infinity epoch
 ``absurd_timestamp``       before 1970-01-01 or more than one day after ``now``; detail = the instant
-``non_finite_value``       the value (or a numeric attribute) is NaN or +-inf; detail = field
+``non_finite_value``       the value (or a numeric attribute) is the non-JSON token NaN, Infinity or
+                           -Infinity (JSON has none; some producers emit them); detail = field. The
+                           token in an unmapped field is ignored on the columnar route but makes the
+                           record ``malformed_json`` on the per-record route (orjson rejects it).
 ``incompatible_schema``    the envelope's schema lacks a required field of the mapping or declares a
                            mapped field with an incompatible type; detail says which
 ``unsupported_record``     Arrow rejected the record and no more specific reason was found (never
@@ -340,7 +345,7 @@ def _non_finite_token_reason(value: bytes, mapping: FieldMapping) -> str | None:
     mark = "\x00non-finite"
     for name in mapping.source_fields:
         if obj.get(name) == mark:
-            return f"non_finite_value:{name}"
+            return f"unparseable_timestamp:{name}" if name == mapping.time else f"non_finite_value:{name}"
     return None
 
 

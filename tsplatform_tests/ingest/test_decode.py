@@ -132,6 +132,7 @@ def test_empty_batch_has_exact_schemas() -> None:
         (envelope(payload(event_time=10**18)), "absurd_timestamp:event_time"),
         (envelope(payload()).replace(b":460.0", b":NaN"), "non_finite_value:input_data"),
         (envelope(payload()).replace(b":460.0", b":1e400"), "malformed_json:"),
+        (envelope(payload()).replace(b":1669102545000", b":NaN"), "unparseable_timestamp:event_time"),
         (envelope(payload()).replace(b'"rlev2":800.0', b'"rlev2":Infinity'), "non_finite_value:rlev2"),
         (envelope(payload()).replace("광".encode(), b"\xff"), "malformed_json:"),
     ],
