@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsplatform.timeseries import detect_anomalies
+from tsplatform_tests.timeseries.extracts import NAB_EC2_CPU_WINDOW, nab_ec2_cpu
+
+SPIKES = {400: 40.0, 1000: -45.0, 1700: 60.0}
+
+
+def _seasonal(n: int = 144 * 14, seed: int = 3, noise: float = 0.5) -> pd.Series:
+    """10-min series: level 400 + daily sine (amplitude 30) + Gaussian noise, spikes at SPIKES."""
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    values = 400.0 + 30.0 * np.sin(2 * np.pi * t / 144) + rng.normal(0.0, noise, n)
+    for position, jump in SPIKES.items():
+        values[position] += jump
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="10min", tz="UTC"))
+
+
+def test_iqr_rule_flags_exactly_the_values_outside_the_fences() -> None:
+    values = np.arange(100.0)
+    values[[10, 60]] = [-500.0, 900.0]
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=100, freq="h", tz="UTC"))
+    result = detect_anomalies(series, "iqr", k=1.5)
+    q1, q3 = np.quantile(values, [0.25, 0.75])
+    iqr = q3 - q1
+    assert list(np.flatnonzero(result["is_anomaly"])) == [10, 60]
+    beyond_low = (q1 - 1.5 * iqr) - (-500.0)
+    beyond_high = 900.0 - (q3 + 1.5 * iqr)
+    expected = [beyond_low / (iqr + beyond_low), beyond_high / (iqr + beyond_high)]
+    np.testing.assert_allclose(result["score"].iloc[[10, 60]], expected)
+    assert (result["score"].drop(series.index[[10, 60]]) == 0).all()
+
+
+def test_residual_analysis_finds_spikes_hidden_inside_the_seasonal_range() -> None:
+    series = _seasonal()
+    # the -45 spike at the top of the sine stays inside the series' range: the IQR rule cannot see it
+    assert not detect_anomalies(series, "iqr")["is_anomaly"].iloc[1000]
+    result = detect_anomalies(series, "residual", c=8.0)
+    assert set(np.flatnonzero(result["is_anomaly"])) == set(SPIKES)
+    assert result["score"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("method", ["iqr", "residual"])
+def test_causal_scores_do_not_depend_on_future_values(method: str) -> None:
+    series = _seasonal()
+    cut = 900
+    changed = series.copy()
+    changed.iloc[cut:] = np.random.default_rng(9).normal(1000.0, 300.0, len(series) - cut)
+    before = detect_anomalies(series, method, causal=True, refractory=5)
+    after = detect_anomalies(changed, method, causal=True, refractory=5)
+    pd.testing.assert_frame_equal(before.iloc[:cut], after.iloc[:cut])
+    assert not before.iloc[cut:].equals(after.iloc[cut:])  # the change is seen from the cut on
+
+
+def test_causal_residual_with_refractory_flags_each_spike_once() -> None:
+    series = _seasonal()
+    result = detect_anomalies(series, "residual", causal=True, c=8.0, window=144, refractory=3)
+    assert set(np.flatnonzero(result["is_anomaly"])) == set(SPIKES)
+
+
+def test_refractory_keeps_only_the_first_flag_of_a_burst() -> None:
+    series = _seasonal()
+    series.iloc[700:705] += 80.0
+    result = detect_anomalies(series, "residual", c=8.0, refractory=10)
+    assert list(np.flatnonzero(result["is_anomaly"]))[1:3] == [700, 1000]
+    assert (result["score"].iloc[701:711] == 0).all()
+
+
+def test_nan_values_get_nan_score_and_no_flag() -> None:
+    series = _seasonal()
+    series.iloc[[50, 400]] = np.nan
+    for method in ("iqr", "residual"):
+        for causal in (False, True):
+            result = detect_anomalies(series, method, causal=causal)
+            assert result["score"].iloc[[50, 400]].isna().all()
+            assert not result["is_anomaly"].iloc[[50, 400]].any()
+            assert result["score"].drop(series.index[[50, 400]]).notna().all()
+
+
+def test_bad_method_or_parameter_is_a_clear_error() -> None:
+    series = _seasonal()
+    with pytest.raises(ValueError, match="unknown anomaly method 'zscore'"):
+        detect_anomalies(series, "zscore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bad parameter for method 'iqr'"):
+        detect_anomalies(series, "iqr", c=3.0)
+
+
+def test_real_nab_cpu_anomaly_is_the_top_causal_residual_score() -> None:
+    """NAB ec2_cpu_utilization_825cc2: the five highest causal residual scores fall in the labelled window."""
+    series = nab_ec2_cpu()
+    result = detect_anomalies(series, "residual", causal=True)
+    top = result["score"].nlargest(5).index
+    start, end = NAB_EC2_CPU_WINDOW
+    assert ((top >= start) & (top <= end)).all()

@@ -1,0 +1,91 @@
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsplatform.timeseries import decompose, resample, seasonal_periods
+from tsplatform_tests.timeseries.extracts import b4b_co2_room
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    period: pd.Timedelta
+
+
+@pytest.mark.parametrize(
+    ("period", "expected"),
+    [
+        (pd.Timedelta("10min"), (144, 1008)),
+        (pd.Timedelta("1h"), (24, 168)),
+        (pd.Timedelta("7min"), (1440,)),  # a day is not a whole number of 7-min steps, a week is
+        (pd.Timedelta("1D"), (7,)),  # one sample per day: no daily season
+        (pd.Timedelta("2D"), ()),
+        (dt.timedelta(minutes=30), (48, 336)),
+        (600.0, (144, 1008)),  # bare number = seconds
+        (_Estimate(pd.Timedelta("5min")), (288, 2016)),
+        (pd.Timedelta("599.9s"), (144, 1008)),  # within the 1e-3 relative tolerance
+        (pd.Timedelta("590s"), (1025,)),  # no whole day, but a week within tolerance
+        (None, ()),
+    ],
+)
+def test_seasonal_periods(period, expected) -> None:
+    assert seasonal_periods(period) == expected
+
+
+def _hourly(n: int, seasons: dict[int, float], trend_slope: float = 0.01, noise: float = 0.05) -> pd.Series:
+    t = np.arange(n)
+    rng = np.random.default_rng(1)
+    values = 10.0 + trend_slope * t + rng.normal(0.0, noise, n)
+    for period, amplitude in seasons.items():
+        values += amplitude * np.sin(2 * np.pi * t / period)
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"))
+
+
+def test_stl_recovers_one_daily_season() -> None:
+    series = _hourly(24 * 20, {24: 3.0})
+    parts = decompose(series, 24)
+    assert list(parts.columns) == ["trend", "seasonal", "resid"]
+    assert parts.attrs["periods"] == (24,)
+    np.testing.assert_allclose(parts.sum(axis=1), series, atol=1e-9)
+    true_season = 3.0 * np.sin(2 * np.pi * np.arange(len(series)) / 24)
+    assert np.abs(parts["seasonal"] - true_season).max() < 0.3
+    assert parts["resid"].std() < 0.1
+
+
+def test_mstl_for_daily_and_weekly_seasons() -> None:
+    series = _hourly(24 * 7 * 6, {24: 3.0, 168: 2.0})
+    parts = decompose(series, (168, 24))
+    assert list(parts.columns) == ["trend", "seasonal_24", "seasonal_168", "resid"]
+    np.testing.assert_allclose(parts.sum(axis=1), series, atol=1e-9)
+    t = np.arange(len(series))
+    assert np.corrcoef(parts["seasonal_24"], np.sin(2 * np.pi * t / 24))[0, 1] > 0.95
+    assert np.corrcoef(parts["seasonal_168"], np.sin(2 * np.pi * t / 168))[0, 1] > 0.9
+
+
+def test_period_of_half_the_series_or_longer_is_dropped() -> None:
+    series = _hourly(24 * 10, {24: 3.0})
+    parts = decompose(series, (24, 168))  # 2 * 168 >= 240 samples: weekly dropped, STL on the daily
+    assert parts.attrs["periods"] == (24,)
+    assert "seasonal" in parts.columns
+    with pytest.raises(ValueError, match="no usable seasonal period"):
+        decompose(series, (120, 500))
+
+
+def test_nan_must_be_imputed_first() -> None:
+    series = _hourly(24 * 10, {24: 3.0})
+    series.iloc[5] = np.nan
+    with pytest.raises(ValueError, match="impute before decompose"):
+        decompose(series, 24)
+
+
+def test_real_co2_week_has_a_daily_season() -> None:
+    """SCD41 CO2 of one office room over a week: the daily season explains most of the variance."""
+    scd41, _ = b4b_co2_room()
+    regular = resample(scd41, "10min", "mean").interpolate(limit=6)
+    assert not regular.isna().any()
+    parts = decompose(regular, seasonal_periods(pd.Timedelta("10min")))
+    assert parts.attrs["periods"] == (144,)  # one week only: the weekly season is dropped
+    assert parts["resid"].var() < 0.5 * regular.var()
+    assert parts["seasonal"].max() - parts["seasonal"].min() > 50.0  # ppm of daily swing
