@@ -354,40 +354,61 @@ def test_dagster_job_applies_retention_with_the_project_resources(
 
 
 @pytest.mark.integration
-def test_cli_with_hive_drops_expired_partitions_from_the_metastore(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_hive_metastore_partitions_follow_the_lake_via_job_and_cli(
+    tmp_path: Path, services: Any, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Real Spark with the embedded Hive metastore: the table's partitions follow the lake."""
+    """Real Spark with the embedded Hive metastore. The Dagster job (metastore = the project's
+    PySparkResource) handles ``quarantine``, then ``tsplatform retention --hive`` handles ``raw_readings``."""
     from typer.testing import CliRunner
 
+    from tsplatform.assets.retention import retention_job
     from tsplatform.cli import app
     from tsplatform.hive import ensure_table
     from tsplatform.ingest.retention import _open_metastore
+    from tsplatform.resources.catalog import CatalogResource
+    from tsplatform.resources.lake import LakeResource
+    from tsplatform.resources.spark import spark_resource
 
     state = tmp_path / "state"
     lake = _make_lake(state / "lake")
     monkeypatch.setenv("TSPLATFORM_STATE_DIR", str(state))
-    monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps(RETENTION))
+    monkeypatch.setenv("TSPLATFORM_MONGO_DB", mongo_db.name)
     monkeypatch.delenv("TSPLATFORM_LAKE_ROOT", raising=False)
     get_settings.cache_clear()
     spark = _open_metastore().spark
+    tables = {ds: ensure_table(spark, lake, ds, lake.read_partition(ds, LAKE_DAYS[ds][-1]).schema)
+              for ds in ("raw_readings", "quarantine")}
+
+    def hive_days(dataset: str) -> set[dt.date]:
+        rows = spark.sql(f"SHOW PARTITIONS {tables[dataset]}").collect()
+        parts = [dict(kv.split("=") for kv in r[0].split("/")) for r in rows]
+        return {dt.date(int(p["year"]), int(p["month"]), int(p["day"])) for p in parts}
+
+    def lake_days(dataset: str) -> set[dt.date]:
+        return {d for ds, d in _present(lake) if ds == dataset}
+
     try:
-        schema = lake.read_partition("raw_readings", TODAY).schema
-        table = ensure_table(spark, lake, "raw_readings", schema)
+        assert {ds: hive_days(ds) for ds in tables} == {ds: set(LAKE_DAYS[ds]) for ds in tables}
+        monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps({"quarantine": RETENTION["quarantine"]}))
+        get_settings.cache_clear()
+        job = retention_job.execute_in_process(
+            run_config={"ops": {"retention_op": {"config": {"today": TODAY.isoformat()}}}},
+            resources={"lake": LakeResource(), "catalog": CatalogResource(), "metastore": spark_resource()},
+        )
+        assert job.success
+        kept_quarantine = {dt.date(2026, 3, 8), dt.date(2026, 3, 9)}
+        assert hive_days("quarantine") == lake_days("quarantine") == kept_quarantine
+        assert hive_days("raw_readings") == set(LAKE_DAYS["raw_readings"])  # not in this retention
 
-        def hive_days() -> set[dt.date]:
-            rows = spark.sql(f"SHOW PARTITIONS {table}").collect()
-            parts = [dict(kv.split("=") for kv in r[0].split("/")) for r in rows]
-            return {dt.date(int(p["year"]), int(p["month"]), int(p["day"])) for p in parts}
-
-        assert hive_days() == set(LAKE_DAYS["raw_readings"])
+        monkeypatch.setenv("TSPLATFORM_RETENTION_DAYS", json.dumps(RETENTION))
+        get_settings.cache_clear()
         args = ["retention", "--hive", "--no-catalog", "--today", TODAY.isoformat()]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-        assert "5 partitions removed, 0 failed" in result.output
-        kept = {d for ds, d in _present(lake) if ds == "raw_readings"}
-        assert hive_days() == kept == {dt.date(2026, 3, 5), dt.date(2026, 3, 10)}
-        assert spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0] == 3 * len(kept)
+        assert "3 partitions removed, 0 failed" in result.output
+        assert hive_days("raw_readings") == lake_days("raw_readings") == {dt.date(2026, 3, 5), TODAY}
+        assert spark.sql(f"SELECT count(*) FROM {tables['raw_readings']}").collect()[0][0] == 3 * 2
     finally:
-        spark.sql("DROP TABLE IF EXISTS tsplatform.raw_readings")
+        for name in tables.values():
+            spark.sql(f"DROP TABLE IF EXISTS {name}")
         get_settings.cache_clear()
