@@ -462,7 +462,7 @@ def test_init_sql_view_has_the_contract_columns(connector: dict[str, Any], servi
     aliases = [re.split(r"\s+AS\s+", column.strip(), flags=re.IGNORECASE)[-1] for column in columns]
     assert aliases == CONTRACT_COLUMNS
     # The connector's timestamp column is indexed in the base table, and stored with milliseconds.
-    assert re.search(r"event_time\s+TIMESTAMP\(3\)\s+NOT NULL", sql)
+    assert re.search(r"event_time\s+(?:DATETIME|TIMESTAMP)\(3\)\s+NOT NULL", sql)
     assert re.search(r"KEY\s+\w+\s+\(event_time\)", sql)
     assert "utf8mb4" in sql  # Unicode positions such as "광 주 A"
     mounts = _volume_sources(services["mariadb"])

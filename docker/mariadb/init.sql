@@ -3,7 +3,8 @@
 -- (docs: /ARCHITECTURE.md "The message contract"), which the Connect JDBC source polls in timestamp
 -- mode on event_time and publishes to topic sensor_data_source_SENSOR_DATA_VIEW.
 -- Column types map to the contract's Connect schema: BIGINT -> int64, FLOAT -> float (float32),
--- TIMESTAMP(3) -> org.apache.kafka.connect.data.Timestamp (epoch ms), VARCHAR -> string.
+-- DATETIME(3) (UTC, read with db.timezone=UTC) -> org.apache.kafka.connect.data.Timestamp (epoch ms),
+-- VARCHAR -> string.
 
 SET NAMES utf8mb4;
 SET time_zone = '+00:00';
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS sensor (
 CREATE TABLE IF NOT EXISTS sensor_data (
     id          BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
     ss_id       BIGINT       NOT NULL,
-    event_time  TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) COMMENT 'UTC, millisecond precision',
+    event_time  DATETIME(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3) COMMENT 'UTC wall time, ms precision (no 2038 limit)',
     input_data  FLOAT        NULL COMMENT 'the reading',
     CONSTRAINT sensor_data_sensor FOREIGN KEY (ss_id) REFERENCES sensor (ss_id),
     KEY sensor_data_event_time (event_time)
