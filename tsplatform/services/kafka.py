@@ -64,8 +64,14 @@ def render_server_properties(port: int, controller_port: int, data_dir: Path) ->
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+
+    Like Kafka's ``Uuid.randomUuid()``, never starts with ``-`` (it would read as a command-line option).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def is_formatted(data_dir: Path) -> bool:
@@ -87,7 +93,7 @@ def format_storage(
 ) -> None:
     """Format the log dir of ``config`` once (``kafka.tools.StorageTool format``); output appended to log."""
     cmd = [*_base_jvm(java, classpath, [], tmp_dir), "kafka.tools.StorageTool", "format",
-           "-t", cluster_id, "-c", str(config), "--ignore-formatted"]  # fmt: skip
+           f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted"]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired as exc:

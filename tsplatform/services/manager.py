@@ -325,7 +325,7 @@ class ServiceManager:
             )
             if not kafka.is_formatted(data_dir):
                 id_file = home / "cluster.id"
-                if not id_file.is_file():
+                if not id_file.is_file() or id_file.read_text(encoding="ascii").startswith("-"):
                     id_file.write_text(kafka.new_cluster_id() + "\n", encoding="ascii")
                 cluster_id = id_file.read_text(encoding="ascii").strip()
                 kafka.format_storage(java, classpath, config, cluster_id, tmp_dir=tmp_dir, log_path=log)
@@ -365,6 +365,9 @@ class ServiceManager:
     def _raise_exited(self, name: str, record: PidRecord | None) -> None:
         child = self._children.pop(name, None)
         code = child.poll() if child is not None else None
+        if child is not None and code is None:  # alive but not answering as ours: do not leave it behind
+            child.kill()
+            code = child.wait(timeout=10)
         self.pid_file(name).unlink(missing_ok=True)
         lines = tail(self.log_file(name), 300)
         if any("Address already in use" in line or "BindException" in line for line in lines):

@@ -127,19 +127,48 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _live_cmdline(pid: int) -> list[str] | None:
+    """Command line of the live process ``pid``, ``None`` if it is gone or a zombie.
+
+    A JVM's thread-group leader can exit (and show as a zombie, with an empty ``/proc/<pid>/cmdline``)
+    while the other threads keep the process running; the command line is then read through a live
+    thread (``/proc/<pid>/task/<tid>/cmdline``).
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            cmdline = proc.cmdline()
+            if cmdline:
+                return cmdline
+    except psutil.ZombieProcess:
+        pass
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    task_dir = Path(f"/proc/{pid}/task")
+    try:
+        tasks = sorted(task_dir.iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_bytes()
+            if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X"):
+                continue
+            raw = (task / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw:
+            return raw.rstrip(b"\0").decode("utf-8", errors="replace").split("\0")
+    return None
+
+
 def is_ours(pid: int, markers: list[str]) -> bool:
     """True when ``pid`` is alive (not a zombie) and its command line carries every marker."""
     if pid <= 0:
         return False
     reap(pid)
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = proc.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
-    return all(marker in cmdline for marker in markers)
+    cmdline = _live_cmdline(pid)
+    return cmdline is not None and all(marker in cmdline for marker in markers)
 
 
 def spawn(
@@ -171,17 +200,16 @@ def stop_pid(pid: int, markers: list[str], *, kill: bool = False, timeout_s: flo
     if not is_ours(pid, markers):
         return False
     try:
-        proc = psutil.Process(pid)
-        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    except psutil.NoSuchProcess:
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not is_ours(pid, markers):
             return True
         time.sleep(0.1)
-    with contextlib.suppress(psutil.NoSuchProcess):
-        proc.send_signal(signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline and is_ours(pid, markers):
         time.sleep(0.1)

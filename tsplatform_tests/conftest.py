@@ -1,0 +1,195 @@
+"""Session-wide test environment and the real local services (Kafka KRaft + MongoDB-wire server).
+
+Imported by pytest before any test module, so the environment below is in place before anything
+imports pyspark or dagster:
+
+- ``PYSPARK_PYTHON`` / ``PYSPARK_DRIVER_PYTHON`` = this interpreter, ``SPARK_LOCAL_IP=127.0.0.1``,
+  ``RAY_AUTH_MODE=disabled``, ``DAGSTER_DISABLE_TELEMETRY=1``;
+- ``TSPLATFORM_STATE_DIR`` = a fresh temp dir for the session (removed at the end);
+- ``TSPLATFORM_JARS_DIR`` = the shared jar cache (kept across sessions): an explicit
+  ``TSPLATFORM_JARS_DIR``, else ``$TSPLATFORM_STATE_DIR/jars`` of the caller (``make test``), else
+  ``<repo>/.tsplatform/jars``. It is filled by ``tsplatform services fetch`` on first use.
+
+Fixtures (``integration`` tests use them; a service that cannot start FAILS the test, never skips):
+
+- ``services`` (session): a :class:`~tsplatform.services.ServiceManager` with Kafka and MongoDB-wire
+  running on free ports; ``TSPLATFORM_KAFKA_BOOTSTRAP``, ``TSPLATFORM_MONGO_URI`` and a per-session
+  ``TSPLATFORM_MONGO_DB`` are set in ``os.environ`` and ``get_settings`` is reset;
+- ``kafka_bootstrap``: the broker's ``host:port``;
+- ``fresh_topic``: factory ``fresh_topic(partitions=1, prefix="t") -> str`` creating a unique topic;
+- ``mongo_client``: a pymongo client (session); ``mongo_db``: a unique database per test, dropped after.
+
+Sub-folder conftests add their own fixtures on top of these.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _session_environment() -> tuple[Path, Path]:
+    """Set the session environment (see module doc); returns (state dir, jars dir)."""
+    caller_state = os.environ.get("TSPLATFORM_STATE_DIR")
+    jars_dir = os.environ.get("TSPLATFORM_JARS_DIR") or (
+        str(Path(caller_state).expanduser().resolve() / "jars")
+        if caller_state
+        else str(REPO_ROOT / ".tsplatform" / "jars")
+    )
+    state_dir = Path(tempfile.mkdtemp(prefix="tsplatform-test-"))
+    os.environ.update(
+        {
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "RAY_AUTH_MODE": "disabled",
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+            "TSPLATFORM_STATE_DIR": str(state_dir),
+            "TSPLATFORM_JARS_DIR": jars_dir,
+        }
+    )
+    return state_dir, Path(jars_dir)
+
+
+SESSION_STATE_DIR, SESSION_JARS_DIR = _session_environment()
+
+# Imported after the environment is set (settings read it).
+from tsplatform.errors import PortInUse, TsplatformError  # noqa: E402
+from tsplatform.services.manager import ServiceManager  # noqa: E402
+from tsplatform.services.process import free_port  # noqa: E402
+from tsplatform.settings import get_settings  # noqa: E402
+
+get_settings.cache_clear()
+
+#: Attempts to start the services on fresh free ports (another process may grab a port in between).
+START_ATTEMPTS = 3
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_STATE_DIR, ignore_errors=True)
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def start_services(state_dir: Path, jars_dir: Path) -> ServiceManager:
+    """Start Kafka and MongoDB-wire in ``state_dir`` on free ports (retried if a port is taken meanwhile)."""
+    last: TsplatformError | None = None
+    for _attempt in range(START_ATTEMPTS):
+        kafka_port, controller_port, mongo_port = _distinct_free_ports(3)
+        manager = ServiceManager(
+            state_dir,
+            kafka_port=kafka_port,
+            kafka_controller_port=controller_port,
+            mongo_port=mongo_port,
+            jars_dir=jars_dir,
+        )
+        try:
+            manager.up()
+            return manager
+        except PortInUse as exc:
+            last = exc
+            manager.down()
+    assert last is not None
+    raise last
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[ServiceManager]:
+    """Kafka + MongoDB-wire for the whole session, in the session's temp state dir, on free ports."""
+    try:
+        manager = start_services(SESSION_STATE_DIR, SESSION_JARS_DIR)
+    except TsplatformError as exc:
+        ServiceManager(SESSION_STATE_DIR, jars_dir=SESSION_JARS_DIR).down()
+        pytest.fail(f"local services did not start: {exc.one_line()}", pytrace=False)
+    saved = {
+        k: os.environ.get(k)
+        for k in ("TSPLATFORM_KAFKA_BOOTSTRAP", "TSPLATFORM_MONGO_URI", "TSPLATFORM_MONGO_DB")
+    }
+    os.environ["TSPLATFORM_KAFKA_BOOTSTRAP"] = manager.kafka_bootstrap
+    os.environ["TSPLATFORM_MONGO_URI"] = manager.mongo_uri
+    os.environ["TSPLATFORM_MONGO_DB"] = f"tsplatform_test_{uuid.uuid4().hex[:10]}"
+    get_settings.cache_clear()
+    try:
+        yield manager
+    finally:
+        manager.down()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services: ServiceManager) -> str:
+    """``bootstrap.servers`` of the session's broker."""
+    return services.kafka_bootstrap
+
+
+@pytest.fixture
+def fresh_topic(kafka_bootstrap: str) -> Callable[..., str]:
+    """Factory: ``fresh_topic(partitions=1, prefix="t")`` creates a unique topic and returns its name.
+
+    Waits until every partition has a leader, so producing right away succeeds.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+    def create(partitions: int = 1, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        futures[name].result(timeout=30)
+        for _ in range(100):
+            topic = admin.list_topics(topic=name, timeout=10).topics.get(name)
+            if (
+                topic is not None
+                and topic.error is None
+                and len(topic.partitions) == partitions
+                and all(p.leader >= 0 for p in topic.partitions.values())
+            ):
+                return name
+            time.sleep(0.1)
+        pytest.fail(f"topic {name} has no leader for every partition after creation")
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def mongo_client(services: ServiceManager) -> Iterator[MongoClient]:
+    """A pymongo ``MongoClient`` connected to the session's MongoDB-wire server."""
+    client: MongoClient = MongoClient(services.mongo_uri, serverSelectionTimeoutMS=10_000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mongo_db(mongo_client: MongoClient) -> Iterator[Database]:
+    """A unique, empty database for one test (dropped afterwards)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield mongo_client[name]
+    finally:
+        mongo_client.drop_database(name)
