@@ -8,15 +8,18 @@ One integration test loads ``docker/dagster.yaml`` into a real Dagster instance 
 from __future__ import annotations
 
 import graphlib
+import http.server
 import importlib.util
 import json
 import os
 import re
 import shutil
+import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -448,6 +451,64 @@ def test_register_script_reads_the_connector_and_rejects_malformed_files(tmp_pat
     with pytest.raises(ValueError, match="string values"):
         register.load_connector(bad)
     assert register.main([str(bad), "http://127.0.0.1:9"]) == 1
+
+
+class _FakeConnect(http.server.BaseHTTPRequestHandler):
+    """Kafka Connect REST stand-in: stores PUT configs, reports ``states`` one status call at a time."""
+
+    configs: ClassVar[dict[str, dict[str, str]]] = {}
+    states: ClassVar[list[str]] = []
+
+    def do_PUT(self) -> None:
+        name = urllib.parse.unquote(self.path.split("/")[2])
+        created = name not in self.configs
+        self.configs[name] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self._reply(201 if created else 200, {"name": name, "config": self.configs[name]})
+
+    def do_GET(self) -> None:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        self._reply(200, {"connector": {"state": state}, "tasks": [{"id": 0, "state": state}]})
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture()
+def fake_connect() -> Iterator[tuple[str, type[_FakeConnect]]]:
+    _FakeConnect.configs, _FakeConnect.states = {}, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeConnect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _FakeConnect
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_register_script_puts_the_config_and_waits_for_running(
+    fake_connect: tuple[str, type[_FakeConnect]],
+) -> None:
+    url, connect = fake_connect
+    register = _load_register_module()
+    name, config = register.load_connector(DOCKER / "connect" / "jdbc-source.json")
+    connect.states = ["UNASSIGNED", "RUNNING"]
+    assert register.register(name, config, url, timeout_s=30) == "RUNNING"
+    assert connect.configs[name] == config
+    # Idempotent: registering again replaces the config of the same connector.
+    connect.states = ["RUNNING"]
+    assert register.main([str(DOCKER / "connect" / "jdbc-source.json"), url, "--timeout", "30"]) == 0
+    assert list(connect.configs) == [name]
+    connect.states = ["FAILED"]
+    with pytest.raises(RuntimeError, match="FAILED"):
+        register.register(name, config, url, timeout_s=30)
 
 
 # --- source database ------------------------------------------------------------------------------
