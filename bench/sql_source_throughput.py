@@ -1,0 +1,241 @@
+"""sql-source throughput: PostgreSQL table -> Kafka, ours (at least once) vs a naive one-shot copy (peer).
+
+Run by hand (it starts its own PostgreSQL and Kafka on free ports in temp dirs and stops them)::
+
+    .venv/bin/python bench/sql_source_throughput.py                   # 200k rows
+    .venv/bin/python bench/sql_source_throughput.py --rows 50000 --bootstrap 127.0.0.1:9092
+
+Rows are the real CO2 readings (SCD41 sensor, ppm) of the three Brains4Buildings rooms in
+``--datasets-dir`` (default /work/shared/datasets, ``b4b_co2/*_raw_properties.csv``), cycled to
+``--rows`` rows on a 1-minute grid per room, loaded with COPY into a table ``sensor_data`` with the
+contract's columns plus a ``bigserial`` id, behind a view ``SENSOR_DATA_VIEW``. Then, in the same run,
+each measurement publishes the whole view to its own fresh topic (2 partitions):
+
+(a) peer: one ``SELECT * ... ORDER BY event_time, id`` streamed with a server-side cursor, each row
+    encoded with :func:`tsplatform.ingest.envelope.encode_reading`, produced keyed by series, one
+    ``flush()`` at the end; no position, no batching, no delivery check per batch (a minimal script);
+(b) ours: :func:`tsplatform.ingest.sql_source.run_source` in ``timestamp+incrementing`` mode, 10,000-row
+    batches: query, encode, produce, ``flush()`` + check every delivery, ``fsync``'d position per batch;
+(c) ours with 1,000-row batches (ten times more flushes and position saves).
+
+Prints a markdown table of rows/s and (b), (c) as a percentage of (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # for tsplatform_tests.ingest.pg_server
+
+DEFAULT_DATASETS = Path("/work/shared/datasets")
+ROOMS = ("917810", "925038", "999169")
+DDL = """
+CREATE TABLE sensor_data (
+    id bigserial PRIMARY KEY, ss_id bigint NOT NULL,
+    rstart real NOT NULL, rlev1 real NOT NULL, rlev2 real NOT NULL, rlev3 real NOT NULL, rlev4 real NOT NULL,
+    rlev5 real, rlev6 real, rlev7 real, rlev8 real, rend real NOT NULL,
+    event_time timestamptz NOT NULL, input_data real, position text NOT NULL, type_name text NOT NULL,
+    unit text
+);
+CREATE INDEX sensor_data_ts_id ON sensor_data (event_time, id);
+CREATE VIEW "SENSOR_DATA_VIEW" AS SELECT id, ss_id, rstart, rlev1, rlev2, rlev3, rlev4, rlev5, rlev6, rlev7,
+    rlev8, rend, event_time, input_data, position, type_name, unit FROM sensor_data;
+"""
+
+
+@dataclass
+class Measurement:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+def co2_values(datasets_dir: Path) -> dict[str, np.ndarray]:
+    """The SCD41 CO2 readings (ppm, file order) of each room."""
+    out = {}
+    for room in ROOMS:
+        frame = pd.read_csv(datasets_dir / "b4b_co2" / f"{room}_raw_properties.csv",
+                            usecols=["source", "co2__ppm"])  # fmt: skip
+        values = frame.loc[frame["source"] == "CO2-meter-SCD4x", "co2__ppm"].dropna().to_numpy(float)
+        if len(values) == 0:
+            raise SystemExit(f"no CO2 readings in {room}_raw_properties.csv")
+        out[room] = values
+    return out
+
+
+def load_table(dsn: str, values: dict[str, np.ndarray], rows: int) -> None:
+    """COPY ``rows`` readings (cycled real values, 1-minute grid per room, ending an hour ago)."""
+    per_room = -(-rows // len(ROOMS))
+    end = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timedelta(hours=1)
+    parts = []
+    for k, room in enumerate(ROOMS):
+        n = min(per_room, rows - k * per_room)
+        times = pd.date_range(end=end, periods=n, freq="1min")
+        parts.append(pd.DataFrame({
+            "ss_id": int(room), "rstart": 0.0, "rlev1": 700.0, "rlev2": 800.0, "rlev3": 1000.0,
+            "rlev4": 1500.0, "rend": 20000.0, "event_time": times.strftime("%Y-%m-%d %H:%M:%S+00"),
+            "input_data": np.resize(values[room], n), "position": f"Windesheim {room}", "type_name": "CO2",
+            "unit": "ppm",
+        }))  # fmt: skip
+    frame = pd.concat(parts, ignore_index=True)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(DDL)
+        columns = ", ".join(frame.columns)
+        with conn.cursor().copy(f"COPY sensor_data ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buffer.getvalue())
+        conn.execute("ANALYZE sensor_data")
+
+
+def create_topic(bootstrap: str) -> str:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    name = f"bench-sql-source-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(timeout=30)
+    for _ in range(100):
+        meta = admin.list_topics(topic=name, timeout=10).topics.get(name)
+        if meta is not None and meta.error is None and all(p.leader >= 0 for p in meta.partitions.values()):
+            return name
+        time.sleep(0.1)
+    raise SystemExit(f"topic {name} has no leader")
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in (0, 1))
+    finally:
+        consumer.close()
+
+
+def measure_peer(dsn: str, bootstrap: str, rows: int) -> Measurement:
+    from confluent_kafka import Producer
+
+    from tsplatform.ingest.envelope import encode_reading, message_key
+
+    topic = create_topic(bootstrap)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "zstd"})
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn, conn.cursor(name="peer") as cur:
+        cur.itersize = 10_000
+        cur.execute('SELECT ss_id, rstart, rlev1, rlev2, rlev3, rlev4, rend, event_time, input_data, '
+                    'position, type_name, unit FROM "SENSOR_DATA_VIEW" ORDER BY event_time, id')  # fmt: skip
+        for ss_id, rstart, l1, l2, l3, l4, rend, ts, value, position, type_name, unit in cur:
+            payload = encode_reading(position, type_name, ts, value, ss_id=ss_id, unit=unit, rstart=rstart,
+                                     rend=rend, rlev=(l1, l2, l3, l4))  # fmt: skip
+            while True:
+                try:
+                    producer.produce(topic, payload, message_key(position, type_name))
+                    break
+                except BufferError:
+                    producer.poll(0.5)
+    remaining = producer.flush(120)
+    seconds = time.perf_counter() - started
+    assert remaining == 0 and topic_size(bootstrap, topic) == rows, "peer did not deliver every row"
+    return Measurement("(a) peer: one SELECT -> produce, one flush, no position", rows, seconds)
+
+
+def measure_ours(dsn: str, bootstrap: str, rows: int, batch: int, label: str, state: Path) -> Measurement:
+    from tsplatform.ingest.sql_source import Publisher, SourceConfig, run_source
+
+    topic = create_topic(bootstrap)
+    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, batch_size=batch)
+    publisher = Publisher({"bootstrap.servers": bootstrap}, topic)
+    started = time.perf_counter()
+    summary = run_source(config, dsn=dsn, publish=publisher.publish, state_dir=state)
+    seconds = time.perf_counter() - started
+    assert summary.published == rows and topic_size(bootstrap, topic) == rows, "sql-source lost rows"
+    return Measurement(label, rows, seconds)
+
+
+def markdown(results: list[Measurement], peer: Measurement) -> str:
+    lines = ["| measurement | rows | seconds | rows/s | % of (a) |", "|---|---:|---:|---:|---:|"]
+    for m in results:
+        share = 100 * m.rate / peer.rate
+        lines.append(f"| {m.name} | {m.rows:,} | {m.seconds:.2f} | {m.rate:,.0f} | {share:.0f}% |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--bootstrap", default="", help="Use this running broker instead of starting one.")
+    args = parser.parse_args(argv)
+
+    from tsplatform.ingest.sql_source import Publisher, SourceConfig, run_source
+    from tsplatform_tests.ingest.pg_server import running_postgres
+
+    work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-sql-source-"))
+    manager = None
+    try:
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            from tsplatform.services.manager import ServiceManager
+            from tsplatform.services.process import free_port
+
+            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str((REPO / ".tsplatform" / "jars").resolve())
+            ports = {free_port(), free_port(), free_port()}
+            while len(ports) < 3:
+                ports.add(free_port())
+            kafka_port, controller_port, mongo_port = sorted(ports)
+            manager = ServiceManager(
+                work / "state", kafka_port=kafka_port, kafka_controller_port=controller_port,
+                mongo_port=mongo_port, jars_dir=jars,
+            )  # fmt: skip
+            manager.up(["kafka"])
+            bootstrap = manager.kafka_bootstrap
+        with running_postgres() as dsn:
+            load_table(dsn, co2_values(args.datasets_dir), args.rows)
+            # warm-up (not reported): broker connections, idempotent-producer ids, PostgreSQL caches
+            warm = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=create_topic(bootstrap),
+                                batch_size=min(args.rows, 5_000))  # fmt: skip
+            one_batch = threading.Event()
+            warm_publisher = Publisher({"bootstrap.servers": bootstrap}, warm.resolved_topic)
+            run_source(warm, dsn=dsn, publish=warm_publisher.publish, state_dir=work / "warm", stop=one_batch,
+                       on_batch=lambda *_: one_batch.set())  # fmt: skip
+            load_before = os.getloadavg()[0]
+            peer = measure_peer(dsn, bootstrap, args.rows)
+            runs: list[Callable[[], Measurement]] = [
+                lambda: measure_ours(dsn, bootstrap, args.rows, 10_000,
+                                     "(b) sql-source, 10,000-row batches", work / "b"),
+                lambda: measure_ours(dsn, bootstrap, args.rows, 1_000,
+                                     "(c) sql-source, 1,000-row batches", work / "c"),
+            ]  # fmt: skip
+            results = [peer, *(run() for run in runs)]
+            print(markdown(results, peer))
+            print(f"\nmachine: {os.cpu_count()} cores; 1-min load average before/after the measurements: "
+                  f"{load_before:.1f} / {os.getloadavg()[0]:.1f}")  # fmt: skip
+    finally:
+        if manager is not None:
+            manager.down()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
