@@ -27,9 +27,9 @@ Methods (``IMPUTATION_METHODS``):
 ``select_imputation`` masks known values in artificial gaps whose lengths are drawn from the series' own
 gap-length distribution (run lengths of NaN inside the span; fallback when the series has no gaps:
 lengths 1, 2, 3, 6, 12 samples, equally likely), about ``mask_fraction`` (10%) of the observed values in
-all, each artificial gap surrounded by observed values; it scores every method by RMSE on the masked
-values and returns the best (ties: the earlier method in ``methods``) with all scores. A method that
-raises scores ``inf``. Deterministic for a seed.
+all, each artificial gap surrounded by observed values, repeated on 3 independent masks; it scores every
+method by RMSE over all masked values and returns the best (ties: the earlier method in ``methods``) with
+all scores. A method that raises scores ``inf``. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ IMPUTATION_METHODS = ("linear", "pchip", "locf", "moving_average", "seasonal", "
 DEFAULT_GAP_LENGTHS = (1, 2, 3, 6, 12)
 MA_HALF_WINDOW = 4
 KALMAN_FIT_SAMPLES = 2000
+BACKTEST_REPEATS = 3
 
 
 @dataclass(frozen=True)
@@ -258,31 +259,44 @@ def mask_like_gaps(series: pd.Series, *, seed: int = 0, mask_fraction: float = 0
 
 
 def select_imputation(series: pd.Series, methods: Sequence[str] = IMPUTATION_METHODS, seed: int = 0,
-                      season_length: int | None = None, *, mask_fraction: float = 0.1) -> ImputationChoice:
-    """Choose the imputation method by masked backtest (see the module doc). Deterministic for ``seed``."""
+                      season_length: int | None = None, *, mask_fraction: float = 0.1,
+                      repeats: int = BACKTEST_REPEATS) -> ImputationChoice:
+    """Choose the imputation method by masked backtest (see the module doc). Deterministic for ``seed``.
+
+    The backtest is repeated on ``repeats`` independent masks (seeds ``seed, seed+1, ...``); a method's score
+    is the RMSE over all masked values of all repeats.
+    """
     unknown = [m for m in methods if m not in IMPUTATION_METHODS]
     if unknown or not methods:
         known = ", ".join(IMPUTATION_METHODS)
         raise ValueError(f"unknown or no imputation method(s) {unknown}; expected from {known}")
     y = series.astype("float64")
-    mask = mask_like_gaps(y, seed=seed, mask_fraction=mask_fraction)
-    if not mask.any():
-        return ImputationChoice(methods[0], {m: float("nan") for m in methods})
     if season_length is None:
         season_length = default_season_length(y)
-    truth = y.to_numpy()[mask]
-    hidden = y.copy()
-    hidden[mask] = np.nan
-    scores: dict[str, float] = {}
+    squared: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    lengths: list[int] = []
+    n_masked = 0
+    for r in range(max(1, repeats)):
+        mask = mask_like_gaps(y, seed=seed + r, mask_fraction=mask_fraction)
+        if not mask.any():
+            continue
+        n_masked += int(mask.sum())
+        edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+        lengths += (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+        truth = y.to_numpy()[mask]
+        hidden = y.copy()
+        hidden[mask] = np.nan
+        for method in methods:
+            try:
+                filled = impute(hidden, method, season_length=season_length).to_numpy()[mask]
+                squared[method].append((filled - truth) ** 2)
+            except Exception:  # a failing method loses the contest; it never breaks the choice
+                squared[method].append(np.full(truth.size, np.inf))
+    if n_masked == 0:
+        return ImputationChoice(methods[0], {m: float("nan") for m in methods})
+    scores = {}
     for method in methods:
-        try:
-            filled = impute(hidden, method, season_length=season_length).to_numpy()[mask]
-            scores[method] = float(np.sqrt(np.mean((filled - truth) ** 2)))
-        except Exception:  # a failing method loses the contest; it never breaks the choice
-            scores[method] = float("inf")
-        if not np.isfinite(scores[method]):
-            scores[method] = float("inf")
+        score = float(np.sqrt(np.mean(np.concatenate(squared[method]))))
+        scores[method] = score if np.isfinite(score) else float("inf")
     best = min(methods, key=lambda m: scores[m])
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    lengths = tuple(int(x) for x in np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
-    return ImputationChoice(best, scores, int(mask.sum()), lengths)
+    return ImputationChoice(best, scores, n_masked, tuple(int(x) for x in lengths))
