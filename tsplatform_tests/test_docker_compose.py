@@ -36,23 +36,56 @@ COMPOSE_SCHEMA = Path(__file__).resolve().parent / "data" / "compose-spec.json"
 
 #: The services of the production topology.
 REQUIRED_SERVICES = {
-    "kafka", "connect", "connect-register", "mariadb", "mongodb", "spark-master", "spark-worker",
-    "postgres", "user_code", "webserver", "daemon",
+    "kafka",
+    "connect",
+    "connect-register",
+    "mariadb",
+    "mongodb",
+    "spark-master",
+    "spark-worker",
+    "postgres",
+    "user_code",
+    "webserver",
+    "daemon",
 }
 DAGSTER_SERVICES = ("user_code", "webserver", "daemon")
 #: What tsplatform needs to find its services in docker (Settings field -> env var).
 REQUIRED_TSPLATFORM_VARS = {
-    "TSPLATFORM_ENVIRONMENT", "TSPLATFORM_KAFKA_BOOTSTRAP", "TSPLATFORM_TOPICS", "TSPLATFORM_MONGO_URI",
-    "TSPLATFORM_MONGO_DB", "TSPLATFORM_SPARK_MASTER", "TSPLATFORM_LAKE_ROOT", "TSPLATFORM_STATE_DIR",
+    "TSPLATFORM_ENVIRONMENT",
+    "TSPLATFORM_KAFKA_BOOTSTRAP",
+    "TSPLATFORM_TOPICS",
+    "TSPLATFORM_MONGO_URI",
+    "TSPLATFORM_MONGO_DB",
+    "TSPLATFORM_SPARK_MASTER",
+    "TSPLATFORM_LAKE_ROOT",
+    "TSPLATFORM_STATE_DIR",
 }
 REQUIRED_DAGSTER_VARS = {
-    "DAGSTER_HOME", "DAGSTER_POSTGRES_HOSTNAME", "DAGSTER_POSTGRES_PORT", "DAGSTER_POSTGRES_USER",
-    "DAGSTER_POSTGRES_PASSWORD", "DAGSTER_POSTGRES_DB",
+    "DAGSTER_HOME",
+    "DAGSTER_POSTGRES_HOSTNAME",
+    "DAGSTER_POSTGRES_PORT",
+    "DAGSTER_POSTGRES_USER",
+    "DAGSTER_POSTGRES_PASSWORD",
+    "DAGSTER_POSTGRES_DB",
 }
 #: The message contract's columns, in the order of the Connect schema (ARCHITECTURE.md).
 CONTRACT_COLUMNS = [
-    "ss_id", "rstart", "rlev1", "rlev2", "rlev3", "rlev4", "rlev5", "rlev6", "rlev7", "rlev8", "rend",
-    "event_time", "input_data", "position", "type_name", "unit",
+    "ss_id",
+    "rstart",
+    "rlev1",
+    "rlev2",
+    "rlev3",
+    "rlev4",
+    "rlev5",
+    "rlev6",
+    "rlev7",
+    "rlev8",
+    "rend",
+    "event_time",
+    "input_data",
+    "position",
+    "type_name",
+    "unit",
 ]
 CONTRACT_TOPIC = "sensor_data_source_SENSOR_DATA_VIEW"
 

@@ -117,7 +117,11 @@ def webserver(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Pa
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -215,7 +219,12 @@ def test_dagster_definitions_validate_succeeds_from_the_repo_root(tmp_path: Path
     # workspace.yaml is exercised by the webserver test.
     result = subprocess.run(
         [str(BIN / "dagster"), "definitions", "validate"],
-        cwd=REPO, env=_dagster_env(tmp_path), capture_output=True, text=True, timeout=600, check=False,
+        cwd=REPO,
+        env=_dagster_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"definitions validate failed ({result.returncode}):\n{output[-6000:]}"
