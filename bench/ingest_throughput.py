@@ -102,8 +102,10 @@ def create_topic(bootstrap: str, partitions: int) -> str:
     admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
     for _ in range(100):
         topic = admin.list_topics(topic=name, timeout=10).topics.get(name)
-        if topic is not None and len(topic.partitions) == partitions and all(
-            p.leader >= 0 for p in topic.partitions.values()
+        if (
+            topic is not None
+            and len(topic.partitions) == partitions
+            and all(p.leader >= 0 for p in topic.partitions.values())
         ):
             return name
         time.sleep(0.1)

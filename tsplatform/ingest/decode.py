@@ -952,7 +952,8 @@ def _quarantine_table(
         "reason": pa.array([reasons[int(i)] for i in rows], pa.string()),
         "raw": pa.array([values[int(i)] for i in rows], pa.binary()),
         "key": (
-            pa.array([keys[int(i)] for i in rows], pa.binary()) if keys is not None
+            pa.array([keys[int(i)] for i in rows], pa.binary())
+            if keys is not None
             else pa.nulls(len(rows), pa.binary())
         ),
         **_provenance(len(rows), topic, partitions[rows], offsets[rows], ingested_ms),

@@ -161,8 +161,12 @@ def test_quarantine_keeps_original_bytes_key_and_provenance() -> None:
 
 
 def test_incompatible_schemas_are_quarantined_and_optional_additions_accepted() -> None:
-    as_string = {**CONTRACT_SCHEMA, "fields": [
-        {**f, "type": "string"} if f["field"] == "event_time" else f for f in CONTRACT_SCHEMA["fields"]]}
+    as_string = {
+        **CONTRACT_SCHEMA,
+        "fields": [
+            {**f, "type": "string"} if f["field"] == "event_time" else f for f in CONTRACT_SCHEMA["fields"]
+        ],
+    }
     no_value = {**CONTRACT_SCHEMA,
                 "fields": [f for f in CONTRACT_SCHEMA["fields"] if f["field"] != "input_data"]}  # fmt: skip
     with_extra = {**CONTRACT_SCHEMA, "fields": [

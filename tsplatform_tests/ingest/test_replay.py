@@ -157,7 +157,6 @@ def decode_messages(messages: list) -> tuple[pa.Table, pa.Table]:
     return batch.readings, batch.quarantine
 
 
-
 @pytest.mark.integration
 def test_replay_publishes_keyed_envelopes_that_decode_back(
     kafka_bootstrap: str, fresh_topic: Callable[..., str]
@@ -229,7 +228,9 @@ def test_replay_speedup_preserves_gaps(
 ) -> None:
     topic = fresh_topic(partitions=1, prefix="replay")
     csv = tmp_path / "three.csv"
-    csv.write_text("timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:00:30Z,2\n2024-01-01T00:01:00Z,3\n")
+    csv.write_text(
+        "timestamp,value\n2024-01-01T00:00:00Z,1\n2024-01-01T00:00:30Z,2\n2024-01-01T00:01:00Z,3\n"
+    )
     result = CliRunner().invoke(app, ["replay", str(csv), "--topic", topic, "--position", "광 주 A",
                                       "--type-name", "CO2", "--speedup", "30", "--no-progress"])  # fmt: skip
     assert result.exit_code == 0, result.output
