@@ -150,6 +150,9 @@ def residual_scores(
     n_cycles: int = 3,
     scale_window: int | None = None,
     min_periods: int = 30,
+    smooth: int = 1,
+    surprise_window: int = 5000,
+    z_clip: float = 50.0,
 ) -> np.ndarray:
     """Residual analysis: residual r of a seasonal decomposition; fences median(r) +/- c * sigma with the
     robust sigma = 1.4826 * MAD(r); unit = sigma.
@@ -158,6 +161,13 @@ def residual_scores(
     median step), fences from all residuals. Causal: r from :func:`causal_residual` (level window
     ``window``), fences from the previous ``scale_window`` residuals (default ``window``): location = their
     median, sigma = 1.4826 * median of |r - location| over those rows (an online MAD).
+
+    Causal with ``smooth`` = m > 1 (a two-stage "surprise" score, in the spirit of NAB's HTM anomaly
+    likelihood): the robust z = |r - location| / sigma (capped at ``z_clip``; 0 while sigma is 0 or unknown)
+    is averaged over the last m rows, a_t = mean(z_{t-m+1..t}); the fences are then put on a:
+    median(a) + c * 1.4826 * MAD(a) over the previous ``surprise_window`` rows (one-sided: only unusually
+    *high* surprise is anomalous), unit = that sigma.
+    A burst of moderate deviations, or a changed regime, raises a even when no single value is extreme.
     """
     if periods is None:
         periods = _auto_periods(series)
@@ -177,8 +187,17 @@ def residual_scores(
     spread = (resid_series - location).abs()
     sigma = MAD_TO_SIGMA * _past(spread, span, min_periods).median().to_numpy()
     location = location.to_numpy()
-    score = excess_score(np.abs(resid - location) - c * sigma, sigma)
-    return np.where(np.isnan(sigma) & ~np.isnan(resid), 0.0, score)
+    if smooth <= 1:
+        score = excess_score(np.abs(resid - location) - c * sigma, sigma)
+        return np.where(np.isnan(sigma) & ~np.isnan(resid), 0.0, score)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sigma > 0, np.minimum(np.abs(resid - location) / sigma, z_clip), 0.0)
+    z = np.where(np.isnan(resid), np.nan, z)
+    surprise = pd.Series(z, index=series.index).rolling(int(smooth), min_periods=1).mean()
+    typical = _past(surprise, surprise_window, min_periods).median()
+    spread = MAD_TO_SIGMA * _past((surprise - typical).abs(), surprise_window, min_periods).median()
+    score = excess_score((surprise - typical - c * spread).to_numpy(), spread.to_numpy())
+    return np.where(np.isnan(spread.to_numpy()) & ~np.isnan(resid), 0.0, score)
 
 
 def detect_anomalies(
@@ -190,7 +209,7 @@ def detect_anomalies(
     ``method="iqr"``: params ``k`` (1.5), causal: ``window`` (None = expanding), ``min_periods`` (30).
     ``method="residual"``: params ``c`` (3.5), ``periods`` (samples; default from the median step via
     ``seasonal_periods``), ``window`` (288: batch fallback trend / causal level window), causal:
-    ``n_cycles`` (3),
+    ``n_cycles`` (3), ``smooth`` (1), ``surprise_window`` (5000), ``z_clip`` (50),
     ``scale_window``, ``min_periods`` (30).
     Both: ``refractory`` (0) rows of silence after a flag. Window sizes count samples (rows), so the series
     should be regular (regularize/impute first); NaN rows are scored NaN. See the module docstring for the

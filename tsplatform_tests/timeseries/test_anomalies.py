@@ -42,14 +42,17 @@ def test_residual_analysis_finds_spikes_hidden_inside_the_seasonal_range() -> No
     assert result["score"].between(0, 1).all()
 
 
-@pytest.mark.parametrize("method", ["iqr", "residual"])
-def test_causal_scores_do_not_depend_on_future_values(method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [("iqr", {}), ("residual", {}), ("residual", {"smooth": 20, "surprise_window": 500, "periods": (144,)})],
+)
+def test_causal_scores_do_not_depend_on_future_values(method: str, params: dict) -> None:
     series = _seasonal()
     cut = 900
     changed = series.copy()
     changed.iloc[cut:] = np.random.default_rng(9).normal(1000.0, 300.0, len(series) - cut)
-    before = detect_anomalies(series, method, causal=True, refractory=5)
-    after = detect_anomalies(changed, method, causal=True, refractory=5)
+    before = detect_anomalies(series, method, causal=True, refractory=5, **params)
+    after = detect_anomalies(changed, method, causal=True, refractory=5, **params)
     pd.testing.assert_frame_equal(before.iloc[:cut], after.iloc[:cut])
     assert not before.iloc[cut:].equals(after.iloc[cut:])  # the change is seen from the cut on
 
@@ -94,3 +97,18 @@ def test_real_nab_cpu_anomaly_is_the_top_causal_residual_score() -> None:
     top = result["score"].nlargest(5).index
     start, end = NAB_EC2_CPU_WINDOW
     assert ((top >= start) & (top <= end)).all()
+
+
+def test_two_stage_surprise_flags_a_burst_of_moderate_deviations() -> None:
+    """20 consecutive values 4 sigma off: no single value passes a 6-sigma fence, their running mean does."""
+    n = 2016
+    noise = np.random.default_rng(3).normal(0.0, 1.0, n)
+    series = pd.Series(400.0 + noise, index=pd.date_range("2024-01-01", periods=n, freq="10min", tz="UTC"))
+    series.iloc[1200:1220] += 4.0
+    single = detect_anomalies(series, "residual", causal=True, periods=(), c=6.0)
+    assert not single["is_anomaly"].iloc[1200:1220].any()
+    result = detect_anomalies(
+        series, "residual", causal=True, periods=(), smooth=10, surprise_window=500, c=6.0, refractory=50
+    )
+    assert result["is_anomaly"].iloc[1200:1220].any()
+    assert result["score"].iloc[1200:1220].max() == result["score"].iloc[300:].max()

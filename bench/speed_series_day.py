@@ -1,0 +1,102 @@
+"""Speed of the per-series-day cleaning chain on one real series-day (144 samples at 10 min).
+
+Chain: validate_readings -> deduplicate -> estimate_period -> detect_gaps + regularize -> impute (linear,
+method already chosen) -> detect_anomalies -> denoise (clip). Input: one UTC day of B4B room 925038's SCD41
+CO2 (``CO2-meter-SCD4x`` rows, ``co2__ppm``) as a reading frame, as the validated_readings asset would see it.
+Reports the median (and p90) wall time per step and for the whole chain over ``--repeat`` runs, for the IQR
+detector and for the causal residual detector. Goal: whole chain <= 5 ms (median).
+Run: ``.venv/bin/python -m bench.speed_series_day [--datasets-dir /work/shared/datasets] [--repeat 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsplatform.timeseries import (
+    deduplicate,
+    denoise,
+    detect_anomalies,
+    detect_gaps,
+    estimate_period,
+    impute,
+    regularize,
+    validate_readings,
+)
+
+DAY = dt.date(2022, 10, 20)
+ROOM = "925038"
+
+
+def series_day(datasets_dir: Path) -> pd.DataFrame:
+    frame = pd.read_csv(datasets_dir / "b4b_co2" / f"{ROOM}_raw_properties.csv", low_memory=False)
+    frame = frame[frame["source"] == "CO2-meter-SCD4x"]
+    event_time = pd.to_datetime(frame["timestamp"], utc=True)
+    day = frame[event_time.dt.date == DAY]
+    return pd.DataFrame(
+        {
+            "position": f"room {ROOM}",
+            "type_name": "CO2",
+            "series_id": f"room-{ROOM}--co2",
+            "event_time": pd.to_datetime(day["timestamp"], utc=True).astype("datetime64[ms, UTC]"),
+            "value": day["co2__ppm"].astype(float),
+        }
+    ).reset_index(drop=True)
+
+
+def chain(readings: pd.DataFrame, detector: dict[str, Any], timings: dict[str, list[float]]) -> pd.Series:
+    def timed(step: str, func: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        result = func()
+        timings.setdefault(step, []).append(time.perf_counter() - started)
+        return result
+
+    now = pd.Timestamp("2022-11-01", tz="UTC")
+    valid, _ = timed("validate_readings", lambda: validate_readings(readings, day=DAY, now=now))
+    unique, _ = timed("deduplicate", lambda: deduplicate(valid))
+    estimate = timed("estimate_period", lambda: estimate_period(unique["event_time"]))
+    series = pd.Series(unique["value"].to_numpy(), index=pd.DatetimeIndex(unique["event_time"]))
+    timed("detect_gaps", lambda: detect_gaps(series.index, estimate))
+    regular = timed("regularize", lambda: regularize(series, estimate))
+    filled = timed("impute(linear)", lambda: impute(regular, "linear"))
+    flags = timed("detect_anomalies", lambda: detect_anomalies(filled, **detector))
+    return timed("denoise(clip)", lambda: denoise(filled, flags, "clip"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--repeat", type=int, default=300)
+    args = parser.parse_args()
+    readings = series_day(args.datasets_dir)
+    detectors = {
+        "iqr": {"method": "iqr"},
+        "residual causal": {"method": "residual", "causal": True, "window": 72, "min_periods": 12},
+    }
+    for label, detector in detectors.items():
+        out = chain(readings, detector, {})  # warm-up (imports, caches)
+        timings: dict[str, list[float]] = {}
+        totals = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            chain(readings, detector, timings)
+            totals.append(time.perf_counter() - started)
+        print(f"\n{len(readings)} readings -> {len(out)} samples; detector: {label}; {args.repeat} runs\n")
+        print("| step | median ms | p90 ms |")
+        print("|---|---|---|")
+        for step, values in timings.items():
+            print(f"| {step} | {1e3 * np.median(values):.3f} | {1e3 * np.quantile(values, 0.9):.3f} |")
+        print(
+            f"| **whole chain** | **{1e3 * np.median(totals):.3f}** | {1e3 * np.quantile(totals, 0.9):.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
