@@ -107,6 +107,19 @@ class Lake:
         fs.move(tmp, final)
         return final
 
+    def clean_staging(self, dataset: str) -> int:
+        """Delete files left in ``_staging`` by writers that died; call only while no writer is active."""
+        fs, _ = self._fs_and_base
+        staging = f"{self.dataset_path(dataset)}/_staging"
+        if fs.get_file_info(staging).type != pafs.FileType.Directory:
+            return 0
+        orphans = [
+            i.path for i in fs.get_file_info(pafs.FileSelector(staging)) if i.type == pafs.FileType.File
+        ]
+        for path in orphans:
+            fs.delete_file(path)
+        return len(orphans)
+
     def delete_partition(self, dataset: str, day: dt.date) -> bool:
         """Delete a day partition; True when it existed."""
         fs, _ = self._fs_and_base
@@ -138,13 +151,20 @@ class Lake:
         root = self.dataset_path(dataset)
         if fs.get_file_info(root).type != pafs.FileType.Directory:
             return []
+
+        def subdirs(path: str, key: str) -> list[str]:
+            infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+            return [
+                i.path for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith(key)
+            ]
+
         found: list[dt.date] = []
-        for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, max_recursion=2)):
-            if info.type != pafs.FileType.Directory:
-                continue
-            day = parse_day_partition(info.path[len(root) + 1 :])
-            if day is not None:
-                found.append(day)
+        for year in subdirs(root, "year="):
+            for month in subdirs(year, "month="):
+                for day_dir in subdirs(month, "day="):
+                    day = parse_day_partition(day_dir[len(root) + 1 :])
+                    if day is not None:
+                        found.append(day)
         return sorted(found)
 
     def read_partition(

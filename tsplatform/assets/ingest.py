@@ -8,7 +8,7 @@ reports a materialization of ``raw_readings`` for every event day the ranges tou
 days included — which is what downstream automation reacts to.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 
 import hashlib
 import json

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MS_PER_DAY = 86_400_000
 
+
 class IngestError(ServiceUnavailable):
     """Ingestion could not complete (broker unreachable for too long, a range that cannot be read)."""
 
@@ -282,18 +283,41 @@ def consume_ranges(
         consumer.close()
 
 
-def commit_offsets(settings: Settings, ranges: Sequence[OffsetRange], group: str | None = None) -> None:
-    """Commit each range's end as the group's position (after a durable landing)."""
+def commit_offsets(
+    settings: Settings,
+    ranges: Sequence[OffsetRange],
+    group: str | None = None,
+    *,
+    retry_for_s: float = 120.0,
+) -> None:
+    """Commit each range's end as the group's position (after a durable landing).
+
+    Retried while the broker is unreachable (up to ``retry_for_s``): the data is already landed, and a
+    commit that is finally lost only means the next ``ingest --once`` re-reads ranges it then skips.
+    """
     if not ranges:
         return
     ends: dict[tuple[str, int], int] = {}
     for r in ranges:
         ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.end)
-    consumer = _consumer(settings, group)
-    try:
-        consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in ends.items()], asynchronous=False)
-    finally:
-        consumer.close()
+    offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+    deadline = time.monotonic() + retry_for_s
+    delay = 0.5
+    while True:
+        consumer = _consumer(settings, group)
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise IngestError(
+                    f"could not commit offsets: {exc}", setting="TSPLATFORM_KAFKA_BOOTSTRAP"
+                ) from exc
+            log.warning("offset commit failed (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        finally:
+            consumer.close()
 
 
 # --- landing ---------------------------------------------------------------------------------------
@@ -446,6 +470,8 @@ def ingest_ranges(
         summary.series = set(pc.unique(table["series_id"]).to_pylist())
     ingest_day = ingested_at.tz_convert("UTC").date()
     with landing_lock(settings):
+        for dataset in ("raw_readings", "quarantine"):  # orphans of a killed landing (lock held: none active)
+            lake.clean_staging(dataset)
         if table.num_rows:
             summary.days, summary.landed, summary.skipped_existing = land_readings(lake, table)
         if qtable.num_rows:
