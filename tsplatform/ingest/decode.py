@@ -809,22 +809,32 @@ def _read_uniform_chunk(chunk: Sequence[bytes | None], start: int, ctx: _Context
     like that or Arrow rejects it: the chunk then takes the per-record path.
     """
     first = chunk[0] if chunk else None
-    if not first or not ctx.cache.by_prefix:
+    if not first:
         return False
     prefix = next((p for p in ctx.cache.by_prefix if first.startswith(p)), None)
+    if prefix is None and first.startswith(ENVELOPE_PREFIX):  # a schema not seen yet: learn it from `first`
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(obj, dict) or not _is_envelope(obj):
+            return False
+        ctx.cache.remember_prefix(first, obj["schema"], ctx.cache.verdict(obj["schema"]))
+        prefix = next((p for p in ctx.cache.by_prefix if first.startswith(p)), None)
     if prefix is None or ctx.cache.by_prefix[prefix].reason is not None:
         return False
     verdict = ctx.cache.by_prefix[prefix]
     cut = len(prefix)
+    opening = prefix + b"{"  # the payload must be an object (Arrow reads a bare `null` as a row of nulls)
     try:
-        lines = [v[cut:-1] for v in chunk if v.startswith(prefix) and v.endswith(b"}")]  # type: ignore[union-attr]
+        lines = [v[cut:-1] for v in chunk if v.startswith(opening) and v.endswith(b"}")]  # type: ignore[union-attr]
     except AttributeError:  # a None (tombstone) in the chunk
         return False
     m = len(chunk)
     if len(lines) != m:
         return False
     payloads = b"\n".join(lines)
-    if payloads.count(b"\n") != m - 1 or payloads.count(b"\n{") != m - 1 or not payloads.startswith(b"{"):
+    if payloads.count(b"\n") != m - 1:  # a raw line break inside a record
         return False
     read_schema = ctx.mapping.arrow_read_schema()
     options = pajson.ParseOptions(explicit_schema=read_schema, unexpected_field_behavior="ignore")

@@ -353,3 +353,26 @@ def test_large_batch_matches_per_record_expectations() -> None:
     assert np.array_equal(batch.readings.column("value").to_numpy(), values)
     ids = batch.readings.column("series_id").to_pylist()
     assert len(set(ids)) == 25 and ids[:25] == [series_id(f"p{i}", "C02") for i in range(25)]
+
+
+def test_uniform_fast_route_and_per_record_route_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [
+        envelope(payload(event_time=1669102545000 + i, input_data=i / 7, position=f"p {i % 9}", unit=None))
+        for i in range(3000)
+    ]
+    per_record_calls: list[int] = []
+    split = decode_module._split_records
+
+    def counting_split(*args: object) -> None:
+        per_record_calls.append(1)
+        split(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decode_module, "_split_records", counting_split)
+    fast = decode(records)
+    assert per_record_calls == []  # every chunk took the uniform route
+    monkeypatch.setattr(decode_module, "_read_uniform_chunk", lambda *args: False)
+    slow = decode(records)
+    assert per_record_calls == [1]
+    assert fast.quarantine.num_rows == slow.quarantine.num_rows == 0
+    assert fast.readings.equals(slow.readings)
+    assert fast.readings.num_rows == 3000
