@@ -18,7 +18,8 @@ each measurement publishes the whole view to its own fresh topic (2 partitions):
     batches: query, encode, produce, ``flush()`` + check every delivery, ``fsync``'d position per batch;
 (c) ours with 1,000-row batches (ten times more flushes and position saves).
 
-Prints a markdown table of rows/s and (b), (c) as a percentage of (a).
+Prints a markdown table of rows/s (wall clock) and rows per CPU-second of the benchmark process (all its
+threads; the PostgreSQL and Kafka servers are other processes), and (b), (c) as a percentage of (a).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Measurement:
     name: str
     rows: int
     seconds: float
+    cpu_seconds: float  # CPU time of this process, all threads (not the PostgreSQL or Kafka servers)
 
     @property
     def rate(self) -> float:
@@ -139,7 +141,7 @@ def measure_peer(dsn: str, bootstrap: str, rows: int) -> Measurement:
 
     topic = create_topic(bootstrap)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "zstd"})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with psycopg.connect(dsn) as conn, conn.cursor(name="peer") as cur:
         cur.itersize = 10_000
         cur.execute('SELECT ss_id, rstart, rlev1, rlev2, rlev3, rlev4, rend, event_time, input_data, '
@@ -154,9 +156,9 @@ def measure_peer(dsn: str, bootstrap: str, rows: int) -> Measurement:
                 except BufferError:
                     producer.poll(0.5)
     remaining = producer.flush(120)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert remaining == 0 and topic_size(bootstrap, topic) == rows, "peer did not deliver every row"
-    return Measurement("(a) peer: one SELECT -> produce, one flush, no position", rows, seconds)
+    return Measurement("(a) peer: one SELECT -> produce, one flush, no position", rows, seconds, cpu)
 
 
 def measure_ours(dsn: str, bootstrap: str, rows: int, batch: int, label: str, state: Path) -> Measurement:
@@ -165,18 +167,24 @@ def measure_ours(dsn: str, bootstrap: str, rows: int, batch: int, label: str, st
     topic = create_topic(bootstrap)
     config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, batch_size=batch)
     publisher = Publisher({"bootstrap.servers": bootstrap}, topic)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = run_source(config, dsn=dsn, publish=publisher.publish, state_dir=state)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert summary.published == rows and topic_size(bootstrap, topic) == rows, "sql-source lost rows"
-    return Measurement(label, rows, seconds)
+    return Measurement(label, rows, seconds, cpu)
 
 
 def markdown(results: list[Measurement], peer: Measurement) -> str:
-    lines = ["| measurement | rows | seconds | rows/s | % of (a) |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| measurement | rows | wall s | rows/s | % of (a) | CPU s | rows per CPU-s | % of (a) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for m in results:
         share = 100 * m.rate / peer.rate
-        lines.append(f"| {m.name} | {m.rows:,} | {m.seconds:.2f} | {m.rate:,.0f} | {share:.0f}% |")
+        per_cpu = m.rows / m.cpu_seconds
+        cpu_share = 100 * per_cpu / (peer.rows / peer.cpu_seconds)
+        lines.append(f"| {m.name} | {m.rows:,} | {m.seconds:.2f} | {m.rate:,.0f} | {share:.0f}% "
+                     f"| {m.cpu_seconds:.2f} | {per_cpu:,.0f} | {cpu_share:.0f}% |")  # fmt: skip
     return "\n".join(lines)
 
 
