@@ -17,8 +17,8 @@ Algorithm (n timestamps, all arithmetic in integer nanoseconds since the Unix ep
    ``|m - round(m/p)·p| <= gcd_tol·p`` cover at least 97% of the kept differences (a relaxation of
    "every mode": a stray cluster of interleaved stamps after a clock roll-back must not collapse the
    period to a common divisor).
-5. Refinement: a difference votes when ``k_i = round(d_i / p)`` is in ``1..K`` (``K``: the largest
-   multiple among the kept modes in the first of three fixed-point iterations, then 64), it lies within
+5. Refinement: a telescoping pass ``Σd/Σk`` over the differences near the kept multiples, then a
+   difference votes when ``k_i = round(d_i / p)`` is in ``1..64``, it lies within
    ``max(0.1, 4·σ/p)·p`` of ``k_i·p`` (σ: robust spread of the one-period differences), it is not within
    two places of a difference shorter than p/2, and it sits in a run of at least 3 voting differences (so
    interleaved stamps after a clock roll-back do not vote). The period is the least-squares slope of
@@ -236,24 +236,38 @@ def _approximate_gcd(modes: np.ndarray, sizes: np.ndarray, gcd_tol: float, expla
 def _fit_runs(t: np.ndarray, k: np.ndarray, votes: np.ndarray) -> tuple[float, float]:
     """Least-squares period over runs of voting differences: ``t = a_run + P·K`` (one intercept per run,
     ``K`` = cumulative multiples inside the run). Returns ``(P, standard error of P)`` in ns."""
-    edges = np.diff(np.concatenate([[0], votes.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    lengths = ends - starts + 1  # samples per run
-    run = np.repeat(np.arange(starts.size), lengths)
-    offset = np.arange(run.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    sample = starts[run] + offset
+    run_start = votes & ~np.concatenate([[False], votes[:-1]])  # diff index i starts a run at sample i
+    run_of_diff = np.cumsum(run_start) - 1
+    left = np.concatenate([votes, [False]])  # sample i is the left end of voting diff i
+    right = np.concatenate([[False], votes])  # ... or the right end of voting diff i-1
+    member = left | right
+    label = np.where(left, np.concatenate([run_of_diff, [0]]), np.concatenate([[0], run_of_diff]))[member]
+    first = np.flatnonzero(run_start)[label]  # first sample of each member's run
     k_cum = np.concatenate([[0.0], np.cumsum(np.where(votes, k, 0.0))])
-    big_k = k_cum[sample] - k_cum[starts[run]]
-    rel_t = (t[sample] - t[starts[run]]).astype(np.float64)
-    n_r = lengths.astype(np.float64)
-    sk, st = np.bincount(run, big_k), np.bincount(run, rel_t)
-    sxx = np.bincount(run, big_k * big_k) - sk * sk / n_r
-    sxy = np.bincount(run, big_k * rel_t) - sk * st / n_r
+    idx = np.flatnonzero(member)
+    big_k = k_cum[idx] - k_cum[first]
+    rel_t = (t[idx] - t[first]).astype(np.float64)
+    n_r = np.bincount(label).astype(np.float64)
+    sk, st = np.bincount(label, big_k), np.bincount(label, rel_t)
+    sxx = np.bincount(label, big_k * big_k) - sk * sk / n_r
+    sxy = np.bincount(label, big_k * rel_t) - sk * st / n_r
     p = float(sxy.sum() / sxx.sum())
-    resid = rel_t - (st / n_r)[run] - p * (big_k - (sk / n_r)[run])
-    dof = max(run.size - starts.size - 1, 1)
-    sigma = float(np.sqrt((resid**2).sum() / dof))
+    step = max(1, idx.size // 100_000)  # σ only sets the rounding unit: a subsample of residuals suffices
+    lab = label[::step]
+    resid = rel_t[::step] - (st / n_r)[lab] - p * (big_k[::step] - (sk / n_r)[lab])
+    dof = max(resid.size - n_r.size / step - 1, 1)
+    sigma = float(np.sqrt(np.dot(resid, resid) / dof))
     return p, sigma / math.sqrt(float(sxx.sum()))
+
+
+def _near(flags: np.ndarray, reach: int) -> np.ndarray:
+    """``flags`` dilated by ``reach`` places on each side (a difference under p/2 means two stamps off one
+    grid, e.g. interleaving after a clock roll-back: it and its neighbours do not vote)."""
+    out = flags.copy()
+    for shift in range(1, reach + 1):
+        out[shift:] |= flags[:-shift]
+        out[:-shift] |= flags[shift:]
+    return out
 
 
 def _drop_short_runs(votes: np.ndarray, min_run: int) -> np.ndarray:
@@ -317,29 +331,22 @@ def estimate_period(
     modes_arr = np.asarray(modes)
     p0 = _approximate_gcd(modes_arr, sizes[kept], gcd_tol, EXPLAINED)
 
-    # refinement: least squares over runs of differences close to a small multiple of the period
+    # refinement, pass 1: telescoping estimate Σd/Σk over the kept multiples (p0 is only a cluster mode)
     k_max = max(1, round(modes_arr.max() / p0))
+    k = np.round(d / p0)
+    dev = np.abs(d - k * p0)
+    base_dev = dev[k == 1]
+    spread = float(np.percentile(base_dev, 75) / 0.6745) if base_dev.size else 0.0
+    tol_vote = min(0.5, max(REFINE_MIN_TOLERANCE, 4 * spread / p0))
+    votes = (k >= 1) & (k <= k_max) & (dev <= tol_vote * p0)
     period_f, se = p0, float("inf")
-    for iteration in range(3):
+    if votes.any():
+        period_f = float(d[votes].sum() / k[votes].sum())
+        # pass 2: p is now precise to well under 1e-3, so steps up to MAX_MULTIPLE periods round safely
         k = np.round(d / period_f)
-        # first pass: only the kept multiples; then p is precise to ~1e-3 and longer steps round safely
-        k_limit = k_max if iteration == 0 else max(k_max, MAX_MULTIPLE)
-        dev = np.abs(d - k * period_f)
-        base_dev = dev[k == 1]
-        spread = float(np.percentile(base_dev, 75) / 0.6745) if base_dev.size else 0.0
-        tol_vote = min(0.5, max(REFINE_MIN_TOLERANCE, 4 * spread / period_f))
-        votes = (k >= 1) & (k <= k_limit) & (dev <= tol_vote * period_f)
-        # a difference under half a period means two stamps off one grid (interleaving after a clock
-        # roll-back): it and its two neighbours on each side do not vote
-        off_grid = k == 0
-        for shift in (1, 2):
-            off_grid = off_grid | np.roll(k == 0, shift) | np.roll(k == 0, -shift)
-        votes = _drop_short_runs(votes & ~off_grid, MIN_RUN)
-        if not votes.any():
-            break
-        if iteration < 2:  # cheap telescoping estimate Σd/Σk for the first passes
-            period_f = float(d[votes].sum() / k[votes].sum())
-        else:
+        votes = (k >= 1) & (k <= max(k_max, MAX_MULTIPLE)) & (np.abs(d - k * period_f) <= tol_vote * period_f)
+        votes = _drop_short_runs(votes & ~_near(k == 0, 2), MIN_RUN)
+        if votes.any():
             period_f, se = _fit_runs(t, k, votes)
 
     resolution = timestamp_resolution_ns(t)
