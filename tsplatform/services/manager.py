@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
@@ -68,6 +69,19 @@ class ServiceStatus:
         pid = f"pid {self.pid}" if self.pid else "-"
         text = f"{self.name:<6} {self.state:<9} {pid:<11} {self.address}"
         return f"{text}  {self.detail}" if self.detail else text
+
+
+def _stop_child(child: subprocess.Popen, *, kill: bool, timeout_s: float = 20.0) -> bool:
+    """SIGTERM (or SIGKILL) our own child, SIGKILL after ``timeout_s``; reaps it. True if it was running."""
+    if child.poll() is not None:
+        return False
+    child.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=30)
+    return True
 
 
 def _check_name(name: str) -> ServiceName:
@@ -350,7 +364,12 @@ class ServiceManager:
         last = "not checked yet"
         while time.monotonic() < deadline:
             record = read_pid_file(self.pid_file(name))
-            if record is None or not is_ours(record.pid, self.markers(name)):
+            child = self._children.get(name)
+            if child is not None and record is not None and record.pid == child.pid:
+                alive = child.poll() is None  # our own child: its exit status is the truth
+            else:
+                alive = record is not None and is_ours(record.pid, self.markers(name))
+            if not alive:
                 self._raise_exited(name, record)
             try:
                 return self._health(name, timeout_s=min(3.0, max(0.5, deadline - time.monotonic())))
@@ -386,13 +405,12 @@ class ServiceManager:
     def _stop_locked(self, name: str, kill: bool) -> bool:
         path = self.pid_file(name)
         record = read_pid_file(path)
-        stopped = False
-        if record is not None:
-            stopped = stop_pid(record.pid, self.markers(name), kill=kill)
         child = self._children.pop(name, None)
-        if child is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=5)
+        stopped = False
+        if child is not None and record is not None and child.pid == record.pid and child.poll() is None:
+            stopped = _stop_child(child, kill=kill)  # started by this manager: no ownership guesswork
+        elif record is not None:
+            stopped = stop_pid(record.pid, self.markers(name), kill=kill)
         path.unlink(missing_ok=True)
         return stopped
 

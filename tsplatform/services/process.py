@@ -134,16 +134,19 @@ def _live_cmdline(pid: int) -> list[str] | None:
     while the other threads keep the process running; the command line is then read through a live
     thread (``/proc/<pid>/task/<tid>/cmdline``).
     """
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() != psutil.STATUS_ZOMBIE:
+    for attempt in range(10):  # an empty command line is transient while a process execs
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                break
             cmdline = proc.cmdline()
             if cmdline:
                 return cmdline
-    except psutil.ZombieProcess:
-        pass
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
+        except psutil.ZombieProcess:
+            break
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        time.sleep(0.02 * (attempt + 1))
     task_dir = Path(f"/proc/{pid}/task")
     try:
         tasks = sorted(task_dir.iterdir())

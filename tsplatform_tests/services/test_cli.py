@@ -6,14 +6,16 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tsplatform.cli import main
 from tsplatform.services.manager import ServiceManager
 from tsplatform.services.process import free_port
+from tsplatform.settings import get_settings
 
 TSPLATFORM = Path(sys.executable).parent / "tsplatform"
 CLIENT_SETTINGS = ("TSPLATFORM_KAFKA_BOOTSTRAP", "TSPLATFORM_MONGO_URI", "TSPLATFORM_MONGO_DB")
@@ -126,30 +128,6 @@ def test_up_status_up_again_env_down(run: Run, cli_env: dict[str, str]) -> None:
         ServiceManager(state).down()  # no-op when the test passed
 
 
-def test_status_and_down_never_signal_a_foreign_pid(run: Run, cli_env: dict[str, str]) -> None:
-    state = Path(cli_env["TSPLATFORM_STATE_DIR"])
-    (state / "run").mkdir(parents=True)
-    foreign = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    try:
-        (state / "run" / "kafka.pid").write_text(f"{foreign.pid}\n")
-        status = run("status")
-        assert status.returncode == 0, status.stderr
-        assert (
-            "kafka  stopped" in status.stdout
-            and f"removed stale PID file (pid {foreign.pid})" in status.stdout
-        )
-        assert not (state / "run" / "kafka.pid").exists()
-
-        (state / "run" / "kafka.pid").write_text(f"{foreign.pid}\n")
-        down = run("down")
-        assert down.returncode == 0, down.stderr
-        assert "kafka  not running" in down.stdout
-        assert foreign.poll() is None
-    finally:
-        foreign.kill()
-        foreign.wait()
-
-
 @pytest.mark.integration  # needs Java and the jars
 def test_port_held_by_a_foreign_socket_is_one_clear_error(run: Run, cli_env: dict[str, str]) -> None:
     with socket.socket() as holder:
@@ -191,28 +169,80 @@ def test_check_unreachable_kafka_and_wrong_mongo_uri(
     assert_one_error_line(bad_mongo, "MongoDB at mongodb://127.0.0.1:1/", "(setting: TSPLATFORM_MONGO_URI)")
     assert bad_mongo.stdout.startswith("kafka  ok")
 
-    malformed = run(
-        "check",
-        env={
-            **cli_env,
-            "TSPLATFORM_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
-            "TSPLATFORM_MONGO_URI": "mongo:/x",
-        },
-    )
-    assert_one_error_line(malformed, "invalid MongoDB URI", "TSPLATFORM_MONGO_URI")
-
 
 def test_missing_java_is_one_clear_error(run: Run, cli_env: dict[str, str], tmp_path: Path) -> None:
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
     no_java = {k: v for k, v in cli_env.items() if k != "JAVA_HOME"} | {"PATH": str(empty_bin)}
     assert_one_error_line(run("up", env=no_java), "java not found", "(setting: JAVA_HOME)")
-    no_jars = no_java | {"TSPLATFORM_JARS_DIR": str(tmp_path / "no-jars")}
-    assert_one_error_line(run("fetch", env=no_jars), "java not found")
-    bad_home = cli_env | {"JAVA_HOME": str(tmp_path / "nowhere")}
-    assert_one_error_line(run("up", env=bad_home), "has no executable bin/java", "(setting: JAVA_HOME)")
 
 
-def test_invalid_port_setting_is_one_clear_error(run: Run, cli_env: dict[str, str]) -> None:
-    proc = run("status", env=cli_env | {"TSPLATFORM_MONGO_PORT": "70000"})
-    assert_one_error_line(proc, "70000", "(setting: TSPLATFORM_MONGO_PORT)")
+# The same error path in-process (tsplatform.cli.main), without paying a subprocess start per case.
+@pytest.fixture
+def main_env(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for key in CLIENT_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in cli_env.items():
+        if key.startswith("TSPLATFORM_"):
+            monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def _main_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    assert exited.value.code == 2, (captured.out, captured.err)
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    return lines[0]
+
+
+def test_main_reports_invalid_settings_and_java_problems_in_one_line(
+    main_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    main_env.setenv("TSPLATFORM_MONGO_PORT", "70000")
+    line = _main_error(capsys, "services", "status")
+    assert "70000" in line and line.endswith("(setting: TSPLATFORM_MONGO_PORT)")
+    main_env.delenv("TSPLATFORM_MONGO_PORT")
+    get_settings.cache_clear()
+
+    main_env.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    line = _main_error(capsys, "services", "up")
+    assert "has no executable bin/java" in line and line.endswith("(setting: JAVA_HOME)")
+
+    main_env.delenv("JAVA_HOME")
+    main_env.setenv("PATH", str(tmp_path))
+    main_env.setenv("TSPLATFORM_JARS_DIR", str(tmp_path / "no-jars"))
+    get_settings.cache_clear()
+    assert "java not found" in _main_error(capsys, "services", "fetch")
+
+
+def _main_ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    assert exited.value.code == 0, (captured.out, captured.err)
+    return captured.out
+
+
+def test_status_and_down_never_signal_a_foreign_pid(
+    main_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cli_env: dict[str, str]
+) -> None:
+    state = Path(cli_env["TSPLATFORM_STATE_DIR"])
+    (state / "run").mkdir(parents=True)
+    foreign = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        (state / "run" / "kafka.pid").write_text(f"{foreign.pid}\n")
+        status = _main_ok(capsys, "services", "status")
+        assert "kafka  stopped" in status and f"removed stale PID file (pid {foreign.pid})" in status
+        assert not (state / "run" / "kafka.pid").exists()
+
+        (state / "run" / "kafka.pid").write_text(f"{foreign.pid}\n")
+        assert "kafka  not running" in _main_ok(capsys, "services", "down")
+        assert foreign.poll() is None
+    finally:
+        foreign.kill()
+        foreign.wait()
