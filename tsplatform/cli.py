@@ -8,6 +8,7 @@ import click
 import typer
 from pydantic import ValidationError
 
+from tsplatform.demo import register as register_demo
 from tsplatform.errors import TsplatformError, from_validation_error
 from tsplatform.ingest.cli import register as register_ingest
 from tsplatform.ingest.replay import register as register_replay
@@ -26,6 +27,7 @@ register_ingest(app)
 register_replay(app)
 register_sql_source(app)
 register_retention(app)
+register_demo(app)
 
 
 def main(argv: list[str] | None = None) -> None:
