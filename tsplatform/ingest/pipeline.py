@@ -440,7 +440,7 @@ def ingest_ranges(
     """Consume, decode, land, sync the catalog and commit exactly ``ranges``; see the module docstring."""
     started = time.monotonic()
     lake = lake or Lake(settings.lake_uri)
-    mapping = mapping or FieldMapping()
+    mapping = mapping or FieldMapping.from_settings(settings)
     ingested_at = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
     summary = IngestSummary(ranges=list(ranges))
     readings: list[pa.Table] = []
