@@ -338,7 +338,7 @@ def estimate_period(
     base_dev = dev[k == 1]
     spread = float(np.percentile(base_dev, 75) / 0.6745) if base_dev.size else 0.0
     tol_vote = min(0.5, max(REFINE_MIN_TOLERANCE, 4 * spread / p0))
-    votes = (k >= 1) & (k <= k_max) & (dev <= tol_vote * p0)
+    votes = _drop_short_runs((k >= 1) & (k <= k_max) & (dev <= tol_vote * p0) & ~_near(k == 0, 2), MIN_RUN)
     period_f, se = p0, float("inf")
     if votes.any():
         period_f = float(d[votes].sum() / k[votes].sum())
