@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
+from tsplatform.assets.retention import retention_job, retention_schedule
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
 from tsplatform.resources.lake import LakeResource
@@ -23,17 +24,20 @@ def resources_for(environment: str) -> dict[str, Any]:
     """
     if environment not in ("local", "test", "docker"):
         raise ValueError(f"unknown TSPLATFORM_ENVIRONMENT {environment!r}: expected local, test or docker")
+    spark = spark_resource()
     return {
         "kafka": KafkaResource(),
         "lake": LakeResource(),
         "catalog": CatalogResource(),
-        "spark": spark_resource(),
+        "spark": spark,
+        "metastore": spark,  # retention drops Hive partitions through the same Spark session
     }
 
 
 defs = dg.Definitions(
     assets=[raw_readings, quarantine],
-    jobs=[ingest_kafka],
+    jobs=[ingest_kafka, retention_job],
     sensors=[kafka_offset_sensor],
+    schedules=[retention_schedule],
     resources=resources_for(get_settings().environment),
 )
