@@ -89,3 +89,15 @@ def test_real_co2_week_has_a_daily_season() -> None:
     assert parts.attrs["periods"] == (144,)  # one week only: the weekly season is dropped
     assert parts["resid"].var() < 0.5 * regular.var()
     assert parts["seasonal"].max() - parts["seasonal"].min() > 50.0  # ppm of daily swing
+
+
+def test_package_exports_functions_that_share_their_module_name() -> None:
+    """Importing a submodule must not shadow the same-named function export of the package."""
+    import importlib
+
+    import tsplatform.timeseries as timeseries
+
+    for name in ("decompose", "denoise", "profile", "resample"):
+        importlib.import_module(f"tsplatform.timeseries.{name}")
+        exported = getattr(timeseries, name)
+        assert callable(exported) and exported.__name__ == name
