@@ -14,7 +14,7 @@ import pytest
 
 from tsplatform.cli import main
 from tsplatform.services.manager import ServiceManager
-from tsplatform.services.process import free_port
+from tsplatform.services.process import find_java, free_port
 from tsplatform.settings import get_settings
 
 TSPLATFORM = Path(sys.executable).parent / "tsplatform"
@@ -203,6 +203,7 @@ def _main_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_main_reports_invalid_settings_and_java_problems_in_one_line(
     main_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    java = find_java()  # resolved before PATH changes below
     main_env.setenv("TSPLATFORM_MONGO_PORT", "70000")
     line = _main_error(capsys, "services", "status")
     assert "70000" in line and line.endswith("(setting: TSPLATFORM_MONGO_PORT)")
@@ -218,6 +219,12 @@ def test_main_reports_invalid_settings_and_java_problems_in_one_line(
     main_env.setenv("TSPLATFORM_JARS_DIR", str(tmp_path / "no-jars"))
     get_settings.cache_clear()
     assert "java not found" in _main_error(capsys, "services", "fetch")
+
+    java_only = tmp_path / "java-only-bin"
+    java_only.mkdir()
+    (java_only / "java").symlink_to(java)
+    main_env.setenv("PATH", str(java_only))
+    assert "mvn (Apache Maven 3.8+) not found" in _main_error(capsys, "services", "fetch")
 
 
 def _main_ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:
