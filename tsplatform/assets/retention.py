@@ -1,12 +1,13 @@
 """Retention as a Dagster job on a daily schedule: a thin wrapper over :mod:`tsplatform.ingest.retention`.
 
 ``retention_job`` runs one op that plans (``settings.retention_days``, plus partitions a previous run
-left unfinished) and applies retention to the lake and the catalog, logging to
+left unfinished) and applies retention to the Hive metastore, the lake and the catalog, logging to
 ``<state>/logs/retention.jsonl``. Op config: ``dry_run`` (default False) and ``today`` (``YYYY-MM-DD``,
 default: the run's UTC date). Resources: ``lake`` (:class:`LakeResource`), ``catalog``
-(:class:`CatalogResource`) and ``metastore``: the Spark resource (``PySparkResource``; its session's Hive
-metastore is used through :class:`tsplatform.hive.HiveMetastore`), anything with
-``drop_partition(dataset, day)``, or ``dg.ResourceDefinition.none_resource()`` to skip the Hive step.
+(:class:`CatalogResource`) and ``spark``, the same key as in ``tsplatform/definitions.py``: the
+``PySparkResource`` (its session's Hive metastore, through :class:`tsplatform.hive.HiveMetastore`), or
+anything with ``drop_partition(dataset, day)``, or ``dg.ResourceDefinition.none_resource()`` to skip the
+Hive step.
 ``retention_schedule`` runs it daily at 03:00 UTC.
 """
 
@@ -37,7 +38,7 @@ class RetentionConfig(dg.Config):
 
 
 def metastore_of(resource: Any) -> MetastoreLike | None:
-    """The Hive step of a ``metastore`` resource: ``None`` (skipped), an object with ``drop_partition``,
+    """The Hive step of the ``spark`` resource: ``None`` (skipped), an object with ``drop_partition``,
     one with ``metastore()``, or a ``PySparkResource`` (wrapped in :class:`tsplatform.hive.HiveMetastore`)."""
     if resource is None:
         return None
@@ -50,7 +51,7 @@ def metastore_of(resource: Any) -> MetastoreLike | None:
 
         return HiveMetastore(resource.spark_session)
     raise ConfigError(
-        "retention: the 'metastore' resource has none of drop_partition(), metastore(), spark_session"
+        "retention: the 'spark' resource has none of spark_session, drop_partition(), metastore()"
     )
 
 
@@ -62,7 +63,7 @@ def retention_op(
     config: RetentionConfig,
     lake: LakeResource,
     catalog: CatalogResource,
-    metastore: dg.ResourceParam[Any],
+    spark: dg.ResourceParam[Any],
 ) -> dg.Output[dict[str, Any]]:
     settings = get_settings()
     try:
@@ -80,7 +81,7 @@ def retention_op(
             plan,
             lake=the_lake,
             catalog=the_catalog,
-            metastore=metastore_of(metastore),
+            metastore=metastore_of(spark),
             dry_run=config.dry_run,
             log_path=log_path,
         )

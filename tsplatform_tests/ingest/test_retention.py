@@ -329,7 +329,7 @@ def test_dagster_job_applies_retention_with_the_project_resources(
         resources = {
             "lake": LakeResource(root=str(tmp_path / "lake")),
             "catalog": CatalogResource(uri=services.mongo_uri, db=mongo_db.name),
-            "metastore": RecordingMetastore(calls=calls),
+            "spark": RecordingMetastore(calls=calls),
         }
         config = {"ops": {"retention_op": {"config": {"dry_run": True, "today": TODAY.isoformat()}}}}
         dry = retention_job.execute_in_process(run_config=config, resources=resources)
@@ -393,7 +393,7 @@ def test_hive_metastore_partitions_follow_the_lake_via_job_and_cli(
         get_settings.cache_clear()
         job = retention_job.execute_in_process(
             run_config={"ops": {"retention_op": {"config": {"today": TODAY.isoformat()}}}},
-            resources={"lake": LakeResource(), "catalog": CatalogResource(), "metastore": spark_resource()},
+            resources={"lake": LakeResource(), "catalog": CatalogResource(), "spark": spark_resource()},
         )
         assert job.success
         kept_quarantine = {dt.date(2026, 3, 8), dt.date(2026, 3, 9)}
