@@ -211,6 +211,27 @@ class _Chunk:
     offsets: list[int]
 
 
+def _usable(m: Any) -> bool:
+    """False for error events (logged); raises for errors that make the range unreadable."""
+    err = m.error()
+    if err is None:
+        return True
+    if err.code() == KafkaError._PARTITION_EOF:
+        return False
+    if err.fatal() or (
+        not err.retriable()
+        and err.code()
+        in (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            KafkaError._UNKNOWN_TOPIC,
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+        )
+    ):
+        raise IngestError(f"cannot read {m.topic()}[{m.partition()}]: {err.str()}")
+    log.warning("kafka: %s", err.str())
+    return False
+
+
 def consume_ranges(
     settings: Settings,
     ranges: Sequence[OffsetRange],
@@ -228,41 +249,34 @@ def consume_ranges(
         last_progress = time.monotonic()
         while todo:
             msgs = consumer.consume(num_messages=batch, timeout=1.0)
+            if any(m.error() is not None for m in msgs):
+                msgs = [m for m in msgs if _usable(m)]
             by_topic: dict[str, _Chunk] = {}
             progressed = False
-            for m in msgs:
-                err = m.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
+            if msgs:
+                # column-wise extraction; range checks vectorised per topic-partition
+                topics = [m.topic() for m in msgs]
+                parts = np.fromiter((m.partition() for m in msgs), dtype=np.int64, count=len(msgs))
+                offs = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
+                single_topic = len(set(topics)) == 1
+                for (topic, part), r in list(todo.items()):
+                    in_tp = parts == part if single_topic else (parts == part) & (np.array(topics) == topic)
+                    if single_topic and topics[0] != topic:
                         continue
-                    if err.fatal() or (
-                        not err.retriable()
-                        and err.code()
-                        in (
-                            KafkaError.TOPIC_AUTHORIZATION_FAILED,
-                            KafkaError._UNKNOWN_TOPIC,
-                            KafkaError.UNKNOWN_TOPIC_OR_PART,
-                        )
-                    ):
-                        raise IngestError(f"cannot read {m.topic()}[{m.partition()}]: {err.str()}")
-                    log.warning("kafka: %s", err.str())
-                    continue
-                tp = (m.topic(), m.partition())
-                r = todo.get(tp)
-                off = m.offset()
-                if r is None or off < r.start or off >= r.end:
-                    continue
-                chunk = by_topic.get(tp[0])
-                if chunk is None:
-                    chunk = by_topic[tp[0]] = _Chunk(tp[0], [], [], [], [])
-                chunk.values.append(m.value())
-                chunk.keys.append(m.key())
-                chunk.partitions.append(tp[1])
-                chunk.offsets.append(off)
-                progressed = True
-                if off >= r.end - 1:
-                    del todo[tp]
-                    consumer.pause([TopicPartition(tp[0], tp[1])])
+                    keep = np.flatnonzero(in_tp & (offs >= r.start) & (offs < r.end))
+                    if len(keep) == 0:
+                        continue
+                    chunk = by_topic.get(topic)
+                    if chunk is None:
+                        chunk = by_topic[topic] = _Chunk(topic, [], [], [], [])
+                    chunk.values.extend([msgs[i].value() for i in keep])
+                    chunk.keys.extend([msgs[i].key() for i in keep])
+                    chunk.partitions.extend([part] * len(keep))
+                    chunk.offsets.extend(offs[keep].tolist())
+                    progressed = True
+                    if offs[keep].max() >= r.end - 1:
+                        del todo[(topic, part)]
+                        consumer.pause([TopicPartition(topic, part)])
             yield from by_topic.values()
             now = time.monotonic()
             if progressed:
