@@ -54,7 +54,7 @@ def load_room(datasets_dir: Path, room: str) -> pd.Series:
     return resample(series, GRID, "mean").interpolate(method="time", limit=MAX_FILL, limit_area="inside")
 
 
-def processed_variants(series: pd.Series) -> dict[str, pd.Series]:
+def processed_variants(series: pd.Series) -> tuple[dict[str, pd.Series], int]:
     flags = detect_anomalies(series, "residual")
     dropped = denoise(series, flags, "drop").reindex(series.index)
     refilled = dropped.interpolate(method="time", limit_area="inside").where(series.notna())
@@ -66,7 +66,9 @@ def processed_variants(series: pd.Series) -> dict[str, pd.Series]:
     }, int(flags["is_anomaly"].sum())
 
 
-def windows_without_nan(inputs: np.ndarray, targets: np.ndarray, start: int, stop: int):
+def windows_without_nan(
+    inputs: np.ndarray, targets: np.ndarray, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One-step windows whose target row t is in [start, stop); inputs rows t-INPUT_LEN..t-1."""
     X, _ = make_windows(inputs, INPUT_LEN, 1)
     _, y = make_windows(targets, INPUT_LEN, 1)
@@ -75,7 +77,9 @@ def windows_without_nan(inputs: np.ndarray, targets: np.ndarray, start: int, sto
     return X[keep], y[keep, 0]
 
 
-def evaluate(raw: pd.Series, variant: pd.Series, model_name: str) -> dict[str, tuple[float, float, float]]:
+def evaluate(
+    raw: pd.Series, variant: pd.Series, model_name: str
+) -> dict[str, tuple[float, float, float, int]]:
     split = int(len(raw) * (1 - TEST_FRACTION))
     scaler = fit_scaler(raw.iloc[:split], kind="minmax")  # one scale for all variants: comparable errors
     x_scaled = np.asarray(scaler.transform(variant.to_numpy()))

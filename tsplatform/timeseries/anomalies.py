@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import Expanding, Rolling
 
 from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
 
@@ -61,7 +62,7 @@ def _result(series: pd.Series, score: np.ndarray, values: np.ndarray, refractory
     return pd.DataFrame({"score": score, "is_anomaly": score > 0}, index=series.index)
 
 
-def _past(frame: pd.Series, window: int | None, min_periods: int):
+def _past(frame: pd.Series, window: int | None, min_periods: int) -> Rolling | Expanding:
     """Rolling (``window`` samples) or expanding window over rows < t (shifted by one row)."""
     shifted = frame.shift(1)
     if window is None:

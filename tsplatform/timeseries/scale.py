@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,7 +47,9 @@ class Scaler:
         """Undo :meth:`transform`: ``x = z * scale + center``."""
         return self._apply(values, lambda z: z * self.scale + self.center)
 
-    def _apply(self, values, func):
+    def _apply(
+        self, values: np.ndarray | pd.Series | pd.DataFrame, func: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray | pd.Series | pd.DataFrame:
         if isinstance(values, pd.DataFrame):
             return pd.DataFrame(
                 func(values.to_numpy(dtype=float)), index=values.index, columns=values.columns
