@@ -110,7 +110,10 @@ def to_epoch_ns(timestamps: Any) -> np.ndarray:
         idx = timestamps
     else:
         try:
-            idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.atleast_1d(timestamps)), utc=True))
+            values = pd.Series(np.atleast_1d(timestamps))
+            # strings element-wise: the ISO8601 fast path applies the first string's offset to naive ones
+            fmt = "mixed" if values.dtype == object else None
+            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format=fmt))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"timestamps are not datetime-like: {exc}") from exc
     if idx.tz is not None:

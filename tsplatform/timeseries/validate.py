@@ -10,7 +10,8 @@ this order):
 
 ==========================  ==========================================================================
 ``unparseable_timestamp``   ``event_time`` is null or cannot be parsed as a time
-``schema:<column>``         a key column is null or not a string, or ``value`` is not numeric
+``schema:<column>``         a key column is null or not a string, or ``value`` / ``rstart`` / ``rend`` is
+                            present but not numeric
 ``non_finite_value``        ``value`` is null, NaN or ±inf
 ``future_timestamp``        ``event_time`` is later than ``now`` (default: the current UTC time)
 ``outside_day``             ``day`` was given and ``event_time`` is not inside that UTC day
@@ -121,7 +122,9 @@ def validate_readings(df: pd.DataFrame, *, day: dt.date | None = None,
     flag(~np.isfinite(work["value"].to_numpy()), "non_finite_value")
     for col in ("rstart", "rend"):
         if col in work.columns:
-            work[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+            bound = pd.to_numeric(df[col], errors="coerce")
+            flag(bound.isna() & df[col].notna() & ~df[col].map(_is_nan_like).astype(bool), f"schema:{col}")
+            work[col] = bound.astype("float64")
     flag(work["event_time"] > now_ts, "future_timestamp")
     if day is not None:
         start = pd.Timestamp(day, tz="UTC")

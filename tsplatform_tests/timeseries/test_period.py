@@ -124,6 +124,14 @@ def test_input_types_agree() -> None:
         assert (est.period, est.phase) == (reference.period, reference.phase)
 
 
+def test_strings_with_mixed_offsets_are_parsed_one_by_one() -> None:
+    stamps = ["2024-01-01T01:00:00+01:00", "2024-01-01 00:10:00", "2024-01-01T00:20:00Z",
+              "2024-01-01 00:40:00"]
+    est = estimate_period(stamps)
+    assert est.period == pd.Timedelta("10min")
+    assert est.confidence == 1.0
+
+
 def test_fewer_than_three_distinct_timestamps_is_a_clear_error() -> None:
     t = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:10"] * 5, tz="UTC")
     with pytest.raises(ValueError, match="at least 3 distinct"):

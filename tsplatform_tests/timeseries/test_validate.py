@@ -34,6 +34,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
         ({"position": None}, "schema:position"),
         ({"type_name": 7}, "schema:type_name"),
         ({"value": "abc"}, "schema:value"),
+        ({"rstart": "low"}, "schema:rstart"),
         ({"value": np.nan}, "non_finite_value"),
         ({"value": np.inf}, "non_finite_value"),
         ({"event_time": "2030-01-01T00:00:00Z"}, "future_timestamp"),
@@ -74,6 +75,14 @@ def test_timezone_offsets_and_epoch_milliseconds_are_parsed_to_utc() -> None:
     valid, _ = validate_readings(df, day=DAY, now=NOW)
     assert valid["event_time"].nunique() == 1
     assert valid["event_time"].iloc[0] == pd.Timestamp("2022-11-22 07:35:45", tz="UTC")
+
+
+def test_mixed_offset_strings_are_parsed_one_by_one() -> None:
+    # pandas' ISO8601 fast path would apply the first string's +09:00 to the naive second string
+    df = _frame([{"event_time": "2022-11-22T16:35:45+09:00"}, {"event_time": "2022-11-22 12:00:00"}])
+    valid, _ = validate_readings(df, day=DAY, now=NOW)
+    assert valid["event_time"].tolist() == [pd.Timestamp("2022-11-22 07:35:45", tz="UTC"),
+                                            pd.Timestamp("2022-11-22 12:00", tz="UTC")]
 
 
 def test_outside_day_is_only_checked_when_a_day_is_given() -> None:
