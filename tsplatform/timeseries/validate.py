@@ -80,7 +80,7 @@ def parse_event_time(raw: pd.Series) -> pd.Series:
     else:
         numeric = raw.map(lambda v: isinstance(v, int | float | np.integer | np.floating)
                           and not isinstance(v, bool))
-        parsed = pd.Series(pd.NaT, index=raw.index, dtype=EVENT_TIME_DTYPE)
+        parsed = pd.Series(pd.NaT, index=raw.index, dtype=pd.DatetimeTZDtype("ns", "UTC"))
         if numeric.any():
             parsed[numeric] = pd.to_datetime(raw[numeric].astype("float64"), unit="ms", utc=True,
                                              errors="coerce")
