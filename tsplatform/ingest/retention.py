@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 import pyarrow.fs as pafs
 import typer
 
-from tsplatform.errors import ConfigError
+from tsplatform.errors import ConfigError, ServiceUnavailable
 from tsplatform.lake import Lake, check_dataset_name
 
 Step = Literal["metastore", "lake", "catalog"]
@@ -101,9 +101,7 @@ def expiry_cutoff(today: dt.date, days: int) -> dt.date:
     return today - dt.timedelta(days=days)
 
 
-def plan_retention(
-    lake: Lake, retention_days: Mapping[str, int], today: dt.date
-) -> list[RetentionItem]:
+def plan_retention(lake: Lake, retention_days: Mapping[str, int], today: dt.date) -> list[RetentionItem]:
     """Expired day partitions of the datasets in ``retention_days``, sorted by dataset then day.
 
     Raises :class:`ConfigError` for an invalid dataset name or a negative retention. Datasets that are
@@ -121,8 +119,11 @@ def plan_retention(
                 setting="TSPLATFORM_RETENTION_DAYS",
             )
         cutoff = expiry_cutoff(today, days)
-        plan += [RetentionItem(dataset, d, lake.partition_path(dataset, d)) for d in lake.days(dataset)
-                 if d < cutoff]
+        plan += [
+            RetentionItem(dataset, d, lake.partition_path(dataset, d))
+            for d in lake.days(dataset)
+            if d < cutoff
+        ]
     return plan
 
 
@@ -190,8 +191,14 @@ def apply_retention(
             _append_log(log_path, {**record, "status": status})
             done.append(step)
         if error is None:
-            _append_log(log_path, {**record_base(item, dry_run), "step": "done",
-                                   "status": "would_remove" if dry_run else "removed"})
+            _append_log(
+                log_path,
+                {
+                    **record_base(item, dry_run),
+                    "step": "done",
+                    "status": "would_remove" if dry_run else "removed",
+                },
+            )
         report.outcomes.append(RetentionOutcome(item, tuple(done), lake_existed, error))
     return report
 
@@ -251,7 +258,15 @@ def _open_metastore() -> MetastoreLike:
     builder = SparkSession.builder
     for key, value in spark_conf().items():
         builder = builder.config(key, value)
-    return HiveMetastore(builder.enableHiveSupport().getOrCreate())
+    try:
+        return HiveMetastore(builder.enableHiveSupport().getOrCreate())
+    except Exception as exc:  # py4j / JVM start-up errors: make them one line
+        cause = " ".join(str(exc).split())[:300]
+        raise ServiceUnavailable(
+            f"retention --hive: cannot start Spark with the Hive metastore ({type(exc).__name__}: {cause}); "
+            "with the embedded Derby metastore only one process may use it at a time",
+            setting="TSPLATFORM_SPARK_CONF",
+        ) from exc
 
 
 def retention_command(
@@ -279,8 +294,9 @@ def retention_command(
     catalog = None if no_catalog else _open_catalog()
     metastore = _open_metastore() if hive and not dry_run else None
     try:
-        report = apply_retention(plan, lake=lake, catalog=catalog, metastore=metastore, dry_run=dry_run,
-                                 log_path=log_path)
+        report = apply_retention(
+            plan, lake=lake, catalog=catalog, metastore=metastore, dry_run=dry_run, log_path=log_path
+        )
     finally:
         if catalog is not None:
             catalog.close()
@@ -289,8 +305,9 @@ def retention_command(
         table.add_column(column)
     for outcome in report.outcomes:
         result = outcome.error or ("would remove" if dry_run else "removed")
-        table.add_row(outcome.item.dataset, outcome.item.day.isoformat(), ", ".join(outcome.done) or "-",
-                      result)
+        table.add_row(
+            outcome.item.dataset, outcome.item.day.isoformat(), ", ".join(outcome.done) or "-", result
+        )
     console = Console()
     console.print(table)
     verb = "would be removed" if dry_run else "removed"

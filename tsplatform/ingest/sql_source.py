@@ -277,8 +277,11 @@ def inspect_table(conn: psycopg.Connection, config: SourceConfig) -> TableShape:
         raise ConfigError(f"sql-source: cannot read {_display_table(config)!r}: {exc}") from exc
     conn.rollback()
     missing = [c for c in (config.time_column, config.id_column) if c is not None and c not in types]
-    missing += [config.column_for(f) for f, required in CONTRACT_FIELDS if required and f != "event_time"
-                and config.column_for(f) not in types]
+    missing += [
+        config.column_for(f)
+        for f, required in CONTRACT_FIELDS
+        if required and f != "event_time" and config.column_for(f) not in types
+    ]
     if missing:
         raise ConfigError(
             f"sql-source: {_display_table(config)!r} has no column(s) {missing}; "
@@ -415,8 +418,14 @@ def encode_message(reading: Mapping[str, Any]) -> tuple[bytes, bytes]:
     key = message_key(reading["position"], reading["type_name"])
     try:
         value = encode_reading(
-            reading["position"], reading["type_name"], reading["event_time"], reading["input_data"],
-            ss_id=reading["ss_id"], unit=reading["unit"], rstart=reading["rstart"], rend=reading["rend"],
+            reading["position"],
+            reading["type_name"],
+            reading["event_time"],
+            reading["input_data"],
+            ss_id=reading["ss_id"],
+            unit=reading["unit"],
+            rstart=reading["rstart"],
+            rend=reading["rend"],
             rlev=[reading[f"rlev{i}"] for i in range(1, 9)],
         )
     except (ValueError, TypeError):
@@ -624,8 +633,15 @@ def sql_source_command(
 
     settings = get_settings()
     config = SourceConfig(
-        table=table, schema=schema, topic=topic, topic_prefix=topic_prefix, time_column=time_column,
-        id_column=id_column, columns=_parse_mapping(mapping), delay_ms=delay_ms, batch_size=batch_size,
+        table=table,
+        schema=schema,
+        topic=topic,
+        topic_prefix=topic_prefix,
+        time_column=time_column,
+        id_column=id_column,
+        columns=_parse_mapping(mapping),
+        delay_ms=delay_ms,
+        batch_size=batch_size,
         name=name,
     )
     console = Console(stderr=True)
@@ -642,8 +658,13 @@ def sql_source_command(
     started = time.monotonic()
     try:
         summary = run_source(
-            config, dsn=dsn, publish=publisher.publish, state_dir=settings.state_path, once=once,
-            poll_interval_s=poll_interval, stop=stop,
+            config,
+            dsn=dsn,
+            publish=publisher.publish,
+            state_dir=settings.state_path,
+            once=once,
+            poll_interval_s=poll_interval,
+            stop=stop,
             on_batch=None if once else lambda n, p: console.print(f"published {n} rows up to {p.last_time}"),
         )
     finally:

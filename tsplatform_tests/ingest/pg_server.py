@@ -86,19 +86,52 @@ def running_postgres() -> Iterator[str]:
         log.touch()
         prefix = _run_as_prefix(base)
         initdb = subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-             "-E", "UTF8", "--no-locale", "--no-sync"],
-            capture_output=True, text=True, check=False,
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if initdb.returncode != 0:
             raise PostgresError(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()[-2000:]}")
         port = _free_port()
         with log.open("ab") as log_file:
             server = subprocess.Popen(
-                [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=40"],
-                stdout=log_file, stderr=subprocess.STDOUT,
+                [
+                    *prefix,
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(sockets),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "shared_buffers=32MB",
+                    "-c",
+                    "max_connections=40",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
         conninfo = f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres connect_timeout=5"
         try:

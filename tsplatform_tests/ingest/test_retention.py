@@ -30,15 +30,22 @@ TODAY = dt.date(2026, 3, 10)
 RETENTION = {"raw_readings": 5, "quarantine": 2}
 # raw_readings: kept from TODAY-5 = 03-05 on; quarantine: from 03-08 on; validated_readings: not listed.
 LAKE_DAYS = {
-    "raw_readings": [dt.date(2026, 2, 27), dt.date(2026, 3, 1), dt.date(2026, 3, 4), dt.date(2026, 3, 5),
-                     dt.date(2026, 3, 10)],
+    "raw_readings": [
+        dt.date(2026, 2, 27),
+        dt.date(2026, 3, 1),
+        dt.date(2026, 3, 4),
+        dt.date(2026, 3, 5),
+        dt.date(2026, 3, 10),
+    ],
     "quarantine": [dt.date(2026, 3, 6), dt.date(2026, 3, 7), dt.date(2026, 3, 8), dt.date(2026, 3, 9)],
     "validated_readings": [dt.date(2025, 1, 1), dt.date(2026, 3, 1)],
 }
 EXPIRED = {
-    ("raw_readings", dt.date(2026, 2, 27)), ("raw_readings", dt.date(2026, 3, 1)),
+    ("raw_readings", dt.date(2026, 2, 27)),
+    ("raw_readings", dt.date(2026, 3, 1)),
     ("raw_readings", dt.date(2026, 3, 4)),
-    ("quarantine", dt.date(2026, 3, 6)), ("quarantine", dt.date(2026, 3, 7)),
+    ("quarantine", dt.date(2026, 3, 6)),
+    ("quarantine", dt.date(2026, 3, 7)),
 }
 
 
@@ -52,13 +59,15 @@ def _make_lake(root: Path) -> Lake:
         for day in days:
             keys = [SERIES[0], SERIES[0], SERIES[1]]
             start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-            table = pa.table({
-                "position": [k[0] for k in keys],
-                "type_name": [k[1] for k in keys],
-                "series_id": [series_id(*k) for k in keys],
-                "event_time": pa.array([start + dt.timedelta(hours=h) for h in (1, 2, 3)], UTC_MS),
-                "value": [1.0, 2.0, 3.0],
-            })
+            table = pa.table(
+                {
+                    "position": [k[0] for k in keys],
+                    "type_name": [k[1] for k in keys],
+                    "series_id": [series_id(*k) for k in keys],
+                    "event_time": pa.array([start + dt.timedelta(hours=h) for h in (1, 2, 3)], UTC_MS),
+                    "value": [1.0, 2.0, 3.0],
+                }
+            )
             lake.write_file(dataset, day, "part-0.parquet", table)
     return lake
 
@@ -85,8 +94,9 @@ class RecordingMetastore:
 
 
 class RecordingCatalog:
-    def __init__(self, lake: Lake, fail_on: set[tuple[str, dt.date]] | None = None,
-                 calls: list | None = None) -> None:
+    def __init__(
+        self, lake: Lake, fail_on: set[tuple[str, dt.date]] | None = None, calls: list | None = None
+    ) -> None:
         self.lake = lake
         self.fail_on = fail_on or set()
         self.calls = calls if calls is not None else []
@@ -131,8 +141,12 @@ def test_dry_run_removes_nothing_and_reports_and_logs_the_plan(tmp_path: Path) -
     metastore, catalog_calls = RecordingMetastore(), []
     log_path = tmp_path / "logs" / "retention.jsonl"
     report = apply_retention(
-        plan_retention(lake, RETENTION, TODAY), lake=lake, metastore=metastore,
-        catalog=RecordingCatalog(lake, calls=catalog_calls), dry_run=True, log_path=log_path,
+        plan_retention(lake, RETENTION, TODAY),
+        lake=lake,
+        metastore=metastore,
+        catalog=RecordingCatalog(lake, calls=catalog_calls),
+        dry_run=True,
+        log_path=log_path,
     )
     assert _present(lake) == before
     assert metastore.calls == [] and catalog_calls == []
@@ -152,8 +166,12 @@ def test_real_run_removes_exactly_the_expired_partitions_in_order_and_logs_them(
     calls: list = []
     log_path = tmp_path / "logs" / "retention.jsonl"
     report = apply_retention(
-        plan_retention(lake, RETENTION, TODAY), lake=lake, metastore=RecordingMetastore(calls=calls),
-        catalog=RecordingCatalog(lake, calls=calls), dry_run=False, log_path=log_path,
+        plan_retention(lake, RETENTION, TODAY),
+        lake=lake,
+        metastore=RecordingMetastore(calls=calls),
+        catalog=RecordingCatalog(lake, calls=calls),
+        dry_run=False,
+        log_path=log_path,
     )
     assert _present(lake) == before - EXPIRED
     for dataset, day in before - EXPIRED:  # kept partitions keep their rows
@@ -170,11 +188,16 @@ def test_real_run_removes_exactly_the_expired_partitions_in_order_and_logs_them(
     by_partition: dict = {}
     for line in lines:
         by_partition.setdefault((line["dataset"], dt.date.fromisoformat(line["day"])), []).append(
-            (line["step"], line["status"]))
+            (line["step"], line["status"])
+        )
     assert set(by_partition) == EXPIRED
     for steps in by_partition.values():
-        assert steps == [("metastore", "removed"), ("lake", "removed"), ("catalog", "removed"),
-                         ("done", "removed")]
+        assert steps == [
+            ("metastore", "removed"),
+            ("lake", "removed"),
+            ("catalog", "removed"),
+            ("done", "removed"),
+        ]
     # idempotent: a second run plans nothing
     assert plan_retention(lake, RETENTION, TODAY) == []
 
@@ -184,8 +207,11 @@ def test_a_failing_partition_is_reported_and_the_rest_continue(tmp_path: Path) -
     bad = ("raw_readings", dt.date(2026, 3, 1))
     log_path = tmp_path / "retention.jsonl"
     report = apply_retention(
-        plan_retention(lake, RETENTION, TODAY), lake=lake, metastore=RecordingMetastore(fail_on={bad}),
-        dry_run=False, log_path=log_path,
+        plan_retention(lake, RETENTION, TODAY),
+        lake=lake,
+        metastore=RecordingMetastore(fail_on={bad}),
+        dry_run=False,
+        log_path=log_path,
     )
     assert [(o.item.dataset, o.item.day) for o in report.failed] == [bad]
     failed = report.failed[0]
@@ -205,8 +231,11 @@ def test_partition_left_half_done_is_finished_by_the_next_run(tmp_path: Path) ->
     bad = ("quarantine", dt.date(2026, 3, 6))
     log_path = tmp_path / "retention.jsonl"
     first = apply_retention(
-        plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=RecordingCatalog(lake, fail_on={bad}),
-        dry_run=False, log_path=log_path,
+        plan_retention(lake, RETENTION, TODAY),
+        lake=lake,
+        catalog=RecordingCatalog(lake, fail_on={bad}),
+        dry_run=False,
+        log_path=log_path,
     )
     assert [(o.item.dataset, o.item.day, o.done) for o in first.failed] == [(*bad, ("lake",))]
     assert bad not in _present(lake)  # lake files went, catalog entry did not
@@ -215,8 +244,11 @@ def test_partition_left_half_done_is_finished_by_the_next_run(tmp_path: Path) ->
     assert [(i.dataset, i.day) for i in pending] == [bad]
     calls: list = []
     second = apply_retention(
-        merge_plans(plan_retention(lake, RETENTION, TODAY), pending), lake=lake,
-        catalog=RecordingCatalog(lake, calls=calls), dry_run=False, log_path=log_path,
+        merge_plans(plan_retention(lake, RETENTION, TODAY), pending),
+        lake=lake,
+        catalog=RecordingCatalog(lake, calls=calls),
+        dry_run=False,
+        log_path=log_path,
     )
     assert second.failed == []
     assert [(c[1], c[2]) for c in calls] == [bad]
@@ -257,13 +289,19 @@ def test_real_catalog_forgets_exactly_the_expired_partitions(tmp_path: Path, cat
     sid = series_id(*SERIES[0])
     assert catalog.series(sid)["rows"] == 2 * len(LAKE_DAYS["raw_readings"])
 
-    dry = apply_retention(plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=catalog, dry_run=True,
-                          log_path=None)
+    dry = apply_retention(
+        plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=catalog, dry_run=True, log_path=None
+    )
     assert {(i.dataset, i.day) for i in dry.removed} == EXPIRED
     assert _catalog_partitions(catalog) == everything  # dry run: untouched
 
-    report = apply_retention(plan_retention(lake, RETENTION, TODAY), lake=lake, catalog=catalog,
-                             dry_run=False, log_path=tmp_path / "retention.jsonl")
+    report = apply_retention(
+        plan_retention(lake, RETENTION, TODAY),
+        lake=lake,
+        catalog=catalog,
+        dry_run=False,
+        log_path=tmp_path / "retention.jsonl",
+    )
     assert report.failed == []
     assert _catalog_partitions(catalog) == everything - EXPIRED == _present(lake)
     days_left = catalog.db.series_days.distinct("day", {"dataset": "raw_readings"})
@@ -272,8 +310,9 @@ def test_real_catalog_forgets_exactly_the_expired_partitions(tmp_path: Path, cat
 
 
 @pytest.mark.integration
-def test_cli_dry_run_then_real_run(tmp_path: Path, services: Any, mongo_db: Any,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_dry_run_then_real_run(
+    tmp_path: Path, services: Any, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from tsplatform.cli import app
@@ -301,7 +340,8 @@ def test_cli_dry_run_then_real_run(tmp_path: Path, services: Any, mongo_db: Any,
         assert _catalog_partitions(catalog) == _present(lake)
         log = _log_lines(state / "logs" / "retention.jsonl")
         assert {(x["dataset"], x["day"]) for x in log if x["step"] == "done" and not x["dry_run"]} == {
-            (ds, d.isoformat()) for ds, d in EXPIRED}
+            (ds, d.isoformat()) for ds, d in EXPIRED
+        }
         bad = runner.invoke(app, ["retention", "--today", "2026-13-01"])
         assert bad.exit_code != 0 and "is not a YYYY-MM-DD date" in str(bad.exception)
         catalog.close()
@@ -341,7 +381,8 @@ def test_dagster_job_applies_retention_with_the_project_resources(
         real = retention_job.execute_in_process(run_config=config, resources=resources)
         assert real.success
         assert sorted(real.output_for_node("retention_op")["removed"]) == sorted(
-            f"{ds}/{d.isoformat()}" for ds, d in EXPIRED)
+            f"{ds}/{d.isoformat()}" for ds, d in EXPIRED
+        )
         assert {(c[1], c[2]) for c in calls} == EXPIRED
         assert _present(lake) & EXPIRED == set() and _catalog_partitions(catalog) == _present(lake)
         assert (tmp_path / "state" / "logs" / "retention.jsonl").is_file()
@@ -376,8 +417,10 @@ def test_hive_metastore_partitions_follow_the_lake_via_job_and_cli(
     monkeypatch.delenv("TSPLATFORM_LAKE_ROOT", raising=False)
     get_settings.cache_clear()
     spark = _open_metastore().spark
-    tables = {ds: ensure_table(spark, lake, ds, lake.read_partition(ds, LAKE_DAYS[ds][-1]).schema)
-              for ds in ("raw_readings", "quarantine")}
+    tables = {
+        ds: ensure_table(spark, lake, ds, lake.read_partition(ds, LAKE_DAYS[ds][-1]).schema)
+        for ds in ("raw_readings", "quarantine")
+    }
 
     def hive_days(dataset: str) -> set[dt.date]:
         rows = spark.sql(f"SHOW PARTITIONS {tables[dataset]}").collect()

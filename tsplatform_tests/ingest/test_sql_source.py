@@ -78,10 +78,14 @@ def _insert(dsn: str, rows: Sequence[tuple[int, dt.datetime, float, str, str, st
 
 def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None, int, int]]:
     """Every message of ``topic`` up to the current high watermarks: (key, value, partition, offset)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=30)
         partitions = sorted(meta.topics[topic].partitions)
@@ -118,8 +122,11 @@ def _high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
 
 def _decoded(messages: list[tuple[bytes | None, bytes | None, int, int]], topic: str) -> pd.DataFrame:
     batch = decode_records(
-        [m[1] for m in messages], keys=[m[0] for m in messages], topic=topic,
-        partitions=[m[2] for m in messages], offsets=[m[3] for m in messages],
+        [m[1] for m in messages],
+        keys=[m[0] for m in messages],
+        topic=topic,
+        partitions=[m[2] for m in messages],
+        offsets=[m[3] for m in messages],
         ingested_at=pd.Timestamp.now(tz="UTC"),
     )
     assert batch.quarantine.num_rows == 0, batch.quarantine.column("reason").to_pylist()
@@ -179,11 +186,21 @@ FIRST_ROWS = [
 
 
 # --- tests ---------------------------------------------------------------------------------------
-def test_once_publishes_each_row_once_then_only_new_rows(sensor_db: str, env: Path, topic: str,
-                                                         kafka_bootstrap: str) -> None:
+def test_once_publishes_each_row_once_then_only_new_rows(
+    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str
+) -> None:
     _insert(sensor_db, FIRST_ROWS)
-    args = ["--table", "SENSOR_DATA_VIEW", "--id-column", "id", "--topic", topic, "--once",
-            "--batch-size", "2"]
+    args = [
+        "--table",
+        "SENSOR_DATA_VIEW",
+        "--id-column",
+        "id",
+        "--topic",
+        topic,
+        "--once",
+        "--batch-size",
+        "2",
+    ]
     result = _cli(args, sensor_db)
     assert result.exit_code == 0, result.output
     assert "published 5 rows in 3 batches" in result.output
@@ -194,8 +211,18 @@ def test_once_publishes_each_row_once_then_only_new_rows(sensor_db: str, env: Pa
     assert Counter(m[0] for m in messages) == Counter(message_key(r[3], r[4]) for r in FIRST_ROWS)
     envelope = orjson.loads(messages[0][1])
     assert envelope["schema"]["name"] == "SENSOR_DATA_VIEW"
-    assert set(envelope["payload"]) >= {"ss_id", "rstart", "rlev1", "rlev8", "rend", "event_time",
-                                        "input_data", "position", "type_name", "unit"}
+    assert set(envelope["payload"]) >= {
+        "ss_id",
+        "rstart",
+        "rlev1",
+        "rlev8",
+        "rend",
+        "event_time",
+        "input_data",
+        "position",
+        "type_name",
+        "unit",
+    }
     by_key = {(r[3], r[4], int(r[1].timestamp() * 1000)): r for r in FIRST_ROWS}
     for _, row in frame.iterrows():
         ms = (row["event_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
@@ -268,8 +295,9 @@ def test_position_file_is_replaced_atomically(sensor_db: str, env: Path) -> None
         load_position(path, other)
 
 
-def test_late_row_inside_the_delay_window_is_not_lost(sensor_db: str, env: Path, topic: str,
-                                                      kafka_bootstrap: str) -> None:
+def test_late_row_inside_the_delay_window_is_not_lost(
+    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str
+) -> None:
     with psycopg.connect(sensor_db) as conn:
         db_now = conn.execute("SELECT now()").fetchone()[0]
     early = (1, db_now - dt.timedelta(minutes=5), 1.0, "p", "t", None)
@@ -299,11 +327,31 @@ def test_timestamp_mode_never_splits_a_timestamp_across_batches(
         conn.execute('CREATE TABLE "Other Readings" (ts bigint, val double precision, pos text, kind text)')
         conn.cursor().executemany(
             'INSERT INTO "Other Readings" VALUES (%s, %s, %s, %s)',
-            [(base, 1.0, "a", "x"), (base + 1000, 2.0, "a", "x"), (base + 1000, 3.0, "b", "x"),
-             (base + 1000, 4.0, "c", "x"), (base + 2000, 5.0, "a", "x")],
+            [
+                (base, 1.0, "a", "x"),
+                (base + 1000, 2.0, "a", "x"),
+                (base + 1000, 3.0, "b", "x"),
+                (base + 1000, 4.0, "c", "x"),
+                (base + 2000, 5.0, "a", "x"),
+            ],
         )
-    args = ["--table", "Other Readings", "--time-column", "ts", "--map", "input_data=val", "--map",
-            "position=pos", "--map", "type_name=kind", "--topic", topic, "--batch-size", "2", "--once"]
+    args = [
+        "--table",
+        "Other Readings",
+        "--time-column",
+        "ts",
+        "--map",
+        "input_data=val",
+        "--map",
+        "position=pos",
+        "--map",
+        "type_name=kind",
+        "--topic",
+        topic,
+        "--batch-size",
+        "2",
+        "--once",
+    ]
     result = _cli(args, postgres_dsn)
     assert result.exit_code == 0, result.output
     frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
@@ -311,8 +359,9 @@ def test_timestamp_mode_never_splits_a_timestamp_across_batches(
     assert sorted(_epoch_ms(frame)) == [base, base + 1000, base + 1000, base + 1000, base + 2000]
 
 
-def test_naive_timestamp_column_is_read_as_utc(postgres_dsn: str, env: Path, topic: str,
-                                               kafka_bootstrap: str) -> None:
+def test_naive_timestamp_column_is_read_as_utc(
+    postgres_dsn: str, env: Path, topic: str, kafka_bootstrap: str
+) -> None:
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000)
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute("SET TIME ZONE 'Asia/Seoul'")  # the writer's zone must not matter for timestamp
@@ -331,8 +380,7 @@ def test_untrusted_names_are_quoted_never_executed(sensor_db: str, env: Path) ->
             inspect_table(conn, SourceConfig(table=hostile, topic="t"))
         assert conn.execute("SELECT count(*) FROM sensor_data").fetchone() == (0,)
         shape = inspect_table(conn, SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic="t"))
-        query, _ = build_batch_query(SourceConfig(table=hostile, id_column="id", topic="t"), shape, None,
-                                     NOW)
+        query, _ = build_batch_query(SourceConfig(table=hostile, id_column="id", topic="t"), shape, None, NOW)
         rendered = query.as_string(conn)
     assert '"x""; DROP TABLE sensor_data; --"' in rendered  # one quoted identifier
     path = state_file_path(env, "../../etc/passwd 광 주")
@@ -345,8 +393,9 @@ def test_invalid_default_topic_asks_for_topic() -> None:
         SourceConfig(table="광 주 readings")
 
 
-def test_errors_are_one_clear_line(sensor_db: str, env: Path, topic: str,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_clear_line(
+    sensor_db: str, env: Path, topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tsplatform.cli import main
 
     def error_of(args: list[str], dsn: str) -> str:
@@ -390,12 +439,31 @@ def test_continuous_polling_picks_up_new_rows_and_stops_cleanly_on_ctrl_c(
     sensor_db: str, tmp_path: Path, topic: str, kafka_bootstrap: str
 ) -> None:
     _insert(sensor_db, FIRST_ROWS[:2])
-    env = {**os.environ, "TSPLATFORM_STATE_DIR": str(tmp_path / "state"),
-           "TSPLATFORM_KAFKA_BOOTSTRAP": kafka_bootstrap, "TSPLATFORM_SQL_SOURCE_DSN": sensor_db}
+    env = {
+        **os.environ,
+        "TSPLATFORM_STATE_DIR": str(tmp_path / "state"),
+        "TSPLATFORM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "TSPLATFORM_SQL_SOURCE_DSN": sensor_db,
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tsplatform.cli", "sql-source", "--table", "SENSOR_DATA_VIEW",
-         "--id-column", "id", "--topic", topic, "--poll-interval", "0.2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tsplatform.cli",
+            "sql-source",
+            "--table",
+            "SENSOR_DATA_VIEW",
+            "--id-column",
+            "id",
+            "--topic",
+            topic,
+            "--poll-interval",
+            "0.2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_messages(kafka_bootstrap, topic, 2, process)
@@ -411,8 +479,10 @@ def test_continuous_polling_picks_up_new_rows_and_stops_cleanly_on_ctrl_c(
     assert "stopping after the current batch (SIGINT)" in err
     assert f"published {len(FIRST_ROWS)} rows" in out
     assert sorted(_row_keys(_decoded(messages, topic))) == sorted(_expected(FIRST_ROWS))
-    saved = load_position(state_file_path(tmp_path / "state", f".SENSOR_DATA_VIEW->{topic}"),
-                          SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic))
+    saved = load_position(
+        state_file_path(tmp_path / "state", f".SENSOR_DATA_VIEW->{topic}"),
+        SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic),
+    )
     assert saved is not None and saved.last_id == len(FIRST_ROWS)
 
 
@@ -421,24 +491,31 @@ def test_bad_rows_are_published_for_quarantine_and_do_not_stall_the_source(
 ) -> None:
     t0 = NOW - dt.timedelta(minutes=10)
     with psycopg.connect(postgres_dsn) as conn:
-        conn.execute("CREATE TABLE odd (id serial, event_time timestamptz, input_data real, position text, "
-                     "type_name text, rstart text)")
+        conn.execute(
+            "CREATE TABLE odd (id serial, event_time timestamptz, input_data real, position text, "
+            "type_name text, rstart text)"
+        )
         conn.cursor().executemany(
             "INSERT INTO odd (event_time, input_data, position, type_name, rstart) "
             "VALUES (%s, %s, %s, %s, %s)",
-            [(t0, 1.0, "p", "t", "0"),
-             (t0 + dt.timedelta(seconds=1), float("nan"), "p", "t", None),
-             (t0 + dt.timedelta(seconds=2), 3.0, None, "t", None),
-             (t0 + dt.timedelta(seconds=3), 4.0, "p", "t", "zero"),
-             (t0 + dt.timedelta(seconds=4), 5.0, "p", "t", None)],
+            [
+                (t0, 1.0, "p", "t", "0"),
+                (t0 + dt.timedelta(seconds=1), float("nan"), "p", "t", None),
+                (t0 + dt.timedelta(seconds=2), 3.0, None, "t", None),
+                (t0 + dt.timedelta(seconds=3), 4.0, "p", "t", "zero"),
+                (t0 + dt.timedelta(seconds=4), 5.0, "p", "t", None),
+            ],
         )
     result = _cli(["--table", "odd", "--id-column", "id", "--topic", topic, "--once"], postgres_dsn)
     assert result.exit_code == 0, result.output
     assert "published 5 rows" in result.output
     messages = _consume_all(kafka_bootstrap, topic)
     batch = decode_records(
-        [m[1] for m in messages], keys=[m[0] for m in messages], topic=topic,
-        partitions=[m[2] for m in messages], offsets=[m[3] for m in messages],
+        [m[1] for m in messages],
+        keys=[m[0] for m in messages],
+        topic=topic,
+        partitions=[m[2] for m in messages],
+        offsets=[m[3] for m in messages],
         ingested_at=pd.Timestamp.now(tz="UTC"),
     )
     assert sorted(batch.readings.column("value").to_pylist()) == [1.0, 5.0]
