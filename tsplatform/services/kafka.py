@@ -25,7 +25,8 @@ def render_server_properties(port: int, controller_port: int, data_dir: Path) ->
     """``server.properties`` of a single-node KRaft cluster on 127.0.0.1 (replication factors 1).
 
     Sized for development and tests: one partition for the internal topics, no initial rebalance delay,
-    topics auto-created, a 16 MB log-cleaner buffer instead of 128 MB.
+    topics auto-created, a 16 MB log-cleaner buffer instead of 128 MB, a 6 s broker session (restart
+    after SIGKILL waits for the old session to expire).
     """
     settings = {
         "process.roles": "broker,controller",
@@ -57,6 +58,10 @@ def render_server_properties(port: int, controller_port: int, data_dir: Path) ->
         "log.cleaner.threads": 1,
         "log.cleaner.dedupe.buffer.size": 16 * 1024 * 1024,
         "log.retention.hours": 24 * 365,
+        # After a SIGKILL the restarted broker cannot register until the old session expires
+        # (DUPLICATE_BROKER_REGISTRATION): 6 s instead of the default 9 s, heartbeats every 1.5 s.
+        "broker.session.timeout.ms": 6000,
+        "broker.heartbeat.interval.ms": 1500,
     }
     lines = ["# Written by `tsplatform services` at every start; edits are overwritten."]
     lines += [f"{key}={value}" for key, value in settings.items()]
