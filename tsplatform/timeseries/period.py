@@ -17,6 +17,9 @@ Algorithm (n timestamps, all arithmetic in integer nanoseconds since the Unix ep
    ``|m - round(m/p)·p| <= gcd_tol·p`` cover at least 97% of the kept differences (a relaxation of
    "every mode": a stray cluster of interleaved stamps after a clock roll-back must not collapse the
    period to a common divisor).
+   Then a coarser grid ``j·p`` (``j = 2..8``, not above the largest kept mode) replaces ``p`` when it puts
+   at most 2 percentage points fewer of all differences within ``gcd_tol`` of a multiple (a finer grid must
+   explain clearly more: 600 s stays for 1200/1800 s modes, 450 s is not halved by interleaved stamps).
 5. Refinement: a telescoping pass ``Σd/Σk`` over the differences near the kept multiples, then a
    difference votes when ``k_i = round(d_i / p)`` is in ``1..64``, it lies within
    ``max(0.1, 4·σ/p)·p`` of ``k_i·p`` (σ: robust spread of the one-period differences), it is not within
@@ -70,6 +73,9 @@ a clock roll-back produce isolated votes)."""
 CANDIDATE_TOLERANCE = 0.45
 """Approximate GCD: a candidate ``min(modes)/k`` must have the modes within 0.45 of its multiples before
 the least-squares refit is tested with ``GCD_TOLERANCE``."""
+OCCAM_MARGIN = 0.02
+"""A multiple ``j·p`` of the approximate GCD replaces it when it explains at most 2 points fewer of the
+differences (interleaved stamps after a non-integer clock roll-back otherwise halve the period)."""
 MAX_CLUSTERS = 16
 MAX_MULTIPLE = 64
 _RESOLUTIONS_NS = (60_000_000_000, 1_000_000_000, 1_000_000, 1_000, 1)
@@ -273,6 +279,25 @@ def _near(flags: np.ndarray, reach: int) -> np.ndarray:
     return out
 
 
+def _grid_share(d: np.ndarray, p: float, gcd_tol: float) -> float:
+    """Share of the differences within ``gcd_tol·p`` of a positive multiple of ``p``."""
+    k = np.round(d / p)
+    return float(np.mean((k >= 1) & (np.abs(d - k * p) <= gcd_tol * p)))
+
+
+def _prefer_coarser(d: np.ndarray, p: float, largest_mode: float, gcd_tol: float) -> float:
+    """The largest multiple ``j·p`` (``j = 2..8``, not above the largest kept mode) explaining nearly as many
+    differences as ``p`` (at most ``OCCAM_MARGIN`` less); else ``p``. A finer grid must earn its keep."""
+    base = _grid_share(d, p, gcd_tol)
+    best = p
+    for j in range(2, 9):
+        if j * p > largest_mode * (1 + gcd_tol):
+            break
+        if _grid_share(d, j * p, gcd_tol) >= base - OCCAM_MARGIN:
+            best = j * p
+    return best
+
+
 def _drop_short_runs(votes: np.ndarray, min_run: int) -> np.ndarray:
     """``votes`` with runs of consecutive True shorter than ``min_run`` cleared (all kept if none is long)."""
     edges = np.diff(np.concatenate([[0], votes.astype(np.int8), [0]]))
@@ -333,6 +358,7 @@ def estimate_period(
         modes.append(_cluster_mode(d_sorted, log_d_sorted, centres[c], half))
     modes_arr = np.asarray(modes)
     p0 = _approximate_gcd(modes_arr, sizes[kept], gcd_tol, EXPLAINED)
+    p0 = _prefer_coarser(d, p0, float(modes_arr.max()), gcd_tol)
 
     # refinement, pass 1: telescoping estimate Σd/Σk over the kept multiples (p0 is only a cluster mode)
     k_max = max(1, round(modes_arr.max() / p0))

@@ -72,6 +72,15 @@ def test_exact_recovery_under_degradation(period: str, kwargs: dict) -> None:
     assert est.resolution == pd.Timedelta("1s")
 
 
+@pytest.mark.parametrize("seed", [2, 7, 9, 11])
+def test_non_integer_clock_roll_back_does_not_halve_the_period(seed: int) -> None:
+    # a roll-back by 20.37 periods interleaves a second grid (steps of 167 s and 283 s between 450 s ones);
+    # the approximate GCD alone gives 225 s here, the coarser-grid preference restores 450 s
+    grid = sampled_grid(1500, "450s", seed=seed, missing_rate=0.5, duplicate_rate=0.05,
+                        clock_step_back="9166.5s")
+    assert estimate_period(grid.timestamps).period == pd.Timedelta("450s")
+
+
 def test_jittered_whole_second_data_rounds_to_the_second() -> None:
     grid = sampled_grid(3000, "600s", seed=3, jitter=0.1)
     est = estimate_period(grid.timestamps)
