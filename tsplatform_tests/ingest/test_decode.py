@@ -376,3 +376,34 @@ def test_uniform_fast_route_and_per_record_route_agree(monkeypatch: pytest.Monke
     assert fast.quarantine.num_rows == slow.quarantine.num_rows == 0
     assert fast.readings.equals(slow.readings)
     assert fast.readings.num_rows == 3000
+
+
+def test_flood_of_bad_records_is_screened_with_the_same_reasons() -> None:
+    rng = random.Random(5)
+    bad_kinds = [
+        envelope(payload(input_data="x")),
+        envelope(payload(position=3)),
+        envelope(payload(ss_id=0.5)),
+        envelope(payload(type_name=None)),
+        envelope(payload()).replace(b'"payload":{', b'"payload":{"oops"'),
+        envelope(payload(event_time=-5)),
+        envelope(payload()).replace(b":460.0", b":NaN"),
+    ]
+    values: list[bytes | None] = []
+    for i in range(2000):
+        if rng.random() < 0.4:
+            values.append(rng.choice(bad_kinds))
+        else:
+            values.append(envelope(payload(event_time=1669102545000 + i, input_data=float(i))))
+    assert sum(v in bad_kinds for v in values) > 10 * decode_module.ROW_WALK_LIMIT
+    batch = decode(values, offsets=list(range(2000)))
+    offsets, reasons = (
+        batch.quarantine.column("offset").to_pylist(),
+        batch.quarantine.column("reason").to_pylist(),
+    )
+    got = dict(zip(offsets, reasons, strict=True))
+    alone = {kind: single_reason(kind).split(" ")[0] for kind in bad_kinds}
+    expected = {i: alone[v] for i, v in enumerate(values) if v in bad_kinds}
+    assert {i: r.split(" ")[0] for i, r in got.items()} == expected
+    assert batch.readings.column("offset").to_pylist() == [i for i in range(2000) if i not in expected]
+    assert batch.readings.column("value").to_pylist() == [float(i) for i in range(2000) if i not in expected]
