@@ -17,7 +17,8 @@ How it is fast (no per-record JSON parsing in Python):
 Anything else takes a per-record route that still ends in the same columnar parse: a record whose prefix
 is unknown is parsed once with ``orjson`` (which registers its schema's prefix); a chunk that Arrow rejects
 is re-read around the rejected row (Arrow names it), and that row is classified alone with ``orjson``
-for an exact reason.
+for an exact reason; past ``ROW_WALK_LIMIT`` rejected rows in a chunk (a flood of bad records), the rest
+of the chunk is screened record by record with ``orjson`` and the records that pass are read again.
 
 Quarantine reasons (``code`` or ``code:detail``):
 
