@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
 from tsplatform.assets.retention import retention_job, retention_schedule
 from tsplatform.resources.catalog import CatalogResource
@@ -35,7 +36,7 @@ def resources_for(environment: str) -> dict[str, Any]:
 
 
 defs = dg.Definitions(
-    assets=[raw_readings, quarantine],
+    assets=[raw_readings, quarantine, validated_readings],
     jobs=[ingest_kafka, retention_job],
     sensors=[kafka_offset_sensor],
     schedules=[retention_schedule],

@@ -26,6 +26,7 @@ DATASETS: tuple[str, ...] = (
     "raw_readings",
     "quarantine",
     "validated_readings",
+    "validation_rejects",
     "period_estimates",
     "regularized_readings",
     "denoised_readings",
