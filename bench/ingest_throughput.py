@@ -5,6 +5,7 @@ Run by hand (it starts its own Kafka on free ports in a temp state dir and stops
     .venv/bin/python bench/ingest_throughput.py                      # 1M readings, 24 series, 2 partitions
     .venv/bin/python bench/ingest_throughput.py --readings 200000    # quicker
     .venv/bin/python bench/ingest_throughput.py --bootstrap 127.0.0.1:9092   # use a running broker
+    .venv/bin/python bench/ingest_throughput.py --decode-only --readings 200000   # decoder alone, bad records
 
 Readings are the real values of the NAB series in ``--datasets-dir`` (default /work/shared/datasets),
 cycled onto ``--series`` series keyed by (position, type_name) with a 1-minute grid, published as Connect
@@ -229,6 +230,44 @@ def measure_pipeline(bootstrap: str, topic: str, lake_dir: Path, total: int) -> 
     return Measurement("(c) ingest_once end to end", summary.readings, seconds, cpu), detail
 
 
+def decode_only(datasets_dir: Path, n: int, series: int) -> str:
+    """``decode_records`` on ``n`` in-memory records (10k per call) with 0%, 1% and 10% bad records.
+
+    Bad records alternate between a string value and a numeric position (``wrong_type``); every one must be
+    quarantined. No Kafka: the decoder's own cost, and how it holds up under a flood of bad records.
+    """
+    import random
+
+    from tsplatform.ingest.decode import decode_records
+    from tsplatform.ingest.envelope import encode_readings
+
+    good = encode_readings(make_frame(datasets_dir, n, series))
+    rng = random.Random(7)
+    lines = ["| bad records | readings | quarantined | wall s | records/s | CPU s | records per CPU-s |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for fraction in (0.0, 0.01, 0.10):
+        values = list(good)
+        for i in rng.sample(range(n), int(n * fraction)):
+            field = b'"input_data":' if i % 2 else b'"position":'
+            values[i] = values[i].replace(field, field + (b'"x","zz":' if i % 2 else b'7,"zz":'))
+        readings = quarantined = 0
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for start in range(0, n, CONSUME_BATCH):
+            part = values[start : start + CONSUME_BATCH]
+            batch = decode_records(
+                part, keys=None, topic="bench", partitions=np.zeros(len(part), dtype=np.int32),
+                offsets=np.arange(start, start + len(part)), ingested_at=pd.Timestamp.now(tz="UTC"),
+            )  # fmt: skip
+            readings += batch.readings.num_rows
+            quarantined += batch.quarantine.num_rows
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        if quarantined != int(n * fraction):
+            raise SystemExit(f"decoder quarantined {quarantined}, expected {int(n * fraction)}")
+        rates = f"{seconds:.2f} | {n / seconds:,.0f} | {cpu:.2f} | {n / cpu:,.0f}"
+        lines.append(f"| {fraction:.0%} | {readings:,} | {quarantined:,} | {rates} |")
+    return "\n".join(lines)
+
+
 def markdown(results: list[Measurement], peer: Measurement) -> str:
     lines = [
         "| measurement | readings | wall s | readings/s | % of (a) | CPU s | readings per CPU-s | % of (a) |",
@@ -250,8 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--bootstrap", default="", help="Use this running broker instead of starting one.")
-    parser.add_argument("--skip", default="", help="Comma-separated measurements to skip: a, b, c.")
+    parser.add_argument("--skip", default="", help="Comma-separated measurements to skip: b, c.")
+    parser.add_argument(
+        "--decode-only", action="store_true", help="Only decode_records in memory with 0/1/10%% bad records."
+    )
     args = parser.parse_args(argv)
+    if args.decode_only:
+        load_before = os.getloadavg()[0]
+        print(decode_only(args.datasets_dir, args.readings, args.series))
+        print(f"\n1-min load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
+        return 0
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-ingest-"))
