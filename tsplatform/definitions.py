@@ -38,7 +38,15 @@ def resources_for(environment: str) -> dict[str, Any]:
 defs = dg.Definitions(
     assets=[raw_readings, quarantine, validated_readings],
     jobs=[ingest_kafka, retention_job],
-    sensors=[kafka_offset_sensor],
+    sensors=[
+        kafka_offset_sensor,
+        dg.AutomationConditionSensorDefinition(
+            "automation_sensor",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Evaluates the assets' automation conditions (late data re-validates old days).",
+        ),
+    ],
     schedules=[retention_schedule],
     resources=resources_for(get_settings().environment),
 )

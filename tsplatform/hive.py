@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tsplatform.lake import Lake, check_dataset_name
+from tsplatform.lake import Lake, check_dataset_name, day_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,9 +62,21 @@ def ensure_table(spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schem
     return name
 
 
+def register_partition(spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schema, day: dt.date) -> str:
+    """Create the table if missing and add one day partition (cheaper than recovering all partitions)."""
+    name = table_name(dataset)
+    if not spark.catalog.tableExists(name):
+        return ensure_table(spark, lake, dataset, schema)
+    location = f"{lake.uri(dataset)}/{day_partition(day)}".replace("'", "\\'")
+    spark.sql(
+        f"ALTER TABLE {name} ADD IF NOT EXISTS PARTITION "
+        f"(`year`='{day.year:04d}', `month`='{day.month:02d}', `day`='{day.day:02d}') LOCATION '{location}'"
+    )
+    return name
+
+
 def drop_partition(spark: SparkSession, dataset: str, day: dt.date) -> None:
-    """Remove a day partition from the metastore (files are the lake's business).
-    """
+    """Remove a day partition from the metastore (files are the lake's business)."""
     spark.sql(
         f"ALTER TABLE {table_name(dataset)} DROP IF EXISTS "
         f"PARTITION (`year`='{day.year:04d}', `month`='{day.month:02d}', `day`='{day.day:02d}')"

@@ -71,6 +71,16 @@ def test_validated_readings_on_spark(tmp_path) -> None:  # type: ignore[no-untyp
         meta = result.asset_materializations_for_node("validated_readings")[0].metadata
         assert meta["dagster/row_count"].value == 48 + 24
         assert meta["rejected"].value == 4
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.builder.getOrCreate()  # the step's session (PySparkResource keeps it)
+        hive = spark.sql(
+            "SELECT count(*) AS n, count(DISTINCT series_id) AS s FROM tsplatform.validated_readings "
+            "WHERE year='2024' AND month='03' AND day='05'"
+        ).collect()[0]
+        assert (hive["n"], hive["s"]) == (48 + 24, 2)
+        rejected = spark.sql("SELECT reason FROM tsplatform.validation_rejects WHERE day='05'").toPandas()
+        assert len(rejected) == 4
     valid = lake.read_partition("validated_readings", DAY).to_pandas()
     rejects = lake.read_partition("validation_rejects", DAY).to_pandas()
     assert len(valid) + len(rejects) == len(raw)

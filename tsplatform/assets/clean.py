@@ -6,7 +6,9 @@ the future, inside the partition's UTC day) and the sensor range ``[rstart, rend
 same-timestamp duplicates (keep-first in offset order). Valid rows go to ``validated_readings``,
 rejected ones with their ``reason`` to ``validation_rejects`` — nothing is dropped silently. A day's
 output is bounded (one day of readings), so the driver writes each dataset's day partition as one
-atomically renamed Parquet file, replacing the previous version of the partition.
+atomically renamed Parquet file, replacing the previous version of the partition, and registers the
+day's partitions of ``raw_readings``, ``validated_readings`` and ``validation_rejects`` in the Hive
+metastore (``SELECT ... FROM tsplatform.validated_readings``).
 
 Automation: the asset re-materializes any day whose ``raw_readings`` partition was updated — the newest
 day and days touched by late data alike (``eager`` without its latest-time-window filter).
@@ -22,6 +24,7 @@ import pyarrow as pa
 from dagster_pyspark import PySparkResource
 
 from tsplatform.assets.ingest import raw_readings
+from tsplatform.hive import register_partition
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions
@@ -92,6 +95,7 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     group_name="clean",
     kinds={"spark", "parquet", "pandera"},
     automation_condition=any_day_eager,
+    pool="spark",  # one Spark step at a time locally: the embedded Derby metastore is single-process
     check_specs=[
         dg.AssetCheckSpec("matches_reading_schema", asset="validated_readings"),
         dg.AssetCheckSpec("unique_series_timestamps", asset="validated_readings"),
@@ -120,6 +124,11 @@ def validated_readings(
         for path in the_lake.partition_files(dataset, day):
             if not path.endswith("/" + name):
                 the_lake.fs.delete_file(path)
+
+    session = spark.spark_session
+    register_partition(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, day)
+    register_partition(session, the_lake, "validated_readings", RAW_READINGS_SCHEMA, day)
+    register_partition(session, the_lake, "validation_rejects", REJECTS_SCHEMA, day)
 
     schema_errors = 0
     if len(valid):
