@@ -258,9 +258,12 @@ def test_root_dagster_yaml_gives_a_queued_sqlite_instance_without_telemetry(
         assert isinstance(instance.run_storage, SqliteRunStorage)
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, QueuedRunCoordinator)
-        queue = coordinator.get_run_queue_config()
+        concurrency = instance.get_concurrency_config()  # what the run-queue daemon reads
+        queue = concurrency.run_queue_config
+        assert queue is not None
         assert 1 <= queue.max_concurrent_runs <= 2  # SQLite: "database is locked" under concurrency
         assert {"key": "tsplatform/ingest", "limit": 1} in queue.tag_concurrency_limits
+        assert concurrency.pool_config.default_pool_limit == 1  # the "spark" pool: one Spark step at a time
     assert (home / "history" / "runs.db").is_file()  # storage lives under DAGSTER_HOME
 
 
