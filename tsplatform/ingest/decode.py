@@ -740,15 +740,17 @@ def _series_id_column(position: pa.Array, type_name: pa.Array) -> pa.Array:
     positions = p_codes.dictionary.take(pa.array(unique // n_types)).to_pylist()
     types = t_codes.dictionary.take(pa.array(unique % n_types)).to_pylist()
     pairs = list(zip(positions, types, strict=True))
-    new = [pair for pair in pairs if pair not in _SERIES_IDS]  # pairs are distinct
-    if new:
+    ids = [_SERIES_IDS.get(pair) for pair in pairs]  # pairs are distinct
+    missing = [k for k, found in enumerate(ids) if found is None]
+    if missing:
+        new = [pairs[k] for k in missing]
+        computed = series_ids(pd.Series([p for p, _ in new], dtype=object),
+                              pd.Series([t for _, t in new], dtype=object)).tolist()  # fmt: skip
+        for k, computed_id in zip(missing, computed, strict=True):
+            ids[k] = computed_id
         if len(_SERIES_IDS) + len(new) > _SERIES_ID_CACHE_SIZE:
             _SERIES_IDS.clear()
-            new = pairs
-        computed = series_ids(pd.Series([p for p, _ in new], dtype=object),
-                              pd.Series([t for _, t in new], dtype=object))  # fmt: skip
-        _SERIES_IDS.update(zip(new, computed.tolist(), strict=True))
-    ids = [_SERIES_IDS[pair] for pair in pairs]
+        _SERIES_IDS.update(zip(new, computed, strict=True))
     return pa.array(ids, pa.string()).take(pa.array(inverse.reshape(-1)))
 
 
