@@ -407,3 +407,13 @@ def test_flood_of_bad_records_is_screened_with_the_same_reasons() -> None:
     assert {i: r.split(" ")[0] for i, r in got.items()} == expected
     assert batch.readings.column("offset").to_pylist() == [i for i in range(2000) if i not in expected]
     assert batch.readings.column("value").to_pylist() == [float(i) for i in range(2000) if i not in expected]
+
+
+def test_series_id_cache_bound_keeps_ids_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_module, "_SERIES_ID_CACHE_SIZE", 3)
+    monkeypatch.setattr(decode_module, "_SERIES_IDS", {})
+    for round_ in range(3):
+        keys = [(f"pos {round_} {i}", f"type {i % 2}") for i in range(10)]
+        batch = decode([envelope(payload(position=p, type_name=t)) for p, t in keys])
+        assert batch.readings.column("series_id").to_pylist() == [series_id(p, t) for p, t in keys]
+        assert len(decode_module._SERIES_IDS) <= 10
