@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 import typer
 from pydantic import ValidationError
 
-from tsplatform.demo import register as register_demo
 from tsplatform.errors import TsplatformError, from_validation_error
-from tsplatform.ingest.cli import register as register_ingest
-from tsplatform.ingest.replay import register as register_replay
-from tsplatform.ingest.retention import register as register_retention
-from tsplatform.ingest.sql_source import register as register_sql_source
 from tsplatform.services.cli import app as services_app
 
-app = typer.Typer(
-    help="tsplatform: automated time-series MLOps for sensor data.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(services_app, name="services", help="Local Kafka and MongoDB-wire services.")
-register_ingest(app)
-register_replay(app)
-register_sql_source(app)
-register_retention(app)
-register_demo(app)
+#: Top-level command -> module whose ``register(app)`` adds it. Only the module of the command being
+#: run is imported by :func:`main` (pandas/pyarrow/pyspark cost seconds of start-up).
+COMMAND_MODULES: dict[str, str] = {
+    "ingest": "tsplatform.ingest.cli",
+    "replay": "tsplatform.ingest.replay",
+    "sql-source": "tsplatform.ingest.sql_source",
+    "retention": "tsplatform.ingest.retention",
+    "demo": "tsplatform.demo",
+}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``tsplatform`` app with every command, or with just ``only`` (plus ``services``)."""
+    cli = typer.Typer(
+        help="tsplatform: automated time-series MLOps for sensor data.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    cli.add_typer(services_app, name="services", help="Local Kafka and MongoDB-wire services.")
+    for command, module in COMMAND_MODULES.items():
+        if only is None or only == command:
+            importlib.import_module(module).register(cli)
+    return cli
+
+
+def __getattr__(name: str) -> typer.Typer:  # ``from tsplatform.cli import app``: the full app, built lazily
+    if name == "app":
+        full = build_app()
+        globals()["app"] = full
+        return full
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     becomes ONE line ``error: <cause> (setting: NAME)`` on stderr and exit code 2, without traceback;
     Ctrl-C exits with 130. Any other exception is a bug and keeps its traceback."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        args = sys.argv[1:] if argv is None else list(argv)
+        first = next((a for a in args if not a.startswith("-")), None)
+        cli = build_app(first if first in COMMAND_MODULES or first == "services" else None)
+        result = cli(args=args, standalone_mode=False)
     except TsplatformError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(2)
