@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -386,22 +387,25 @@ def _event_days(table: pa.Table) -> np.ndarray:
 def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], int, int]:
     """Land readings by UTC event day. Returns (readings per touched day, landed, skipped)."""
     readings = readings.cast(RAW_READINGS_SCHEMA)
-    days = _event_days(readings)
+    # one sort by (day, series, time), then zero-copy slices per day
+    days = pa.array(_event_days(readings))
+    ordered = readings.append_column("_day", days).sort_by(
+        [("_day", "ascending"), ("series_id", "ascending"), ("event_time", "ascending")]
+    )
+    sorted_days = ordered["_day"].to_numpy()
+    ordered = ordered.drop_columns(["_day"])
+    bounds = [0, *(np.flatnonzero(np.diff(sorted_days)) + 1).tolist(), len(sorted_days)]
     touched: dict[dt.date, int] = {}
     landed = skipped = 0
-    order = np.argsort(days, kind="stable")
-    sorted_days = days[order]
-    bounds = np.flatnonzero(np.diff(sorted_days)) + 1
-    for idx in np.split(order, bounds):
-        if len(idx) == 0:
+    for lo, hi in itertools.pairwise(bounds):
+        if hi <= lo:
             continue
-        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[idx[0]]))
-        part = readings.take(pa.array(idx))
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo]))
+        part = ordered.slice(lo, hi - lo)
         touched[day] = part.num_rows
         new = _new_rows(lake, "raw_readings", day, part)
         skipped += part.num_rows - new.num_rows
         if new.num_rows:
-            new = new.sort_by([("series_id", "ascending"), ("event_time", "ascending")])
             lake.write_file("raw_readings", day, _file_name(new), new)
             landed += new.num_rows
     return touched, landed, skipped
