@@ -60,12 +60,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    inputs = {"clean 10-min grid": clean(args.n),
-              "degraded (jitter, missing, dups, shuffled)": degraded(args.n)}
+    inputs = {
+        "clean 10-min grid": clean(args.n),
+        "degraded (jitter, missing, dups, shuffled)": degraded(args.n),
+    }
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"## estimate_period speed ({args.n:,} timestamps, median of {args.repeats} runs)\n")
-    print(f"{os.cpu_count()} CPUs, 1-min load average at start {load:.1f} (shared machine: wall time grows "
-          "with load; CPU time is the process's own).\n")
+    print(
+        f"{os.cpu_count()} CPUs, 1-min load average at start {load:.1f} (shared machine: wall time grows "
+        "with load; CPU time is the process's own).\n"
+    )
     print("| input | method | median wall time (s) | median CPU time (s) | result |")
     print("|---|---|---|---|---|")
     for label, ts in inputs.items():

@@ -38,6 +38,7 @@ from tsplatform.lake import Lake
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
 class CatalogUnavailable(ServiceUnavailable):
     """MongoDB could not be reached after the retries."""
 

@@ -70,8 +70,9 @@ def uci(root: Path, column: str = "CO2") -> Iterator[RealSeries]:
     for fname in UCI_FILES:
         df = pd.read_csv(root / "occupancy_uci" / fname)
         ts = pd.to_datetime(df["date"]).dt.tz_localize("UTC")
-        yield RealSeries(f"uci/{fname.removesuffix('.csv')}/{column}", _series(ts, df[column]),
-                         pd.Timedelta("1min"))
+        yield RealSeries(
+            f"uci/{fname.removesuffix('.csv')}/{column}", _series(ts, df[column]), pd.Timedelta("1min")
+        )
 
 
 def b4b(root: Path) -> Iterator[RealSeries]:
@@ -86,8 +87,9 @@ def b4b(root: Path) -> Iterator[RealSeries]:
         for source, period in sources.items():
             part = df[df["source"] == source]
             label = "scd41" if source.startswith("CO2") else "bms"
-            yield RealSeries(f"b4b/{room}/{label}/co2", _series(part["timestamp"], part["co2__ppm"]),
-                             pd.Timedelta(period))
+            yield RealSeries(
+                f"b4b/{room}/{label}/co2", _series(part["timestamp"], part["co2__ppm"]), pd.Timedelta(period)
+            )
 
 
 def all_real(root: Path = DEFAULT_DATASETS_DIR) -> list[RealSeries]:

@@ -31,7 +31,7 @@ def mask_samples(n: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(10):
         length = int(rng.integers(2, 101))
         start = int(rng.integers(1, max(2, n - length - 1)))
-        drop[start: start + length] = True
+        drop[start : start + length] = True
     drop[0] = drop[-1] = False
     return drop
 
@@ -76,8 +76,10 @@ def main() -> None:
             kept = t[~drop]
             truth = steps(t[drop], t[0], p)
             report = detect_gaps(kept.astype("datetime64[ns]"), estimate_period(kept))
-            found = {"ours": steps(report.missing.asi8, t[0], p),
-                     "baseline": steps(baseline_missing(kept), t[0], p)}
+            found = {
+                "ours": steps(report.missing.asi8, t[0], p),
+                "baseline": steps(baseline_missing(kept), t[0], p),
+            }
             for name, got in found.items():
                 tp, fp, fn = len(got & truth), len(got - truth), len(truth - got)
                 for acc in (per[name], totals[name]):
@@ -87,12 +89,16 @@ def main() -> None:
         rows.append((s.name, int(drop.sum()), per))
 
     print("## Missing-sample detection (masked real series)\n")
-    print(f"Seeds per series: {args.seeds}; series used: {len(rows)}; "
-          f"skipped (own gaps): {', '.join(skipped)}.\n")
+    print(
+        f"Seeds per series: {args.seeds}; series used: {len(rows)}; "
+        f"skipped (own gaps): {', '.join(skipped)}.\n"
+    )
     print("| method | TP | FP | FN | precision | recall | F1 |")
     print("|---|---|---|---|---|---|---|")
-    for name, label in (("ours", "estimate_period + detect_gaps (ours)"),
-                        ("baseline", "pandas resample on median diff")):
+    for name, label in (
+        ("ours", "estimate_period + detect_gaps (ours)"),
+        ("baseline", "pandas resample on median diff"),
+    ):
         tp, fp, fn = totals[name]
         pr, rc, f1 = prf(tp, fp, fn)
         print(f"| {label} | {tp} | {fp} | {fn} | {pr:.4f} | {rc:.4f} | {f1:.4f} |")

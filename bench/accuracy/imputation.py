@@ -64,8 +64,9 @@ def main() -> None:
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--max-samples", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="masks per (series, regime); RMSE pooled over all of them")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="masks per (series, regime); RMSE pooled over all of them"
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -79,23 +80,30 @@ def main() -> None:
             m = default_season_length(regular)
             assert m is not None, s.name
             lengths = (m, m + m // 4, m + m // 2)
-            masks = [mask_like_gaps(regular, seed=args.seed + 2000 + i, lengths=lengths)
-                     for i in range(args.seeds)]
+            masks = [
+                mask_like_gaps(regular, seed=args.seed + 2000 + i, lengths=lengths) for i in range(args.seeds)
+            ]
             results.append((s.name, "season", *evaluate(regular, masks, args.seed)))
     elapsed = time.perf_counter() - t0
 
     within = [auto <= 1.05 * min(scores.values()) for _, _, scores, _, auto in results]
     print("## Imputation: RMSE on masked real series\n")
-    print(f"{len(results)} (series, regime) cases, first {args.max_samples} grid points per series, "
-          f"seed {args.seed}, {args.seeds} mask(s) per case; ran in {elapsed:.0f} s.\n")
-    print(f"- automatic choice within 5% of the per-series best: **{sum(within)}/{len(within)} "
-          f"({100 * sum(within) / len(within):.1f}%)** (goal >= 90%)")
+    print(
+        f"{len(results)} (series, regime) cases, first {args.max_samples} grid points per series, "
+        f"seed {args.seed}, {args.seeds} mask(s) per case; ran in {elapsed:.0f} s.\n"
+    )
+    print(
+        f"- automatic choice within 5% of the per-series best: **{sum(within)}/{len(within)} "
+        f"({100 * sum(within) / len(within):.1f}%)** (goal >= 90%)"
+    )
     season_rows = [r for r in results if r[1] == "season"]
     for name, _, scores, chosen, auto in season_rows:
         gain_auto = 1 - auto / scores["linear"]
         gain_seasonal = 1 - scores["seasonal"] / scores["linear"]
-        print(f"- season-long gaps, {name}: auto ({chosen}) {100 * gain_auto:+.1f}% vs linear, "
-              f"seasonal {100 * gain_seasonal:+.1f}% vs linear (goal: >= 20% better)")
+        print(
+            f"- season-long gaps, {name}: auto ({chosen}) {100 * gain_auto:+.1f}% vs linear, "
+            f"seasonal {100 * gain_seasonal:+.1f}% vs linear (goal: >= 20% better)"
+        )
     print()
     header = " | ".join(IMPUTATION_METHODS)
     print(f"| series | gaps | {header} | auto (choice) | auto / best |")
@@ -103,7 +111,8 @@ def main() -> None:
     for name, regime, scores, chosen, auto in results:
         best = min(scores.values())
         cells = " | ".join(
-            (f"**{scores[m]:.4g}**" if scores[m] == best else f"{scores[m]:.4g}") for m in IMPUTATION_METHODS)
+            (f"**{scores[m]:.4g}**" if scores[m] == best else f"{scores[m]:.4g}") for m in IMPUTATION_METHODS
+        )
         print(f"| {name} | {regime} | {cells} | {auto:.4g} ({chosen}) | {auto / best:.3f} |")
 
 

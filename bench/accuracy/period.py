@@ -79,12 +79,30 @@ def stress_cases(n: int) -> list[tuple[dict, object]]:
     grid = itertools.product(PERIODS, JITTERS, MISSING, DUPLICATES, LONG_GAPS, CLOCK_STEPS)
     for seed, (period, jitter, missing, dup, long_gaps, step) in enumerate(grid):
         p = pd.Timedelta(period)
-        params = {"period": period, "jitter": jitter, "missing": missing, "duplicates": dup,
-                  "long_gaps": long_gaps, "clock_step_periods": step}
-        cases.append((params, sampled_grid(n, p, seed=seed, jitter=jitter, missing_rate=missing,
-                                           duplicate_rate=dup, long_gaps=long_gaps,
-                                           long_gap_periods=(20, 100),
-                                           clock_step_back=None if step is None else p * step)))
+        params = {
+            "period": period,
+            "jitter": jitter,
+            "missing": missing,
+            "duplicates": dup,
+            "long_gaps": long_gaps,
+            "clock_step_periods": step,
+        }
+        cases.append(
+            (
+                params,
+                sampled_grid(
+                    n,
+                    p,
+                    seed=seed,
+                    jitter=jitter,
+                    missing_rate=missing,
+                    duplicate_rate=dup,
+                    long_gaps=long_gaps,
+                    long_gap_periods=(20, 100),
+                    clock_step_back=None if step is None else p * step,
+                ),
+            )
+        )
     return cases
 
 
@@ -129,15 +147,19 @@ def main() -> None:
     print("| method | real series (exact) | stress suite (exact) |")
     print("|---|---|---|")
     for m in METHODS:
-        print(f"| {m} | {real_hits[m]}/{len(real)} ({100 * real_hits[m] / len(real):.1f}%) "
-              f"| {stress_hits[m]}/{len(cases)} ({100 * stress_hits[m] / len(cases):.2f}%) |")
+        print(
+            f"| {m} | {real_hits[m]}/{len(real)} ({100 * real_hits[m] / len(real):.1f}%) "
+            f"| {stress_hits[m]}/{len(cases)} ({100 * stress_hits[m] / len(cases):.2f}%) |"
+        )
     print("\n### Real series (nominal period from the datasets README)\n")
     print("| series | nominal | ours | confidence | jitter | infer_freq | median diff | exact GCD |")
     print("|---|---|---|---|---|---|---|---|")
     for name, nominal, got, est in rows:
         cells = [_fmt(got[m]) for m in METHODS]
-        print(f"| {name} | {_fmt(nominal)} | {cells[0]} | {est.confidence:.3f} | {_fmt(est.jitter)} "
-              f"| {cells[1]} | {cells[2]} | {cells[3]} |")
+        print(
+            f"| {name} | {_fmt(nominal)} | {cells[0]} | {est.confidence:.3f} | {_fmt(est.jitter)} "
+            f"| {cells[1]} | {cells[2]} | {cells[3]} |"
+        )
     print("\n### Stress suite, ours, exact-recovery rate by dimension\n")
     print("| dimension | value | exact |")
     print("|---|---|---|")
@@ -147,8 +169,10 @@ def main() -> None:
     print("| period | jitter | missing | duplicates | long gaps | clock step (periods) | estimate |")
     print("|---|---|---|---|---|---|---|")
     for p, est in failures:
-        print(f"| {p['period']} | {p['jitter']} | {p['missing']} | {p['duplicates']} | {p['long_gaps']} "
-              f"| {p['clock_step_periods']} | {_fmt(est)} |")
+        print(
+            f"| {p['period']} | {p['jitter']} | {p['missing']} | {p['duplicates']} | {p['long_gaps']} "
+            f"| {p['clock_step_periods']} | {_fmt(est)} |"
+        )
     print(f"\n(stress suite ran in {elapsed:.0f} s, all methods)")
 
 

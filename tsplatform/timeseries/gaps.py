@@ -66,13 +66,15 @@ def detect_gaps(timestamps: Any, period: pd.Timedelta | PeriodEstimate | str) ->
     # k = 1..count inside each gap
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     missing_ns = starts + offsets * p
-    gaps = pd.DataFrame({
-        "start": _utc_index(t[gap_at] + p),
-        "end": _utc_index(t[gap_at] + counts * p),
-        "n_missing": counts.astype(np.int64),
-        "prev_observed": _utc_index(t[gap_at]),
-        "next_observed": _utc_index(t[gap_at + 1]),
-    })
+    gaps = pd.DataFrame(
+        {
+            "start": _utc_index(t[gap_at] + p),
+            "end": _utc_index(t[gap_at] + counts * p),
+            "n_missing": counts.astype(np.int64),
+            "prev_observed": _utc_index(t[gap_at]),
+            "next_observed": _utc_index(t[gap_at + 1]),
+        }
+    )
     return GapReport(missing=_utc_index(missing_ns), gaps=gaps, period=pd.Timedelta(p, unit="ns"))
 
 
@@ -107,10 +109,16 @@ def regularize(series: pd.Series, estimate: PeriodEstimate | pd.Timedelta | str)
     k0, k1 = int(k.min()), int(k.max())
     values = np.full(k1 - k0 + 1, np.nan)
     values[k[winners] - k0] = series.to_numpy(dtype="float64")[winners]
-    grid = pd.date_range(start=pd.Timestamp(k0 * p + phase, unit="ns", tz="UTC"), periods=values.size,
-                         freq=pd.Timedelta(p, unit="ns"))
+    grid = pd.date_range(
+        start=pd.Timestamp(k0 * p + phase, unit="ns", tz="UTC"),
+        periods=values.size,
+        freq=pd.Timedelta(p, unit="ns"),
+    )
     out = pd.Series(values, index=grid, name=series.name)
     out.index.name = series.index.name
-    out.attrs.update(collisions=int(t.size - winners.size), period=pd.Timedelta(p, unit="ns"),
-                     phase=pd.Timedelta(phase % p, unit="ns"))
+    out.attrs.update(
+        collisions=int(t.size - winners.size),
+        period=pd.Timedelta(p, unit="ns"),
+        phase=pd.Timedelta(phase % p, unit="ns"),
+    )
     return out

@@ -67,7 +67,7 @@ def _inside(values: np.ndarray) -> np.ndarray:
         return np.zeros(values.size, dtype=bool)
     first, last = np.flatnonzero(observed)[[0, -1]]
     mask = np.zeros(values.size, dtype=bool)
-    mask[first:last + 1] = ~observed[first:last + 1]
+    mask[first : last + 1] = ~observed[first : last + 1]
     return mask
 
 
@@ -171,19 +171,19 @@ def _kalman(y: pd.Series) -> pd.Series:
         return y.copy()
     ok = ~np.isnan(v)
     first, last = np.flatnonzero(ok)[[0, -1]]
-    seg = v[first:last + 1]
+    seg = v[first : last + 1]
     scale = float(np.nanstd(seg)) or 1.0
     centre = float(np.nanmean(seg))
     z = (seg - centre) / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the two variances are fitted on at most KALMAN_FIT_SAMPLES values, then the whole span is smoothed
-        fit_part = z[: KALMAN_FIT_SAMPLES]
+        fit_part = z[:KALMAN_FIT_SAMPLES]
         params = UnobservedComponents(fit_part, level="llevel").fit(disp=False, maxiter=100).params
         result = UnobservedComponents(z, level="llevel").smooth(params)
     level = np.asarray(result.smoothed_state[0]) * scale + centre
     out = v.copy()
-    out[first:last + 1] = np.where(np.isnan(seg), level, seg)
+    out[first : last + 1] = np.where(np.isnan(seg), level, seg)
     return pd.Series(out, index=y.index, name=y.name)
 
 
@@ -224,8 +224,9 @@ def gap_lengths(series: pd.Series) -> np.ndarray:
     return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
 
 
-def mask_like_gaps(series: pd.Series, *, seed: int = 0, mask_fraction: float = 0.1,
-                   lengths: Sequence[int] | None = None) -> np.ndarray:
+def mask_like_gaps(
+    series: pd.Series, *, seed: int = 0, mask_fraction: float = 0.1, lengths: Sequence[int] | None = None
+) -> np.ndarray:
     """Boolean mask of observed values to hide in artificial gaps (see ``select_imputation``).
 
     Gap lengths are drawn from ``lengths`` (default: the series' own gap lengths, else
@@ -258,9 +259,15 @@ def mask_like_gaps(series: pd.Series, *, seed: int = 0, mask_fraction: float = 0
     return mask
 
 
-def select_imputation(series: pd.Series, methods: Sequence[str] = IMPUTATION_METHODS, seed: int = 0,
-                      season_length: int | None = None, *, mask_fraction: float = 0.1,
-                      repeats: int = BACKTEST_REPEATS) -> ImputationChoice:
+def select_imputation(
+    series: pd.Series,
+    methods: Sequence[str] = IMPUTATION_METHODS,
+    seed: int = 0,
+    season_length: int | None = None,
+    *,
+    mask_fraction: float = 0.1,
+    repeats: int = BACKTEST_REPEATS,
+) -> ImputationChoice:
     """Choose the imputation method by masked backtest (see the module doc). Deterministic for ``seed``.
 
     The backtest is repeated on ``repeats`` independent masks (seeds ``seed, seed+1, ...``); a method's score

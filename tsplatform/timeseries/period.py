@@ -198,13 +198,14 @@ def _cluster_mode(d_sorted: np.ndarray, log_d_sorted: np.ndarray, centre: float,
     window = log_d_sorted[lo:hi]
     step = max(1, window.size // 20_000)  # candidate sub-window centres: a subsample suffices
     candidates = window[::step]
-    density = (np.searchsorted(window, candidates + half / 4, side="right")
-               - np.searchsorted(window, candidates - half / 4, side="left"))
+    density = np.searchsorted(window, candidates + half / 4, side="right") - np.searchsorted(
+        window, candidates - half / 4, side="left"
+    )
     peak = float(candidates[int(np.argmax(density))])
     a = np.searchsorted(window, peak - half / 4, side="left")
     b = np.searchsorted(window, peak + half / 4, side="right")
     if 3 * (b - a) > window.size:  # a clear peak (exact or lumped multiples): its median
-        return float(np.median(d_sorted[lo + a: lo + b]))
+        return float(np.median(d_sorted[lo + a : lo + b]))
     return float(np.median(d_sorted[lo:hi]))  # a broad (jittered) cluster: the median of the whole window
 
 

@@ -36,8 +36,14 @@ import pandera.pandas as pa
 REQUIRED_COLUMNS = ("position", "type_name", "series_id", "event_time", "value")
 KEY_COLUMNS = ("position", "type_name", "series_id")
 PROVENANCE_COLUMNS = ("topic", "partition", "offset", "ingested_at", "schema_id")
-REASONS = ("unparseable_timestamp", "schema:<column>", "non_finite_value", "future_timestamp", "outside_day",
-           "value_out_of_range")
+REASONS = (
+    "unparseable_timestamp",
+    "schema:<column>",
+    "non_finite_value",
+    "future_timestamp",
+    "outside_day",
+    "value_out_of_range",
+)
 EVENT_TIME_DTYPE = pd.DatetimeTZDtype("ms", "UTC")
 
 
@@ -51,8 +57,9 @@ readings_schema = pa.DataFrameSchema(
         "type_name": pa.Column(object, checks=pa.Check(_is_str, element_wise=False), nullable=False),
         "series_id": pa.Column(object, checks=pa.Check(_is_str, element_wise=False), nullable=False),
         "event_time": pa.Column(EVENT_TIME_DTYPE, nullable=False),
-        "value": pa.Column("float64", checks=pa.Check(lambda s: np.isfinite(s), element_wise=False),
-                           nullable=False),
+        "value": pa.Column(
+            "float64", checks=pa.Check(lambda s: np.isfinite(s), element_wise=False), nullable=False
+        ),
         "rstart": pa.Column("float64", nullable=True, required=False),
         "rend": pa.Column("float64", nullable=True, required=False),
     },
@@ -78,12 +85,14 @@ def parse_event_time(raw: pd.Series) -> pd.Series:
     elif pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         parsed = pd.to_datetime(raw, unit="ms", utc=True, errors="coerce")
     else:
-        numeric = raw.map(lambda v: isinstance(v, int | float | np.integer | np.floating)
-                          and not isinstance(v, bool))
+        numeric = raw.map(
+            lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        )
         parsed = pd.Series(pd.NaT, index=raw.index, dtype=pd.DatetimeTZDtype("ns", "UTC"))
         if numeric.any():
-            parsed[numeric] = pd.to_datetime(raw[numeric].astype("float64"), unit="ms", utc=True,
-                                             errors="coerce")
+            parsed[numeric] = pd.to_datetime(
+                raw[numeric].astype("float64"), unit="ms", utc=True, errors="coerce"
+            )
         text = ~numeric & raw.notna()
         if text.any():
             # per element: pandas' ISO8601 fast path applies the first string's UTC offset to later naive
@@ -92,8 +101,9 @@ def parse_event_time(raw: pd.Series) -> pd.Series:
     return parsed.astype(EVENT_TIME_DTYPE)
 
 
-def validate_readings(df: pd.DataFrame, *, day: dt.date | None = None,
-                      now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_readings(
+    df: pd.DataFrame, *, day: dt.date | None = None, now: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``df`` into ``(valid_df, rejected_df)``; never raises on bad rows.
 
     ``day``: when given, readings outside ``[day 00:00 UTC, day+1 00:00 UTC)`` are rejected.
@@ -170,15 +180,17 @@ def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for col in ("series_id", "event_time"):
         if col not in df.columns:
             raise ValueError(f"deduplicate needs column {col!r}")
-    order = (np.argsort(df["offset"].to_numpy(), kind="stable") if "offset" in df.columns
-             else np.arange(len(df)))
+    order = (
+        np.argsort(df["offset"].to_numpy(), kind="stable") if "offset" in df.columns else np.arange(len(df))
+    )
     ordered = df.iloc[order]
     payload = [c for c in df.columns if c not in PROVENANCE_COLUMNS]
     exact = ordered.duplicated(subset=payload, keep="first").to_numpy()
     same_ts = np.zeros(len(df), dtype=bool)
     remaining = ordered[~exact]
-    same_ts[np.flatnonzero(~exact)] = remaining.duplicated(subset=["series_id", "event_time"],
-                                                           keep="first").to_numpy()
+    same_ts[np.flatnonzero(~exact)] = remaining.duplicated(
+        subset=["series_id", "event_time"], keep="first"
+    ).to_numpy()
     reason = np.full(len(df), None, dtype=object)
     reason[order[exact]] = "exact_duplicate"
     reason[order[same_ts]] = "same_timestamp"

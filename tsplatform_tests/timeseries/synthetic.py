@@ -57,7 +57,7 @@ def sampled_grid(
     for _ in range(long_gaps):
         length = int(rng.integers(*long_gap_periods))
         at = int(rng.integers(1, max(2, n - length - 1)))
-        keep[at: at + length] = False
+        keep[at : at + length] = False
     keep[0] = keep[-1] = True
     k = k[keep]
     true_ns = k * p + ph
@@ -79,12 +79,24 @@ def sampled_grid(
     return SampledGrid(idx, pd.Timedelta(p, unit="ns"), pd.Timedelta(int(ph), unit="ns"), missing, k)
 
 
-def seasonal_values(index: pd.DatetimeIndex, *, seed: int = 0, season: str = "1D", amplitude: float = 10.0,
-                    trend_per_day: float = 0.5, noise: float = 0.5, level: float = 20.0) -> pd.Series:
+def seasonal_values(
+    index: pd.DatetimeIndex,
+    *,
+    seed: int = 0,
+    season: str = "1D",
+    amplitude: float = 10.0,
+    trend_per_day: float = 0.5,
+    noise: float = 0.5,
+    level: float = 20.0,
+) -> pd.Series:
     """Level + linear trend + sine of period ``season`` + Gaussian noise, on ``index`` (UTC)."""
     rng = np.random.default_rng(seed)
     seconds = (index - index[0]).total_seconds().to_numpy()
     phase = 2 * np.pi * seconds / pd.Timedelta(season).total_seconds()
-    values = (level + trend_per_day * seconds / 86_400 + amplitude * np.sin(phase)
-              + rng.normal(0, noise, index.size))
+    values = (
+        level
+        + trend_per_day * seconds / 86_400
+        + amplitude * np.sin(phase)
+        + rng.normal(0, noise, index.size)
+    )
     return pd.Series(values, index=index, name="value")

@@ -29,8 +29,9 @@ def test_architecture_example_two_missing_samples() -> None:
 
 @pytest.mark.parametrize(("missing_rate", "long_gaps"), [(0.0, 0), (0.1, 0), (0.5, 0), (0.2, 3)])
 def test_missing_samples_match_ground_truth_exactly(missing_rate: float, long_gaps: int) -> None:
-    grid = sampled_grid(3000, "300s", seed=21, missing_rate=missing_rate, long_gaps=long_gaps,
-                        duplicate_rate=0.02)
+    grid = sampled_grid(
+        3000, "300s", seed=21, missing_rate=missing_rate, long_gaps=long_gaps, duplicate_rate=0.02
+    )
     estimate = estimate_period(grid.timestamps)
     report = detect_gaps(grid.timestamps, estimate)
     assert report.missing.equals(grid.missing)
@@ -75,6 +76,7 @@ def test_b4b_scd41_gaps_are_the_twenty_minute_steps() -> None:
 
 
 # --- regularize ---------------------------------------------------------------------------------------
+
 
 def test_regularize_places_samples_on_the_phase_aligned_grid() -> None:
     grid = sampled_grid(500, "600s", seed=23, jitter=0.1, missing_rate=0.2)

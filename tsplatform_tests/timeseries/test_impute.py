@@ -30,7 +30,7 @@ def _with_gaps(series: pd.Series, gaps: list[tuple[int, int]]) -> tuple[pd.Serie
     hidden = series.copy()
     mask = np.zeros(len(series), dtype=bool)
     for start, length in gaps:
-        mask[start:start + length] = True
+        mask[start : start + length] = True
     hidden[mask] = np.nan
     return hidden, mask
 
@@ -87,8 +87,10 @@ def test_pchip_does_not_overshoot_the_neighbours() -> None:
 def test_seasonal_beats_linear_on_day_long_gaps() -> None:
     truth = seasonal_values(_grid(24 * 20), seed=2, amplitude=10.0, noise=0.3)
     hidden, mask = _with_gaps(truth, [(24 * 5 + 3, 24), (24 * 11 + 7, 30), (24 * 16, 24)])
-    rmse = {m: float(np.sqrt(np.mean((impute(hidden, m)[mask] - truth[mask]) ** 2)))
-            for m in ("linear", "seasonal")}
+    rmse = {
+        m: float(np.sqrt(np.mean((impute(hidden, m)[mask] - truth[mask]) ** 2)))
+        for m in ("linear", "seasonal")
+    }
     assert rmse["seasonal"] < 0.2 * rmse["linear"]
 
 
@@ -98,8 +100,10 @@ def test_seasonal_uses_a_given_season_and_falls_back_without_one() -> None:
     given = impute(hidden, "seasonal", season_length=12)
     derived = impute(hidden, "seasonal")  # derives 24 samples: a multiple of the 12 h season, still good
     linear = impute(hidden, "linear")
-    err = {k: float(np.sqrt(np.mean((v[mask] - truth[mask]) ** 2)))
-           for k, v in {"given": given, "derived": derived, "linear": linear}.items()}
+    err = {
+        k: float(np.sqrt(np.mean((v[mask] - truth[mask]) ** 2)))
+        for k, v in {"given": given, "derived": derived, "linear": linear}.items()
+    }
     assert err["given"] < 0.3 * err["linear"] and err["derived"] < 0.5 * err["linear"]
     short = hidden.iloc[:40]  # under two days: no season, linear fallback
     assert default_season_length(short) is None
@@ -126,6 +130,7 @@ def test_unknown_method_and_non_numeric_series_are_clear_errors() -> None:
 
 
 # --- select_imputation --------------------------------------------------------------------------------
+
 
 def test_masks_follow_the_series_own_gap_lengths() -> None:
     truth = seasonal_values(_grid(24 * 30), seed=5)

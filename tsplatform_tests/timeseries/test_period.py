@@ -76,8 +76,9 @@ def test_exact_recovery_under_degradation(period: str, kwargs: dict) -> None:
 def test_non_integer_clock_roll_back_does_not_halve_the_period(seed: int) -> None:
     # a roll-back by 20.37 periods interleaves a second grid (steps of 167 s and 283 s between 450 s ones);
     # the approximate GCD alone gives 225 s here, the coarser-grid preference restores 450 s
-    grid = sampled_grid(1500, "450s", seed=seed, missing_rate=0.5, duplicate_rate=0.05,
-                        clock_step_back="9166.5s")
+    grid = sampled_grid(
+        1500, "450s", seed=seed, missing_rate=0.5, duplicate_rate=0.05, clock_step_back="9166.5s"
+    )
     assert estimate_period(grid.timestamps).period == pd.Timedelta("450s")
 
 
@@ -134,8 +135,12 @@ def test_input_types_agree() -> None:
 
 
 def test_strings_with_mixed_offsets_are_parsed_one_by_one() -> None:
-    stamps = ["2024-01-01T01:00:00+01:00", "2024-01-01 00:10:00", "2024-01-01T00:20:00Z",
-              "2024-01-01 00:40:00"]
+    stamps = [
+        "2024-01-01T01:00:00+01:00",
+        "2024-01-01 00:10:00",
+        "2024-01-01T00:20:00Z",
+        "2024-01-01 00:40:00",
+    ]
     est = estimate_period(stamps)
     assert est.period == pd.Timedelta("10min")
     assert est.confidence == 1.0
@@ -163,6 +168,7 @@ def test_grid_index_maps_samples_to_integer_steps() -> None:
 
 
 # --- real extracts (tsplatform_tests/data, see README.md there) ---------------------------------------
+
 
 def test_nab_ec2_latency_slice_with_dst_duplicates() -> None:
     df = pd.read_csv(DATA / "nab_ec2_request_latency_2014-03-08_09.csv")

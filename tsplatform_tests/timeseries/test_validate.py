@@ -20,9 +20,19 @@ IN_DAY_MS = 1669102545000  # 2022-11-22 07:35:45 UTC
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
-    base = {"position": "광 주 A", "type_name": "C02", "series_id": SID, "event_time": IN_DAY_MS,
-            "value": 460.0, "rstart": 0.0, "rend": 20000.0, "ss_id": 2, "unit": "ppm", "topic": "t",
-            "partition": 0}
+    base = {
+        "position": "광 주 A",
+        "type_name": "C02",
+        "series_id": SID,
+        "event_time": IN_DAY_MS,
+        "value": 460.0,
+        "rstart": 0.0,
+        "rend": 20000.0,
+        "ss_id": 2,
+        "unit": "ppm",
+        "topic": "t",
+        "partition": 0,
+    }
     return pd.DataFrame([{**base, "offset": i, **row} for i, row in enumerate(rows)])
 
 
@@ -53,15 +63,21 @@ def test_each_bad_row_is_rejected_with_its_reason(row: dict, reason: str) -> Non
 
 
 def test_valid_rows_are_typed_and_pass_through_untouched() -> None:
-    df = _frame([{}, {"event_time": "2022-11-22T18:00:00+09:00"},
-                 {"event_time": pd.Timestamp("2022-11-22 12:00")},
-                 {"rstart": None, "rend": None, "value": 1e9}])
+    df = _frame(
+        [
+            {},
+            {"event_time": "2022-11-22T18:00:00+09:00"},
+            {"event_time": pd.Timestamp("2022-11-22 12:00")},
+            {"rstart": None, "rend": None, "value": 1e9},
+        ]
+    )
     valid, rejected = validate_readings(df, day=DAY, now=NOW)
     assert rejected.empty
     assert str(valid["event_time"].dtype) == "datetime64[ms, UTC]"
     assert valid["value"].dtype == np.float64
-    expected = pd.to_datetime(["2022-11-22 07:35:45", "2022-11-22 09:00:00", "2022-11-22 12:00:00",
-                               "2022-11-22 07:35:45"], utc=True)
+    expected = pd.to_datetime(
+        ["2022-11-22 07:35:45", "2022-11-22 09:00:00", "2022-11-22 12:00:00", "2022-11-22 07:35:45"], utc=True
+    )
     assert valid["event_time"].tolist() == expected.tolist()
     assert valid["value"].tolist() == [460.0, 460.0, 460.0, 1e9]  # no range known for the last row
     for col in ("ss_id", "unit", "topic", "partition", "offset"):
@@ -70,8 +86,13 @@ def test_valid_rows_are_typed_and_pass_through_untouched() -> None:
 
 
 def test_timezone_offsets_and_epoch_milliseconds_are_parsed_to_utc() -> None:
-    df = _frame([{"event_time": "2022-11-22T16:35:45+09:00"}, {"event_time": IN_DAY_MS},
-                 {"event_time": pd.Timestamp("2022-11-22 08:35:45", tz="Europe/Paris")}])
+    df = _frame(
+        [
+            {"event_time": "2022-11-22T16:35:45+09:00"},
+            {"event_time": IN_DAY_MS},
+            {"event_time": pd.Timestamp("2022-11-22 08:35:45", tz="Europe/Paris")},
+        ]
+    )
     valid, _ = validate_readings(df, day=DAY, now=NOW)
     assert valid["event_time"].nunique() == 1
     assert valid["event_time"].iloc[0] == pd.Timestamp("2022-11-22 07:35:45", tz="UTC")
@@ -81,8 +102,10 @@ def test_mixed_offset_strings_are_parsed_one_by_one() -> None:
     # pandas' ISO8601 fast path would apply the first string's +09:00 to the naive second string
     df = _frame([{"event_time": "2022-11-22T16:35:45+09:00"}, {"event_time": "2022-11-22 12:00:00"}])
     valid, _ = validate_readings(df, day=DAY, now=NOW)
-    assert valid["event_time"].tolist() == [pd.Timestamp("2022-11-22 07:35:45", tz="UTC"),
-                                            pd.Timestamp("2022-11-22 12:00", tz="UTC")]
+    assert valid["event_time"].tolist() == [
+        pd.Timestamp("2022-11-22 07:35:45", tz="UTC"),
+        pd.Timestamp("2022-11-22 12:00", tz="UTC"),
+    ]
 
 
 def test_outside_day_is_only_checked_when_a_day_is_given() -> None:
@@ -110,6 +133,7 @@ def test_all_rows_accounted_for() -> None:
 
 # --- deduplicate --------------------------------------------------------------------------------------
 
+
 def test_exact_then_same_timestamp_duplicates_in_offset_order() -> None:
     later = IN_DAY_MS + 1000
     df = _frame([{"value": 1.0}, {"value": 2.0}, {"value": 1.0}, {"value": 3.0, "event_time": later}])
@@ -136,9 +160,16 @@ def test_other_series_at_the_same_time_are_not_duplicates() -> None:
 
 def test_nab_dst_rows_are_same_timestamp_duplicates() -> None:
     raw = pd.read_csv(DATA / "nab_ec2_request_latency_2014-03-08_09.csv")
-    df = pd.DataFrame({"position": "ec2", "type_name": "latency", "series_id": series_id("ec2", "latency"),
-                       "event_time": pd.to_datetime(raw["timestamp"]).dt.tz_localize("UTC"),
-                       "value": raw["value"], "offset": np.arange(len(raw))})
+    df = pd.DataFrame(
+        {
+            "position": "ec2",
+            "type_name": "latency",
+            "series_id": series_id("ec2", "latency"),
+            "event_time": pd.to_datetime(raw["timestamp"]).dt.tz_localize("UTC"),
+            "value": raw["value"],
+            "offset": np.arange(len(raw)),
+        }
+    )
     valid, rejected = validate_readings(df, now=NOW)
     assert rejected.empty
     kept, dups = deduplicate(valid)
