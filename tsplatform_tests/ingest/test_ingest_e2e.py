@@ -337,3 +337,38 @@ def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, f
     assert len(raw) == len(sent)
     assert raw.set_index(["partition", "offset"]).index.is_unique
     assert reading_multiset(raw) == reading_multiset(sent)
+
+
+def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tsplatform.catalog import CatalogUnavailable
+    from tsplatform.ingest.pipeline import end_offsets, ingest_ranges, plan_ranges
+    from tsplatform.services.process import free_port
+
+    topic = fresh_topic(partitions=1)
+    sent = _publish_simple(services.kafka_bootstrap, topic, 2_000, dt.date(2024, 7, 1), seed=9)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _env(tmp_path, topic, max_per_run=10_000).items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()
+        settings = get_settings()
+        offsets = end_offsets(settings, [topic])
+        (run,) = plan_ranges({tp: low for tp, (low, _h, _c) in offsets.items()},
+                             {tp: high for tp, (_l, high, _c) in offsets.items()}, 10_000)  # fmt: skip
+        lake = Lake(settings.lake_uri)
+        dead = Catalog(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", "x",
+                       timeout_ms=300, retries=2, backoff_s=0.05)  # fmt: skip
+        with pytest.raises(CatalogUnavailable) as failure:
+            ingest_ranges(settings, run, lake=lake, catalog=dead, commit=False)
+        message = str(failure.value)
+        assert "TSPLATFORM_MONGO_URI" in message and "3 attempts" in message
+        # the lake holds the range completely (it is written before the catalog), nothing half-done
+        assert len(read_dataset(lake, "raw_readings")) == len(sent)
+        live = Catalog(settings.mongo_uri, settings.mongo_db)
+        try:
+            again = ingest_ranges(settings, run, lake=lake, catalog=live)  # re-execution of the failed run
+            assert again.landed == 0 and again.skipped_existing == len(sent)
+            docs = live.partitions("raw_readings")
+            assert sum(d["rows"] for d in docs) == len(sent)
+        finally:
+            live.close()
+    get_settings.cache_clear()
