@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,11 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     executor memory on a cluster).
     """
     settings = settings or get_settings()
+    # Local Python workers must run this interpreter (the system python3 has no pandas); Spark reads
+    # these from the environment of the driver process, so every entry point gets them here.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     base: Path = settings.spark_dir
     for sub in ("warehouse", "tmp", "metastore"):
         (base / sub).mkdir(parents=True, exist_ok=True)
