@@ -157,6 +157,29 @@ def topic_partitions(
     return out
 
 
+def _committed(
+    consumer: Consumer, tps: list[TopicPartition], retry_for_s: float = 30.0
+) -> list[TopicPartition]:
+    """``consumer.committed``, retried while the group coordinator is not ready (a broker that just
+    started answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS until its offsets topic is loaded)."""
+    deadline = time.monotonic() + retry_for_s
+    while True:
+        try:
+            return consumer.committed(tps, timeout=15)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            retriable = getattr(error, "retriable", lambda: False)() or getattr(
+                error, "code", lambda: None
+            )() in (
+                KafkaError.NOT_COORDINATOR,
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                KafkaError.COORDINATOR_NOT_AVAILABLE,
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def end_offsets(
     settings: Settings, topics: Sequence[str], group: str | None = None
 ) -> dict[tuple[str, int], tuple[int, int, int | None]]:
@@ -166,7 +189,7 @@ def end_offsets(
         tps = topic_partitions(consumer, topics)
         committed = {}
         if tps:
-            for tp in consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=15):
+            for tp in _committed(consumer, [TopicPartition(t, p) for t, p in tps]):
                 committed[(tp.topic, tp.partition)] = tp.offset if tp.offset >= 0 else None
         result = {}
         for t, p in tps:
