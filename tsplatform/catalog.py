@@ -158,11 +158,9 @@ class Catalog:
     def _sync_series(self, table: pa.Table, dataset: str, day: dt.date, now: dt.datetime) -> None:
         cols = [c for c in ("series_id", "event_time", "schema_id", *_ATTRIBUTES) if c in table.column_names]
         frame = table.select(cols).to_pandas()
-        if "offset" in table.column_names:
-            frame["_order"] = table["offset"].to_numpy()
         grouped = frame.groupby("series_id", sort=True)
         stats = grouped["event_time"].agg(["count", "min", "max"])
-        latest = grouped.tail(1).set_index("series_id")
+        latest = grouped.tail(1).set_index("series_id")  # attributes of each series' last row
         day_ops = []
         series_ops = []
         for sid, row in stats.iterrows():

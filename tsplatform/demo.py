@@ -25,6 +25,7 @@ from rich.table import Table
 
 from tsplatform.catalog import Catalog
 from tsplatform.errors import BadInput
+from tsplatform.ingest.pipeline import end_offsets
 from tsplatform.ingest.replay import ColumnMap, prepare_readings, publish
 from tsplatform.lake import Lake
 from tsplatform.services.health import check_kafka, check_mongo
@@ -50,23 +51,6 @@ def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
-def _topic_size(settings: Settings, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(settings.kafka_client_config(**{"group.id": "tsplatform-demo-probe"}))
-    try:
-        meta = consumer.list_topics(timeout=15).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return 0
-        total = 0
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            total += high - low
-        return total
-    finally:
-        consumer.close()
-
-
 def _ensure_topic(settings: Settings, topic: str, partitions: int = 2) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -87,7 +71,7 @@ def _ensure_topic(settings: Settings, topic: str, partitions: int = 2) -> None:
 
 
 def run_sensor_and_runs(instance: Any) -> tuple[int, int]:
-    """One Kafka offset sensor tick on ``instance`` (cursor kept in the instance), then its runs."""
+    """One Kafka offset sensor tick on ``instance``, then its runs (cursor kept in the instance dir)."""
     import dagster as dg
 
     from tsplatform.assets.ingest import kafka_offset_sensor
@@ -240,7 +224,7 @@ def run_demo(*, with_spark: bool = True) -> None:
     console.rule("1. publish real CO2 readings to Kafka (Connect JSON envelope)")
     readings = demo_readings()
     _ensure_topic(settings, topic)
-    already = _topic_size(settings, topic)
+    already = sum(high - low for low, high, _committed in end_offsets(settings, [topic]).values())
     if already >= len(readings):
         console.print(f"topic {topic} already holds {already} records: not publishing again")
     else:

@@ -44,6 +44,11 @@ def spark_ddl_type(dtype: pa.DataType) -> str:
         raise ValueError(f"no Spark SQL type for Arrow type {dtype}") from exc
 
 
+def spark_ddl_columns(schema: pa.Schema) -> str:
+    """Back-quoted ``name TYPE, ...`` columns of an Arrow schema (DDL, read.schema, applyInPandas)."""
+    return ", ".join(f"`{f.name}` {spark_ddl_type(f.type)}" for f in schema)
+
+
 def table_name(dataset: str) -> str:
     return f"{DATABASE}.{check_dataset_name(dataset)}"
 
@@ -52,7 +57,7 @@ def ensure_table(spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schem
     """Create the external table of ``dataset`` if missing and register its partitions; returns its name."""
     name = table_name(dataset)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-    columns = ", ".join(f"`{f.name}` {spark_ddl_type(f.type)}" for f in schema)
+    columns = spark_ddl_columns(schema)
     location = lake.uri(dataset).replace("'", "\\'")
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {name} ({columns}, `year` STRING, `month` STRING, `day` STRING) "

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -61,8 +62,9 @@ class Lake:
 
     root: str
 
-    @property
+    @cached_property
     def _fs_and_base(self) -> tuple[pafs.FileSystem, str]:
+        """Resolved once per Lake (``from_uri`` may look up credentials for object stores)."""
         if "://" in self.root:
             fs, base = pafs.FileSystem.from_uri(self.root)
         else:
@@ -96,7 +98,7 @@ class Lake:
     def write_file(self, dataset: str, day: dt.date, name: str, table: pa.Table) -> str:
         """Atomically write ``table`` as ``<partition>/<name>``, replacing a file of the same name."""
         check_file_name(name)
-        fs, _ = self._fs_and_base
+        fs = self.fs
         staging = f"{self.dataset_path(dataset)}/_staging"
         final_dir = self.partition_path(dataset, day)
         fs.create_dir(staging, recursive=True)
@@ -109,7 +111,7 @@ class Lake:
 
     def clean_staging(self, dataset: str) -> int:
         """Delete files left in ``_staging`` by writers that died; call only while no writer is active."""
-        fs, _ = self._fs_and_base
+        fs = self.fs
         staging = f"{self.dataset_path(dataset)}/_staging"
         if fs.get_file_info(staging).type != pafs.FileType.Directory:
             return 0
@@ -122,7 +124,7 @@ class Lake:
 
     def delete_partition(self, dataset: str, day: dt.date) -> bool:
         """Delete a day partition; True when it existed."""
-        fs, _ = self._fs_and_base
+        fs = self.fs
         path = self.partition_path(dataset, day)
         if fs.get_file_info(path).type == pafs.FileType.NotFound:
             return False
@@ -132,7 +134,7 @@ class Lake:
     # --- reading -----------------------------------------------------------------------------
     def partition_files(self, dataset: str, day: dt.date) -> list[str]:
         """Visible Parquet files of a day partition, sorted by name."""
-        fs, _ = self._fs_and_base
+        fs = self.fs
         path = self.partition_path(dataset, day)
         if fs.get_file_info(path).type != pafs.FileType.Directory:
             return []
@@ -147,7 +149,7 @@ class Lake:
 
     def days(self, dataset: str) -> list[dt.date]:
         """The day partitions present for ``dataset``, ascending."""
-        fs, _ = self._fs_and_base
+        fs = self.fs
         root = self.dataset_path(dataset)
         if fs.get_file_info(root).type != pafs.FileType.Directory:
             return []

@@ -24,7 +24,7 @@ import pyarrow as pa
 from dagster_pyspark import PySparkResource
 
 from tsplatform.assets.ingest import raw_readings
-from tsplatform.hive import register_partition
+from tsplatform.hive import register_partition, spark_ddl_columns
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions
@@ -51,42 +51,27 @@ def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.
     return out
 
 
-def _spark_schema() -> str:
-    from tsplatform.hive import spark_ddl_type
-
-    return ", ".join(f"`{f.name}` {spark_ddl_type(f.type)}" for f in _OUT_SCHEMA)
-
-
 def validate_day_on_spark(spark: Any, lake: Lake, day: dt.date, now: pd.Timestamp) -> pd.DataFrame | None:
     """Run :func:`validate_series` per series of ``raw_readings/<day>`` on Spark; ``None`` if no data."""
     files = lake.partition_files("raw_readings", day)
     if not files:
         return None
     uris = [f if "://" in f else f"file://{f}" for f in files]
-    raw = spark.read.schema(", ".join(f"`{f.name}` {_spark_type(f)}" for f in RAW_READINGS_SCHEMA)).parquet(
-        *uris
-    )
+    raw = spark.read.schema(spark_ddl_columns(RAW_READINGS_SCHEMA)).parquet(*uris)
 
     def per_series(frame: pd.DataFrame) -> pd.DataFrame:
         return validate_series(frame, day, now)[[f.name for f in _OUT_SCHEMA]]
 
-    result = raw.groupBy("series_id").applyInPandas(per_series, schema=_spark_schema()).toPandas()
+    result = (
+        raw.groupBy("series_id").applyInPandas(per_series, schema=spark_ddl_columns(_OUT_SCHEMA)).toPandas()
+    )
     for column in ("event_time", "ingested_at"):  # Spark hands back naive session-time (UTC) stamps
         result[column] = pd.to_datetime(result[column], utc=True).dt.as_unit("ms")
     return result
 
 
-def _spark_type(field: pa.Field) -> str:
-    from tsplatform.hive import spark_ddl_type
-
-    return spark_ddl_type(field.type)
-
-
 def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    frame = frame[[f.name for f in schema]].copy()
-    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True).dt.as_unit("ms")
-    frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True).dt.as_unit("ms")
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    return pa.Table.from_pandas(frame[[f.name for f in schema]], schema=schema, preserve_index=False)
 
 
 @dg.asset(
@@ -108,24 +93,19 @@ def validated_readings(
 ) -> dg.MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
+    session = spark.spark_session
     now = pd.Timestamp.now(tz="UTC")
     raw = the_lake.read_partition("raw_readings", day, columns=["offset"])
     raw_rows = 0 if raw is None else raw.num_rows  # counted independently of the Spark job
-    out = validate_day_on_spark(spark.spark_session, the_lake, day, now)
+    out = validate_day_on_spark(session, the_lake, day, now)
     if out is None or out.empty:
-        out = pd.DataFrame({f.name: pd.Series(dtype=object) for f in _OUT_SCHEMA})
+        out = _OUT_SCHEMA.empty_table().to_pandas()
     valid_mask = out["reason"].isna()
     valid, rejects = out[valid_mask].drop(columns="reason"), out[~valid_mask]
     valid = valid.sort_values(["series_id", "event_time"], kind="stable")
     name = f"{day.isoformat()}.parquet"
     the_lake.write_file("validated_readings", day, name, _to_table(valid, RAW_READINGS_SCHEMA))
     the_lake.write_file("validation_rejects", day, name, _to_table(rejects, REJECTS_SCHEMA))
-    for dataset in ("validated_readings", "validation_rejects"):  # older file names of this partition
-        for path in the_lake.partition_files(dataset, day):
-            if not path.endswith("/" + name):
-                the_lake.fs.delete_file(path)
-
-    session = spark.spark_session
     register_partition(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, day)
     register_partition(session, the_lake, "validated_readings", RAW_READINGS_SCHEMA, day)
     register_partition(session, the_lake, "validation_rejects", REJECTS_SCHEMA, day)

@@ -16,7 +16,14 @@ from typing import Any
 
 import dagster as dg
 
-from tsplatform.ingest.pipeline import IngestError, OffsetRange, end_offsets, ingest_ranges, plan_ranges
+from tsplatform.ingest.pipeline import (
+    IngestError,
+    OffsetRange,
+    end_offsets,
+    ingest_ranges,
+    plan_ranges,
+    start_positions,
+)
 from tsplatform.partitions import daily_partitions
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
@@ -79,51 +86,36 @@ def ingest_kafka_ranges(
     cat = catalog.catalog()
     try:
         summary = ingest_ranges(kafka.settings(), ranges, lake=lake.lake(), catalog=cat, commit=config.commit)
-        known = set(daily_partitions.get_partition_keys())
-        outside = []
-        ranges_meta = [r.to_dict() for r in ranges]
-        for day, n in sorted(summary.days.items()):
-            key = day.isoformat()
-            if key not in known:
-                outside.append(key)
-                continue
-            doc = cat.partition("raw_readings", day) or {}
-            context.log_event(
-                dg.AssetMaterialization(
-                    asset_key="raw_readings",
-                    partition=key,
-                    metadata={
-                        "dagster/row_count": int(doc.get("rows", 0)),
-                        "readings_in_run": n,
-                        "series": int(doc.get("series", 0)),
-                        "checksum": str(doc.get("checksum", "")),
-                        "offset_ranges": dg.MetadataValue.json(doc.get("offset_ranges", [])),
-                        "run_ranges": dg.MetadataValue.json(ranges_meta),
-                    },
-                )
-            )
-        for day in sorted(summary.quarantine_days):
-            key = day.isoformat()
-            if key in known:
-                doc = cat.partition("quarantine", day) or {}
-                context.log_event(
-                    dg.AssetMaterialization(
-                        asset_key="quarantine",
-                        partition=key,
-                        metadata={
-                            "dagster/row_count": int(doc.get("rows", 0)),
-                            "quarantined_in_run": summary.quarantined,
-                        },
-                    )
-                )
-        if outside:
-            context.log.warning(
-                f"{len(outside)} event day(s) outside the partitions definition were landed but not "
-                f"materialized (check TSPLATFORM_START_DATE): {outside[:10]}"
-            )
-        context.log.info(f"ingested: {json.dumps(summary.as_metadata())}")
     finally:
         cat.close()
+    ranges_meta = dg.MetadataValue.json([r.to_dict() for r in ranges])
+    touched = [("raw_readings", day, {"readings_in_run": n}) for day, n in sorted(summary.days.items())]
+    touched += [
+        ("quarantine", day, {"quarantined_in_run": summary.quarantined})
+        for day in sorted(summary.quarantine_days)
+    ]
+    outside = []
+    for dataset, day, in_run in touched:
+        key = day.isoformat()
+        if not daily_partitions.has_partition_key(key):
+            outside.append(f"{dataset}/{key}")
+            continue
+        doc = summary.catalog_docs.get((dataset, day), {})
+        metadata: dict[str, Any] = {"dagster/row_count": int(doc.get("rows", 0)), **in_run}
+        if dataset == "raw_readings":
+            metadata |= {
+                "series": int(doc.get("series", 0)),
+                "checksum": str(doc.get("checksum", "")),
+                "offset_ranges": dg.MetadataValue.json(doc.get("offset_ranges", [])),
+                "run_ranges": ranges_meta,
+            }
+        context.log_event(dg.AssetMaterialization(asset_key=dataset, partition=key, metadata=metadata))
+    if outside:
+        context.log.warning(
+            f"{len(outside)} day partition(s) outside the partitions definition were landed but not "
+            f"materialized (check TSPLATFORM_START_DATE): {outside[:10]}"
+        )
+    context.log.info(f"ingested: {json.dumps(summary.as_metadata())}")
 
 
 @dg.job(
@@ -154,12 +146,8 @@ def kafka_offset_sensor(
         return dg.SkipReason(str(exc))
     if not offsets:
         return dg.SkipReason(f"none of the topics {settings.topics} exists yet")
-    positions = {}
-    for (topic, part), (low, _high, committed) in offsets.items():
-        start = cursor.get(_cursor_key(topic, part))
-        if start is None:
-            start = committed if committed is not None else low
-        positions[(topic, part)] = max(start, low)  # offsets deleted by Kafka retention are gone
+    resume = {tuple(json.loads(key)): offset for key, offset in cursor.items()}
+    positions = start_positions(offsets, resume)
     ends = {tp: high for tp, (_low, high, _c) in offsets.items()}
     runs = plan_ranges(positions, ends, settings.max_records_per_run)[:MAX_RUNS_PER_TICK]
     if not runs:

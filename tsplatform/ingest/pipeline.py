@@ -90,6 +90,7 @@ class IngestSummary:
     quarantine_days: set[dt.date] = field(default_factory=set)
     ranges: list[OffsetRange] = field(default_factory=list)
     series: set[str] = field(default_factory=set)
+    catalog_docs: dict[tuple[str, dt.date], dict[str, Any]] = field(default_factory=dict)  # synced partitions
     seconds: float = 0.0
 
     def merge(self, other: IngestSummary) -> None:
@@ -107,6 +108,7 @@ class IngestSummary:
         self.quarantine_days |= other.quarantine_days
         self.ranges.extend(other.ranges)
         self.series |= other.series
+        self.catalog_docs.update(other.catalog_docs)
         self.seconds += other.seconds
 
     def as_metadata(self) -> dict[str, Any]:
@@ -202,6 +204,21 @@ def end_offsets(
         consumer.close()
 
 
+def start_positions(
+    offsets: dict[tuple[str, int], tuple[int, int, int | None]],
+    cursor: dict[tuple[str, int], int] | None = None,
+) -> dict[tuple[str, int], int]:
+    """Where each topic-partition resumes: the cursor's offset, else the group's committed offset, else
+    the low watermark; never below the low watermark (offsets deleted by Kafka retention are gone)."""
+    positions = {}
+    for tp, (low, _high, committed) in offsets.items():
+        start = (cursor or {}).get(tp)
+        if start is None:
+            start = committed if committed is not None else low
+        positions[tp] = max(start, low)
+    return positions
+
+
 def plan_ranges(
     positions: dict[tuple[str, int], int],
     ends: dict[tuple[str, int], int],
@@ -279,15 +296,12 @@ def consume_ranges(
             progressed = False
             if msgs:
                 # column-wise extraction; range checks vectorised per topic-partition
-                topics = [m.topic() for m in msgs]
+                topics = np.array([m.topic() for m in msgs], dtype=object)
                 parts = np.fromiter((m.partition() for m in msgs), dtype=np.int64, count=len(msgs))
                 offs = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
-                single_topic = len(set(topics)) == 1
                 for (topic, part), r in list(todo.items()):
-                    in_tp = parts == part if single_topic else (parts == part) & (np.array(topics) == topic)
-                    if single_topic and topics[0] != topic:
-                        continue
-                    keep = np.flatnonzero(in_tp & (offs >= r.start) & (offs < r.end))
+                    in_range = (topics == topic) & (parts == part) & (offs >= r.start) & (offs < r.end)
+                    keep = np.flatnonzero(in_range)
                     if len(keep) == 0:
                         continue
                     chunk = by_topic.get(topic)
@@ -520,10 +534,9 @@ def ingest_ranges(
             summary.skipped_existing += skipped_q
             summary.quarantine_days = {ingest_day}
     if catalog is not None:
-        for day in sorted(summary.days):
-            catalog.sync_partition(lake, "raw_readings", day)
-        for day in sorted(summary.quarantine_days):
-            catalog.sync_partition(lake, "quarantine", day)
+        for dataset, days in (("raw_readings", summary.days), ("quarantine", summary.quarantine_days)):
+            for day in sorted(days):
+                summary.catalog_docs[(dataset, day)] = catalog.sync_partition(lake, dataset, day)
     if commit:
         commit_offsets(settings, ranges)
     summary.seconds = time.monotonic() - started
@@ -543,7 +556,7 @@ def ingest_once(
     if group is not None and group != settings.consumer_group:
         settings = settings.model_copy(update={"consumer_group": group})
     offsets = end_offsets(settings, topics)
-    positions = {tp: (c if c is not None else low) for tp, (low, _high, c) in offsets.items()}
+    positions = start_positions(offsets)
     ends = {tp: high for tp, (_low, high, _c) in offsets.items()}
     total = IngestSummary()
     for run in plan_ranges(positions, ends, settings.max_records_per_run):

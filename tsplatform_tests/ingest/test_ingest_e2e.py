@@ -258,6 +258,13 @@ def _publish_simple(bootstrap: str, topic: str, n: int, day: dt.date, seed: int 
     return frame
 
 
+def assert_landed_exactly_once(raw: pd.DataFrame, sent: pd.DataFrame) -> None:
+    """Every published reading is in the lake once: same count, unique offsets, same readings."""
+    assert len(raw) == len(sent)
+    assert raw.set_index(["partition", "offset"]).index.is_unique
+    assert reading_multiset(raw) == reading_multiset(sent)
+
+
 def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 120_000, dt.date(2024, 5, 1))
@@ -293,9 +300,7 @@ def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fres
         raw = read_dataset(lake, "raw_readings")
     get_settings.cache_clear()
     assert killed_while_running
-    assert len(raw) == len(sent)
-    assert raw.set_index(["partition", "offset"]).index.is_unique
-    assert reading_multiset(raw) == reading_multiset(sent)
+    assert_landed_exactly_once(raw, sent)
 
 
 def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -306,16 +311,17 @@ def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, f
     cmd = [str(Path(sys.executable).with_name("tsplatform")), "ingest", "--once", "--no-catalog"]
     kills = 0
     early_exits: list[str] = []
+    raw_dir = tmp_path / "lake" / "raw_readings"
+    staging = raw_dir / "_staging"
     for _attempt in range(3):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        staging = tmp_path / "lake" / "raw_readings" / "_staging"
-        landed_before = len(list((tmp_path / "lake" / "raw_readings").rglob("part-*.parquet")))
+        landed_before = len(list(raw_dir.rglob("part-*.parquet")))
         deadline = time.monotonic() + 120
         # kill it while a file is being written (a staged file exists) or right after its next landing
         while proc.poll() is None and time.monotonic() < deadline:
             if staging.is_dir() and any(staging.iterdir()):
                 break
-            if len(list((tmp_path / "lake" / "raw_readings").rglob("part-*.parquet"))) > landed_before:
+            if len(list(raw_dir.rglob("part-*.parquet"))) > landed_before:
                 break
             time.sleep(0.002)
         if proc.poll() is None:
@@ -334,14 +340,12 @@ def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, f
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     raw = read_dataset(lake, "raw_readings")
-    assert len(raw) == len(sent)
-    assert raw.set_index(["partition", "offset"]).index.is_unique
-    assert reading_multiset(raw) == reading_multiset(sent)
+    assert_landed_exactly_once(raw, sent)
 
 
 def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tsplatform.catalog import CatalogUnavailable
-    from tsplatform.ingest.pipeline import end_offsets, ingest_ranges, plan_ranges
+    from tsplatform.ingest.pipeline import end_offsets, ingest_ranges, plan_ranges, start_positions
     from tsplatform.services.process import free_port
 
     topic = fresh_topic(partitions=1)
@@ -352,8 +356,8 @@ def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fres
         get_settings.cache_clear()
         settings = get_settings()
         offsets = end_offsets(settings, [topic])
-        (run,) = plan_ranges({tp: low for tp, (low, _h, _c) in offsets.items()},
-                             {tp: high for tp, (_l, high, _c) in offsets.items()}, 10_000)  # fmt: skip
+        ends = {tp: high for tp, (_low, high, _committed) in offsets.items()}
+        (run,) = plan_ranges(start_positions(offsets), ends, 10_000)
         lake = Lake(settings.lake_uri)
         dead = Catalog(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", "x",
                        timeout_ms=300, retries=2, backoff_s=0.05)  # fmt: skip

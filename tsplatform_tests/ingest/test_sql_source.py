@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from typer.testing import CliRunner
 
 from tsplatform.errors import ConfigError, ServiceUnavailable
-from tsplatform.ingest.decode import decode_records
+from tsplatform.ingest.decode import DecodedBatch, decode_records
 from tsplatform.ingest.envelope import message_key
 from tsplatform.ingest.sql_source import (
     Position,
@@ -120,8 +120,9 @@ def _high_watermark(consumer: Consumer, topic: str, partition: int) -> int:
     raise AssertionError(f"{topic}[{partition}] has no leader")
 
 
-def _decoded(messages: list[tuple[bytes | None, bytes | None, int, int]], topic: str) -> pd.DataFrame:
-    batch = decode_records(
+def _decode_batch(messages: list[tuple[bytes | None, bytes | None, int, int]], topic: str) -> DecodedBatch:
+    """Consumed ``(key, value, partition, offset)`` tuples through the real decoder."""
+    return decode_records(
         [m[1] for m in messages],
         keys=[m[0] for m in messages],
         topic=topic,
@@ -129,6 +130,10 @@ def _decoded(messages: list[tuple[bytes | None, bytes | None, int, int]], topic:
         offsets=[m[3] for m in messages],
         ingested_at=pd.Timestamp.now(tz="UTC"),
     )
+
+
+def _decoded(messages: list[tuple[bytes | None, bytes | None, int, int]], topic: str) -> pd.DataFrame:
+    batch = _decode_batch(messages, topic)
     assert batch.quarantine.num_rows == 0, batch.quarantine.column("reason").to_pylist()
     return batch.readings.to_pandas()
 
@@ -510,14 +515,7 @@ def test_bad_rows_are_published_for_quarantine_and_do_not_stall_the_source(
     assert result.exit_code == 0, result.output
     assert "published 5 rows" in result.output
     messages = _consume_all(kafka_bootstrap, topic)
-    batch = decode_records(
-        [m[1] for m in messages],
-        keys=[m[0] for m in messages],
-        topic=topic,
-        partitions=[m[2] for m in messages],
-        offsets=[m[3] for m in messages],
-        ingested_at=pd.Timestamp.now(tz="UTC"),
-    )
+    batch = _decode_batch(messages, topic)
     assert sorted(batch.readings.column("value").to_pylist()) == [1.0, 5.0]
     reasons = sorted(batch.quarantine.column("reason").to_pylist())
     assert reasons[:2] == ["missing_field:position", "non_finite_value:input_data"]
