@@ -43,12 +43,13 @@ import pandas as pd
 
 DEFAULT_DATASETS = Path("/work/shared/datasets")
 CONSUME_BATCH = 10_000
+# the fetch sizes of tsplatform.ingest.pipeline's consumer: every measurement reads with the same settings
 CONSUMER_CONFIG = {
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
-    "fetch.max.bytes": 64 * 1024 * 1024,
-    "max.partition.fetch.bytes": 16 * 1024 * 1024,
-    "queued.max.messages.kbytes": 256 * 1024,
+    "fetch.max.bytes": 16 * 1024 * 1024,
+    "max.partition.fetch.bytes": 4 * 1024 * 1024,
+    "queued.max.messages.kbytes": 128 * 1024,
 }
 
 

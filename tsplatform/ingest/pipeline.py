@@ -26,18 +26,22 @@ import fcntl
 import hashlib
 import itertools
 import logging
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full, Queue
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from tsplatform.catalog import Catalog
 from tsplatform.errors import ServiceUnavailable
@@ -49,6 +53,8 @@ from tsplatform.settings import Settings
 log = logging.getLogger(__name__)
 
 MS_PER_DAY = 86_400_000
+#: Day partitions checked and written in parallel by one landing.
+LANDING_THREADS = 4
 
 
 class IngestError(ServiceUnavailable):
@@ -124,6 +130,24 @@ class IngestSummary:
         }
 
 
+def use_jemalloc_for_arrow() -> bool:
+    """Make jemalloc Arrow's default memory pool, unless ``ARROW_DEFAULT_MEMORY_POOL`` chose one.
+
+    Arrow's default, mimalloc, hands freed pages back to the OS at once; an ingestion run allocates and
+    frees ~1 GB per million readings, and re-faulting those pages cost ~2 CPU-s of system time per
+    million readings on the benchmark machine (BENCHMARKS.md, "Ingestion throughput"). Returns True when
+    jemalloc is in use. Idempotent; a no-op where pyarrow is built without jemalloc.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return pa.default_memory_pool().backend_name == "jemalloc"
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return False
+    pa.set_memory_pool(pool)
+    return True
+
+
 # --- Kafka plumbing --------------------------------------------------------------------------------
 def _consumer(settings: Settings, group: str | None = None) -> Consumer:
     return Consumer(
@@ -134,9 +158,9 @@ def _consumer(settings: Settings, group: str | None = None) -> Consumer:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
-                "fetch.max.bytes": 64 * 1024 * 1024,
-                "max.partition.fetch.bytes": 16 * 1024 * 1024,
-                "queued.max.messages.kbytes": 256 * 1024,
+                "fetch.max.bytes": 16 * 1024 * 1024,
+                "max.partition.fetch.bytes": 4 * 1024 * 1024,
+                "queued.max.messages.kbytes": 128 * 1024,
             }
         )
     )
@@ -248,8 +272,18 @@ class _Chunk:
     topic: str
     values: list[bytes | None]
     keys: list[bytes | None]
-    partitions: list[int]
-    offsets: list[int]
+    partitions: list[np.ndarray]  # int64 per record, in pieces (one per consumed batch)
+    offsets: list[np.ndarray]
+
+    def partition_array(self) -> np.ndarray:
+        return np.concatenate(self.partitions) if self.partitions else np.empty(0, np.int64)
+
+    def offset_array(self) -> np.ndarray:
+        return np.concatenate(self.offsets) if self.offsets else np.empty(0, np.int64)
+
+
+_error, _value, _key = Message.error, Message.value, Message.key
+_topic, _partition, _offset = Message.topic, Message.partition, Message.offset
 
 
 def _usable(m: Any) -> bool:
@@ -280,37 +314,45 @@ def consume_ranges(
     batch: int = 10_000,
     stall_timeout_s: float = 180.0,
 ) -> Iterator[_Chunk]:
-    """Yield every record of ``ranges`` (exactly those offsets), grouped in per-topic chunks."""
+    """Yield every record of ``ranges`` (exactly those offsets), grouped in per-topic chunks.
+
+    Per message only the value, key, partition and offset are read (unbound ``Message`` methods mapped
+    over the batch: this loop is the per-record Python cost of ingestion); range checks are vectorised.
+    """
     todo = {(r.topic, r.partition): r for r in ranges if r.count > 0}
     if not todo:
         return
+    single_topic = len({t for t, _ in todo}) == 1
     consumer = _consumer(settings)
     try:
         consumer.assign([TopicPartition(t, p, r.start) for (t, p), r in todo.items()])
         last_progress = time.monotonic()
         while todo:
             msgs = consumer.consume(num_messages=batch, timeout=1.0)
-            if any(m.error() is not None for m in msgs):
+            if any(map(_error, msgs)):
                 msgs = [m for m in msgs if _usable(m)]
             by_topic: dict[str, _Chunk] = {}
             progressed = False
             if msgs:
-                # column-wise extraction; range checks vectorised per topic-partition
-                topics = np.array([m.topic() for m in msgs], dtype=object)
-                parts = np.fromiter((m.partition() for m in msgs), dtype=np.int64, count=len(msgs))
-                offs = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
+                n = len(msgs)
+                parts = np.fromiter(map(_partition, msgs), dtype=np.int64, count=n)
+                offs = np.fromiter(map(_offset, msgs), dtype=np.int64, count=n)
+                topics = None if single_topic else np.array(list(map(_topic, msgs)), dtype=object)
                 for (topic, part), r in list(todo.items()):
-                    in_range = (topics == topic) & (parts == part) & (offs >= r.start) & (offs < r.end)
+                    in_range = (parts == part) & (offs >= r.start) & (offs < r.end)
+                    if topics is not None:
+                        in_range &= topics == topic
                     keep = np.flatnonzero(in_range)
                     if len(keep) == 0:
                         continue
                     chunk = by_topic.get(topic)
                     if chunk is None:
                         chunk = by_topic[topic] = _Chunk(topic, [], [], [], [])
-                    chunk.values.extend([msgs[i].value() for i in keep])
-                    chunk.keys.extend([msgs[i].key() for i in keep])
-                    chunk.partitions.extend([part] * len(keep))
-                    chunk.offsets.extend(offs[keep].tolist())
+                    picked = msgs if len(keep) == n else [msgs[i] for i in keep]
+                    chunk.values.extend(map(_value, picked))
+                    chunk.keys.extend(map(_key, picked))
+                    chunk.partitions.append(parts[keep])
+                    chunk.offsets.append(offs[keep])
                     progressed = True
                     if offs[keep].max() >= r.end - 1:
                         del todo[(topic, part)]
@@ -333,6 +375,54 @@ def consume_ranges(
                 )
     finally:
         consumer.close()
+
+
+def prefetched(chunks: Iterator[_Chunk], depth: int = 4) -> Iterator[_Chunk]:
+    """Run ``chunks`` (a consumer) in a background thread, ``depth`` chunks ahead of the caller.
+
+    Consuming (librdkafka, per-message Python) and decoding (Arrow's JSON reader, which releases the GIL)
+    then overlap on two cores. An exception in the consumer is re-raised in the caller; a caller that
+    stops early stops the consumer (which closes its Kafka consumer).
+    """
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put(chunk, timeout=0.5)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the caller
+            queue.put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=pump, name="kafka-consume", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a pending put, then wait for the consumer to close
+            with contextlib.suppress(Empty):
+                queue.get_nowait()
+            worker.join(timeout=0.1)
 
 
 def commit_offsets(
@@ -373,13 +463,25 @@ def commit_offsets(
 
 
 # --- landing ---------------------------------------------------------------------------------------
+def _offset_codes(table: pa.Table) -> np.ndarray:
+    """One int64 per row: ``partition << 40 | offset`` (offsets stay below 2^40)."""
+    partitions = table["partition"].to_numpy().astype(np.int64)
+    return (partitions << 40) | table["offset"].to_numpy().astype(np.int64)
+
+
+def _topic_rows(table: pa.Table) -> dict[str, np.ndarray | None]:
+    """Row mask per topic of ``table`` (``None`` = every row: the common single-topic case)."""
+    topics = pc.unique(table["topic"]).to_pylist()
+    if len(topics) == 1:
+        return {topics[0]: None}
+    column = table["topic"]
+    return {t: pc.equal(column, t).to_numpy(zero_copy_only=False) for t in topics}
+
+
 def _offset_keys(table: pa.Table) -> dict[str, np.ndarray]:
-    """Per topic, one int64 per row: ``partition << 40 | offset`` (offsets stay below 2^40)."""
-    topics = table["topic"].to_numpy(zero_copy_only=False).astype(str)
-    codes = (table["partition"].to_numpy().astype(np.int64) << 40) | table["offset"].to_numpy().astype(
-        np.int64
-    )
-    return {t: codes[topics == t] for t in np.unique(topics)}
+    """Per topic, the :func:`_offset_codes` of its rows."""
+    codes = _offset_codes(table)
+    return {t: codes if rows is None else codes[rows] for t, rows in _topic_rows(table).items()}
 
 
 def _missing_mask(table: pa.Table, existing: list[pa.Table]) -> np.ndarray:
@@ -388,14 +490,16 @@ def _missing_mask(table: pa.Table, existing: list[pa.Table]) -> np.ndarray:
     for t in existing:
         for topic, codes in _offset_keys(t).items():
             seen[topic].append(codes)
-    topics = table["topic"].to_numpy(zero_copy_only=False).astype(str)
-    codes = (table["partition"].to_numpy().astype(np.int64) << 40) | table["offset"].to_numpy().astype(
-        np.int64
-    )
+    codes = _offset_codes(table)
     mask = np.ones(table.num_rows, dtype=bool)
-    for topic, arrays in seen.items():
-        rows = topics == topic
-        mask[rows] = np.isin(codes[rows], np.concatenate(arrays), invert=True)
+    for topic, rows in _topic_rows(table).items():
+        if topic not in seen:
+            continue
+        known = np.concatenate(seen[topic])
+        if rows is None:
+            mask = np.isin(codes, known, invert=True)
+        else:
+            mask[rows] = np.isin(codes[rows], known, invert=True)
     return mask
 
 
@@ -422,7 +526,11 @@ def _event_days(table: pa.Table) -> np.ndarray:
 
 
 def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], int, int]:
-    """Land readings by UTC event day. Returns (readings per touched day, landed, skipped)."""
+    """Land readings by UTC event day. Returns (readings per touched day, landed, skipped).
+
+    Days are independent files, so they are checked and written by a small thread pool (Parquet encoding
+    and file I/O release the GIL).
+    """
     readings = readings.cast(RAW_READINGS_SCHEMA)
     # one sort by (day, series, time), then zero-copy slices per day
     days = pa.array(_event_days(readings))
@@ -432,20 +540,23 @@ def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], i
     sorted_days = ordered["_day"].to_numpy()
     ordered = ordered.drop_columns(["_day"])
     bounds = [0, *(np.flatnonzero(np.diff(sorted_days)) + 1).tolist(), len(sorted_days)]
-    touched: dict[dt.date, int] = {}
-    landed = skipped = 0
-    for lo, hi in itertools.pairwise(bounds):
-        if hi <= lo:
-            continue
-        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo]))
-        part = ordered.slice(lo, hi - lo)
-        touched[day] = part.num_rows
-        new = _new_rows(lake, "raw_readings", day, part)
-        skipped += part.num_rows - new.num_rows
+    parts = {
+        dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo])): ordered.slice(lo, hi - lo)
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    }
+
+    def land_day(day: dt.date) -> int:
+        new = _new_rows(lake, "raw_readings", day, parts[day])
         if new.num_rows:
             lake.write_file("raw_readings", day, _file_name(new), new)
-            landed += new.num_rows
-    return touched, landed, skipped
+        return new.num_rows
+
+    with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
+        landed_per_day = dict(zip(parts, pool.map(land_day, parts), strict=True))
+    touched = {day: part.num_rows for day, part in parts.items()}
+    landed = sum(landed_per_day.values())
+    return touched, landed, sum(touched.values()) - landed
 
 
 def land_quarantine(lake: Lake, quarantine: pa.Table, day: dt.date) -> tuple[int, int]:
@@ -494,19 +605,20 @@ def ingest_ranges(
 ) -> IngestSummary:
     """Consume, decode, land, sync the catalog and commit exactly ``ranges``; see the module docstring."""
     started = time.monotonic()
+    use_jemalloc_for_arrow()
     lake = lake or Lake(settings.lake_uri)
     mapping = mapping or FieldMapping.from_settings(settings)
     ingested_at = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
     summary = IngestSummary(ranges=list(ranges))
     readings: list[pa.Table] = []
     quarantine: list[pa.Table] = []
-    for chunk in consume_ranges(settings, ranges):
+    for chunk in prefetched(consume_ranges(settings, ranges)):
         batch = decode_records(
             chunk.values,
             keys=chunk.keys,
             topic=chunk.topic,
-            partitions=np.asarray(chunk.partitions, dtype=np.int32),
-            offsets=np.asarray(chunk.offsets, dtype=np.int64),
+            partitions=chunk.partition_array(),
+            offsets=chunk.offset_array(),
             ingested_at=ingested_at,
             mapping=mapping,
         )
@@ -518,7 +630,8 @@ def ingest_ranges(
     expected = sum(r.count for r in ranges)
     if summary.consumed != expected:
         log.info("ranges held %d offsets, %d records read (gaps in the log)", expected, summary.consumed)
-    table = pa.concat_tables(readings) if readings else RAW_READINGS_SCHEMA.empty_table()
+    # one contiguous table: sorting and slicing a 100-chunk table costs twice as much
+    table = pa.concat_tables(readings).combine_chunks() if readings else RAW_READINGS_SCHEMA.empty_table()
     qtable = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
     summary.readings, summary.quarantined = table.num_rows, qtable.num_rows
     if table.num_rows:
