@@ -28,6 +28,7 @@ from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_
 AnomalyMethod = Literal["iqr", "residual"]
 METHODS: tuple[str, ...] = ("iqr", "residual")
 MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample -> its standard deviation
+MEAN_ABS_TO_SIGMA = 1.2533141373155003  # sqrt(pi / 2): mean absolute deviation (normal) -> its sigma
 
 
 def excess_score(distance: np.ndarray, unit: np.ndarray | float) -> np.ndarray:
@@ -142,6 +143,24 @@ def causal_residual(
     return values - baseline
 
 
+def causal_scale(
+    resid: np.ndarray, index: pd.Index, window: int, min_periods: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(location, sigma) of each residual from the previous ``window`` residuals (rows < t): location = their
+    median, sigma = 1.4826 * median |r - location| (an online MAD); where that MAD is 0 (more than half of the
+    window equal, e.g. a counter stuck at 0), sigma = 1.2533 * mean |r - location| instead, so a series that
+    is mostly constant is still scaled by its rare moves. NaN without ``min_periods`` history; 0 only when
+    the whole window is constant."""
+    resid_series = pd.Series(resid, index=index)
+    location = _past(resid_series, window, min_periods).median()
+    spread = (resid_series - location).abs()
+    past_spread = _past(spread, window, min_periods)
+    sigma = MAD_TO_SIGMA * past_spread.median().to_numpy()
+    if (sigma == 0).any():  # only then pay for the second rolling statistic
+        sigma = np.where(sigma == 0, MEAN_ABS_TO_SIGMA * past_spread.mean().to_numpy(), sigma)
+    return location.to_numpy(), sigma
+
+
 def residual_scores(
     series: pd.Series,
     c: float = 3.5,
@@ -160,12 +179,13 @@ def residual_scores(
 
     Batch: r from robust STL on the shortest of ``periods`` (in samples; default: daily/weekly from the
     median step), fences from all residuals. Causal: r from :func:`causal_residual` (level window
-    ``window``), fences from the previous ``scale_window`` residuals (default ``window``): location = their
-    median, sigma = 1.4826 * median of |r - location| over those rows (an online MAD).
+    ``window``), fences from the previous ``scale_window`` residuals (default ``window``) by
+    :func:`causal_scale` (online median and MAD, mean absolute deviation where the MAD is 0).
 
     Causal with ``smooth`` = m > 1 (a two-stage "surprise" score, in the spirit of NAB's HTM anomaly
-    likelihood): the robust z = |r - location| / sigma (capped at ``z_clip``; 0 while sigma is 0 or unknown)
-    is averaged over the last m rows, a_t = mean(z_{t-m+1..t}); the fences are then put on a:
+    likelihood, whose short averaging window is 10): the robust z = |r - location| / sigma (capped at
+    ``z_clip``; 0 while sigma is unknown; ``z_clip`` when the whole scale window is constant and r differs
+    from it) is averaged over the last m rows, a_t = mean(z_{t-m+1..t}); the fences are then put on a:
     median(a) + c * 1.4826 * MAD(a) over the previous ``surprise_window`` rows (one-sided: only unusually
     *high* surprise is anomalous), unit = that sigma.
     A burst of moderate deviations, or a changed regime, raises a even when no single value is extreme.
@@ -182,18 +202,14 @@ def residual_scores(
         sigma = MAD_TO_SIGMA * np.median(np.abs(observed - location))
         return excess_score(np.abs(resid - location) - c * sigma, sigma)
     resid = causal_residual(series, periods, window, n_cycles, min_periods)
-    resid_series = pd.Series(resid, index=series.index)
-    span = scale_window or window
-    location = _past(resid_series, span, min_periods).median()
-    spread = (resid_series - location).abs()
-    sigma = MAD_TO_SIGMA * _past(spread, span, min_periods).median().to_numpy()
-    location = location.to_numpy()
+    location, sigma = causal_scale(resid, series.index, scale_window or window, min_periods)
     if smooth <= 1:
         score = excess_score(np.abs(resid - location) - c * sigma, sigma)
         return np.where(np.isnan(sigma) & ~np.isnan(resid), 0.0, score)
+    deviation = np.abs(resid - location)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sigma > 0, np.minimum(np.abs(resid - location) / sigma, z_clip), 0.0)
-    z = np.where(np.isnan(resid), np.nan, z)
+        z = np.minimum(np.where(sigma > 0, deviation / sigma, np.where(deviation > 0, np.inf, 0.0)), z_clip)
+    z = np.where(np.isnan(resid), np.nan, np.where(np.isnan(sigma), 0.0, z))
     surprise = pd.Series(z, index=series.index).rolling(int(smooth), min_periods=1).mean()
     typical = _past(surprise, surprise_window, min_periods).median()
     spread = MAD_TO_SIGMA * _past((surprise - typical).abs(), surprise_window, min_periods).median()

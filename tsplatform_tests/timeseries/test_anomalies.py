@@ -112,3 +112,67 @@ def test_two_stage_surprise_flags_a_burst_of_moderate_deviations() -> None:
     )
     assert result["is_anomaly"].iloc[1200:1220].any()
     assert result["score"].iloc[1200:1220].max() == result["score"].iloc[300:].max()
+
+
+#: the tuned causal NAB detector of bench/accuracy/nab.py (SURPRISE), with the weekly season of a 10-min grid
+TUNED = {"window": 288, "scale_window": 3000, "n_cycles": 5, "smooth": 10, "surprise_window": 5000,
+         "z_clip": 100.0, "c": 5.75, "refractory": 200, "periods": (1008,)}  # fmt: skip
+
+
+def _long_seasonal(n: int = 1008 * 7, seed: int = 5) -> pd.Series:
+    """7 weeks of a 10-min series: daily sine + noise, a level shift and a spike burst late in the series."""
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    values = 50.0 + 10.0 * np.sin(2 * np.pi * t / 144) + rng.normal(0.0, 1.0, n)
+    values[5200:5260] += 25.0
+    values[6200:] += 8.0
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="10min", tz="UTC"))
+
+
+@pytest.mark.parametrize("cut", [1500, 5230, 6300])
+def test_tuned_causal_detector_at_row_t_ignores_rows_after_t(cut: int) -> None:
+    """The score and flag at row t are the same when the rows after t are removed or replaced."""
+    series = _long_seasonal()
+    full = detect_anomalies(series, "residual", causal=True, **TUNED)
+    truncated = detect_anomalies(series.iloc[: cut + 1], "residual", causal=True, **TUNED)
+    changed = series.copy()
+    changed.iloc[cut + 1 :] = np.random.default_rng(1).normal(-500.0, 100.0, len(series) - cut - 1)
+    altered = detect_anomalies(changed, "residual", causal=True, **TUNED)
+    pd.testing.assert_frame_equal(full.iloc[: cut + 1], truncated)
+    pd.testing.assert_frame_equal(full.iloc[: cut + 1], altered.iloc[: cut + 1])
+    assert not full.iloc[cut + 1 :].equals(altered.iloc[cut + 1 :])  # the replaced rows are seen
+    assert full["is_anomaly"].iloc[5200:5260].any()  # and the burst is flagged in the unchanged series
+
+
+def test_causal_scale_falls_back_to_mean_absolute_deviation_when_the_mad_is_zero() -> None:
+    """A counter stuck at 0 with rare moves: the MAD is 0, so sigma = sqrt(pi/2) * mean |r - median|."""
+    from tsplatform.timeseries.anomalies import causal_scale
+
+    resid = np.zeros(400)
+    resid[::10] = 3.0  # 10% of the rows move: median and MAD of any 100-row window are 0
+    index = pd.date_range("2024-01-01", periods=400, freq="5min", tz="UTC")
+    location, sigma = causal_scale(resid, index, window=100, min_periods=30)
+    assert np.isnan(sigma[:60]).all()  # 30 rows for a location, 30 more for the spread
+    np.testing.assert_allclose(location[30:], 0.0)  # the median of every window is 0
+    expected = np.sqrt(np.pi / 2) * pd.Series(np.abs(resid)).shift(1).rolling(100).mean().to_numpy()
+    np.testing.assert_allclose(sigma[130:], expected[130:])  # from the first full window of |r - location|
+    assert (sigma[60:] > 0).all()
+    constant_location, constant_sigma = causal_scale(np.ones(50), index[:50], window=20, min_periods=10)
+    assert (constant_sigma[20:] == 0).all() and (constant_location[10:] == 1).all()
+
+
+def test_two_stage_surprise_sees_a_burst_on_a_mostly_constant_series() -> None:
+    """More than half of the values are 0 (MAD 0): the burst is found through the mean-absolute-deviation
+    scale (before that fallback every z was 0 and such a series could never alarm)."""
+    n = 3000
+    rng = np.random.default_rng(4)
+    values = np.where(rng.random(n) < 0.2, rng.normal(0.0, 1.0, n), 0.0)
+    values[2400:2430] = rng.normal(0.0, 6.0, 30)
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC"))
+    result = detect_anomalies(
+        series, "residual", causal=True, periods=(), window=288, scale_window=1000, smooth=10,
+        surprise_window=2000, c=5.75, refractory=200,
+    )  # fmt: skip
+    flagged = np.flatnonzero(result["is_anomaly"])
+    assert flagged.size and 2400 <= flagged[flagged >= 300][0] < 2430
+    assert result["score"].iloc[2400:2430].max() == result["score"].iloc[300:].max()
