@@ -42,8 +42,7 @@ def test_prefetched_stops_and_closes_the_consumer_when_the_caller_stops_early() 
 
     def source() -> Iterator[int]:
         try:
-            for i in range(10_000):
-                yield i
+            yield from range(10_000)
         finally:
             closed.set()
 
