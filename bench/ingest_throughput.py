@@ -50,6 +50,7 @@ CONSUMER_CONFIG = {
     "fetch.max.bytes": 16 * 1024 * 1024,
     "max.partition.fetch.bytes": 4 * 1024 * 1024,
     "queued.max.messages.kbytes": 128 * 1024,
+    "fetch.queue.backoff.ms": 10,
 }
 
 

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Full, Queue
@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 MS_PER_DAY = 86_400_000
 #: Day partitions checked and written in parallel by one landing.
 LANDING_THREADS = 4
+#: Decoded readings landed together while the run goes on decoding (a run writes one file per touched
+#: day per wave: more waves overlap more work, fewer make fewer files).
+LANDING_WAVE_ROWS = 250_000
 
 
 class IngestError(ServiceUnavailable):
@@ -161,6 +164,9 @@ def _consumer(settings: Settings, group: str | None = None) -> Consumer:
                 "fetch.max.bytes": 16 * 1024 * 1024,
                 "max.partition.fetch.bytes": 4 * 1024 * 1024,
                 "queued.max.messages.kbytes": 128 * 1024,
+                # librdkafka's default (1000 ms) idles the fetcher for a second whenever its queue holds
+                # 100k messages, which made a 1M-record run wait on Kafka for ~3 s (BENCHMARKS.md)
+                "fetch.queue.backoff.ms": 10,
             }
         )
     )
@@ -593,6 +599,56 @@ def landing_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class _Landing:
+    """Readings landed in waves, in order, by one background thread, under the landing lock.
+
+    The lock is taken (and orphaned staging files of killed landings removed) at the first wave; the
+    caller's ``stack`` releases it after the thread has finished its last wave. Each wave is an ordinary
+    :func:`land_readings` (offset-deduplicated), so a run killed between waves re-executes exactly once.
+    """
+
+    def __init__(self, settings: Settings, lake: Lake, stack: contextlib.ExitStack) -> None:
+        self.settings, self.lake, self.stack = settings, lake, stack
+        self.pool: ThreadPoolExecutor | None = None
+        self.waves: list[Future[tuple[dict[dt.date, int], int, int]]] = []
+
+    def _locked(self) -> ThreadPoolExecutor:
+        if self.pool is None:
+            self.stack.enter_context(landing_lock(self.settings))
+            for dataset in ("raw_readings", "quarantine"):  # orphans of a killed landing (none active)
+                self.lake.clean_staging(dataset)
+            # entered after the lock, so left before it: the last wave is written while the lock is held
+            self.pool = self.stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsplatform-landing")
+            )
+        return self.pool
+
+    def readings(self, tables: list[pa.Table]) -> None:
+        """Land ``tables`` (decoded readings) after the waves before them; re-raise a failed wave."""
+        for wave in self.waves:
+            if wave.done() and wave.exception() is not None:
+                raise wave.exception()  # type: ignore[misc]
+        # one contiguous table: sorting and slicing a 100-chunk table costs twice as much
+        self.waves.append(
+            self._locked().submit(lambda: land_readings(self.lake, pa.concat_tables(tables).combine_chunks()))
+        )
+
+    def quarantine(self, table: pa.Table, day: dt.date) -> tuple[int, int]:
+        self._locked()
+        return land_quarantine(self.lake, table, day)
+
+    def results(self) -> tuple[dict[dt.date, int], int, int]:
+        """(readings per touched day, landed, skipped) over every wave; waits for the last one."""
+        days: dict[dt.date, int] = defaultdict(int)
+        landed = skipped = 0
+        for wave in self.waves:
+            touched, n_landed, n_skipped = wave.result()
+            for day, n in touched.items():
+                days[day] += n
+            landed, skipped = landed + n_landed, skipped + n_skipped
+        return dict(days), landed, skipped
+
+
 def ingest_ranges(
     settings: Settings,
     ranges: Sequence[OffsetRange],
@@ -603,49 +659,57 @@ def ingest_ranges(
     commit: bool = True,
     now: pd.Timestamp | None = None,
 ) -> IngestSummary:
-    """Consume, decode, land, sync the catalog and commit exactly ``ranges``; see the module docstring."""
+    """Consume, decode, land, sync the catalog and commit exactly ``ranges``; see the module docstring.
+
+    Three stages overlap: a thread consumes (:func:`prefetched`), this thread decodes, and every
+    ``LANDING_WAVE_ROWS`` decoded readings are landed by a landing thread while decoding goes on.
+    """
     started = time.monotonic()
     use_jemalloc_for_arrow()
     lake = lake or Lake(settings.lake_uri)
     mapping = mapping or FieldMapping.from_settings(settings)
     ingested_at = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
     summary = IngestSummary(ranges=list(ranges))
-    readings: list[pa.Table] = []
-    quarantine: list[pa.Table] = []
-    for chunk in prefetched(consume_ranges(settings, ranges)):
-        batch = decode_records(
-            chunk.values,
-            keys=chunk.keys,
-            topic=chunk.topic,
-            partitions=chunk.partition_array(),
-            offsets=chunk.offset_array(),
-            ingested_at=ingested_at,
-            mapping=mapping,
-        )
-        summary.consumed += len(chunk.values)
-        if batch.readings.num_rows:
-            readings.append(batch.readings)
-        if batch.quarantine.num_rows:
-            quarantine.append(batch.quarantine)
-    expected = sum(r.count for r in ranges)
-    if summary.consumed != expected:
-        log.info("ranges held %d offsets, %d records read (gaps in the log)", expected, summary.consumed)
-    # one contiguous table: sorting and slicing a 100-chunk table costs twice as much
-    table = pa.concat_tables(readings).combine_chunks() if readings else RAW_READINGS_SCHEMA.empty_table()
-    qtable = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
-    summary.readings, summary.quarantined = table.num_rows, qtable.num_rows
-    if table.num_rows:
-        summary.series = set(pc.unique(table["series_id"]).to_pylist())
     ingest_day = ingested_at.tz_convert("UTC").date()
-    with landing_lock(settings):
-        for dataset in ("raw_readings", "quarantine"):  # orphans of a killed landing (lock held: none active)
-            lake.clean_staging(dataset)
-        if table.num_rows:
-            summary.days, summary.landed, summary.skipped_existing = land_readings(lake, table)
-        if qtable.num_rows:
-            summary.quarantine_landed, skipped_q = land_quarantine(lake, qtable, ingest_day)
+    with contextlib.ExitStack() as stack:
+        landing = _Landing(settings, lake, stack)
+        readings: list[pa.Table] = []
+        pending = 0
+        quarantine: list[pa.Table] = []
+        for chunk in prefetched(consume_ranges(settings, ranges)):
+            batch = decode_records(
+                chunk.values,
+                keys=chunk.keys,
+                topic=chunk.topic,
+                partitions=chunk.partition_array(),
+                offsets=chunk.offset_array(),
+                ingested_at=ingested_at,
+                mapping=mapping,
+            )
+            summary.consumed += len(chunk.values)
+            if batch.readings.num_rows:
+                readings.append(batch.readings)
+                pending += batch.readings.num_rows
+                summary.readings += batch.readings.num_rows
+                summary.series.update(pc.unique(batch.readings["series_id"]).to_pylist())
+            if batch.quarantine.num_rows:
+                quarantine.append(batch.quarantine)
+            if pending >= LANDING_WAVE_ROWS:
+                landing.readings(readings)
+                readings, pending = [], 0
+        expected = sum(r.count for r in ranges)
+        if summary.consumed != expected:
+            log.info("ranges held %d offsets, %d records read (gaps in the log)", expected, summary.consumed)
+        if readings:
+            landing.readings(readings)
+        if quarantine:
+            qtable = pa.concat_tables(quarantine)
+            summary.quarantined = qtable.num_rows
+            summary.quarantine_landed, skipped_q = landing.quarantine(qtable, ingest_day)
             summary.skipped_existing += skipped_q
             summary.quarantine_days = {ingest_day}
+        summary.days, summary.landed, skipped = landing.results()
+        summary.skipped_existing += skipped
     if catalog is not None:
         for dataset, days in (("raw_readings", summary.days), ("quarantine", summary.quarantine_days)):
             for day in sorted(days):
