@@ -249,6 +249,30 @@ def _sorted_median(values: np.ndarray, a: int, b: int) -> float:
     return (float(values[a + (m - 1) // 2]) + float(values[a + m // 2])) / 2
 
 
+def linear_quantiles(values: np.ndarray, probs: tuple[float, ...]) -> list[float]:
+    """``np.quantile(values, probs)`` (method "linear") of a non-empty 1-D int or float array without NaN, via
+    one sort and numpy's own interpolation steps (``(n-1)·q``, floor, ``a + (b-a)·g``, or ``b - (b-a)·(1-g)``
+    when ``g >= 0.5``) on numpy scalars, so the values are identical; ~10x cheaper on small arrays. Falls
+    back to ``np.quantile`` for anything else (NaN, other dtypes, empty input)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0 or values.dtype.kind not in "if" or np.isnan(values.sum()):
+        return [float(x) for x in np.quantile(values, probs)]
+    ordered = np.sort(values)
+    last = ordered.size - 1
+    out = []
+    for q in probs:
+        virtual = last * np.float64(q)
+        if virtual >= last:
+            out.append(float(ordered[-1]))
+            continue
+        below = math.floor(virtual)
+        a, b = ordered[below], ordered[below + 1]
+        gamma = virtual - np.float64(below)
+        diff = b - a
+        out.append(float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma))
+    return out
+
+
 def _cluster_mode(d_sorted: np.ndarray, log_d_sorted: np.ndarray, centre: float, half: float) -> float:
     """Mode of the differences within ``±half`` (log) of ``centre``: the median of the densest sub-window
     of half-width ``half/4`` when it holds over a third of the window (so a cluster lumping several
@@ -426,7 +450,7 @@ def estimate_period(
     k = np.round(d / p0)
     dev = np.abs(d - k * p0)
     base_dev = dev[k == 1]
-    spread = float(np.percentile(base_dev, 75) / 0.6745) if base_dev.size else 0.0
+    spread = float(linear_quantiles(base_dev, (0.75,))[0] / 0.6745) if base_dev.size else 0.0
     tol_vote = min(0.5, max(REFINE_MIN_TOLERANCE, 4 * spread / p0))
     votes = _drop_short_runs((k >= 1) & (k <= k_max) & (dev <= tol_vote * p0) & ~_near(k == 0, 2), MIN_RUN)
     period_f, se = p0, float("inf")
@@ -442,7 +466,7 @@ def estimate_period(
     resolution = timestamp_resolution_ns(t)
     base = d[votes & (k == 1)]
     if base.size >= 4:
-        q1, q3 = np.percentile(base, [25, 75])
+        q1, q3 = linear_quantiles(base, (0.25, 0.75))
         jitter_f = float((q3 - q1) / 1.349)
     else:
         jitter_f = 0.0

@@ -253,3 +253,21 @@ def test_epoch_ns_fast_path_declines_out_of_range_seconds() -> None:
     assert _epoch_ns_fast(far) is None
     with pytest.raises(ValueError, match="Out of bounds"):
         to_epoch_ns(far)
+
+
+def test_linear_quantiles_equal_numpy() -> None:
+    from tsplatform.timeseries.period import linear_quantiles
+
+    rng = np.random.default_rng(11)
+    for i in range(3000):
+        n = int(rng.integers(1, 200))
+        x = [
+            rng.integers(-(10**12), 10**12, n),
+            rng.normal(0, 10.0 ** rng.integers(-5, 12), n),
+            rng.integers(0, 5, n).astype(float) * 600e9,
+        ][i % 3]
+        for probs in [(0.25, 0.75), (0.75,), (0.5,), (0.0, 1.0), (0.1, 0.9)]:
+            assert linear_quantiles(x, probs) == [float(q) for q in np.quantile(x, probs)]
+        assert linear_quantiles(x, (0.25, 0.75)) == [float(q) for q in np.percentile(x, [25, 75])]
+    with_nan = np.array([1.0, np.nan, 3.0])
+    assert np.isnan(linear_quantiles(with_nan, (0.5,))[0])  # numpy's NaN rule (fallback)
