@@ -215,7 +215,7 @@ def validate_readings(
     """
     _check_columns(df)
     now_ts = _now_utc(now)
-    if not _fast_path_applies(df):
+    if pd.isna(now_ts) or not _fast_path_applies(df):  # (a NaT cut-off compares False everywhere)
         return _validate_readings_reference(df, day=day, now=now_ts)
     raw_time = df["event_time"]
     parsed = raw_time if raw_time.dtype == EVENT_TIME_DTYPE else parse_event_time(raw_time)

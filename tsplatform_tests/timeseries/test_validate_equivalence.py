@@ -155,6 +155,11 @@ def test_the_fast_path_is_taken_for_usual_frames(monkeypatch: pytest.MonkeyPatch
     assert got[1]["reason"].tolist() == ["non_finite_value"]
 
 
+def test_nat_cutoff_behaves_like_the_reference() -> None:
+    df = random_frame(np.random.default_rng(1), usual=True)
+    _assert_same(v.validate_readings(df, now=pd.NaT), v._validate_readings_reference(df, now=pd.NaT))
+
+
 def _pandera_cases(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> set[tuple]:
     try:
         with warnings.catch_warnings():
