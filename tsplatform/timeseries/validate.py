@@ -24,8 +24,8 @@ epoch milliseconds (the Kafka Connect ``Timestamp`` logical type), strings eleme
 Valid rows come back with ``event_time`` as datetime64[ms, UTC] and ``value`` as float64; rejected rows
 keep their original column values plus ``reason``.
 
-Speed design (one series-day of ~150 rows must validate in well under a millisecond, while Pandera's own
-``validate`` costs ~15 ms per call whatever the size): ``readings_schema`` stays the single definition of
+Speed design (the whole cleaning chain of one ~150-row series-day has a 5 ms budget, while Pandera's own
+``validate`` alone costs ~2.5 ms per call at that size): ``readings_schema`` stays the single definition of
 a valid reading (the ``validated_readings`` asset check runs it as is on whole partitions).
 ``validate_readings`` takes a numpy fast path when the frame has the usual column dtypes (object keys,
 datetime64 ``event_time``, float64 ``value`` / ``rstart`` / ``rend``); it then evaluates the schema on
@@ -319,7 +319,7 @@ def schema_failure_cases(
 
 @lru_cache(maxsize=256)
 def _engine_dtype(dtype: object) -> object:
-    """Pandera's engine dtype for a pandas / numpy dtype (cached: the lookup costs ~0.5 ms per call)."""
+    """Pandera's engine dtype for a pandas / numpy dtype (cached: ~0.1 ms per lookup for object columns)."""
     return pandas_engine.Engine.dtype(dtype)
 
 
