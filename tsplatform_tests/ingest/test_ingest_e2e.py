@@ -376,3 +376,32 @@ def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fres
         finally:
             live.close()
     get_settings.cache_clear()
+
+
+def test_a_run_landing_in_several_waves_lands_exactly_once(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tsplatform.ingest import pipeline
+
+    topic = fresh_topic(partitions=2)
+    sent = _publish_simple(services.kafka_bootstrap, topic, 30_000, dt.date(2024, 7, 1), seed=9)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _env(tmp_path, topic, max_per_run=1_000_000).items():
+            mp.setenv(key, value)
+        mp.setattr(pipeline, "LANDING_WAVE_ROWS", 7_000)  # ~5 waves in one run
+        get_settings.cache_clear()
+        settings = get_settings()
+        lake = Lake(settings.lake_uri)
+        first = ingest_once(settings)
+        offsets = pipeline.end_offsets(settings, [topic])
+        ranges = [
+            pipeline.OffsetRange(topic, partition, low, high)
+            for (_t, partition), (low, high, _c) in offsets.items()
+        ]
+        again = pipeline.ingest_ranges(settings, ranges, commit=False)  # the run re-executed
+        raw = read_dataset(lake, "raw_readings")
+    get_settings.cache_clear()
+    assert first.readings == first.landed == len(sent)
+    files_per_day = {day: len(lake.partition_files("raw_readings", day)) for day in first.days}
+    assert min(files_per_day.values()) >= 3, files_per_day  # several waves touched every day
+    assert first.days == dict(Counter(pd.to_datetime(raw["event_time"], utc=True).dt.date))
+    assert again.landed == 0 and again.skipped_existing == len(sent)
+    assert_landed_exactly_once(raw, sent)
