@@ -16,6 +16,12 @@ puts them in the run config; ``ingest_once`` plans them from the consumer group'
 
 Concurrent landings on one lake are serialized with a lock file (local lakes) and by Dagster's tag
 concurrency limit on ``tsplatform/ingest`` runs.
+
+Steps 1-3 overlap on three threads: a consumer thread reads ahead (:func:`prefetched`), the calling
+thread decodes (Arrow's JSON reader releases the GIL), and every ``LANDING_WAVE_ROWS`` decoded readings
+are landed by a landing thread while decoding goes on. A wave is an ordinary offset-deduplicated landing,
+so a run killed between waves still completes exactly once on re-execution; a run writes one file per
+touched day per wave.
 """
 
 from __future__ import annotations
