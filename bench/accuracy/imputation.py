@@ -105,7 +105,7 @@ def main() -> None:
     print(
         f"- select_imputation CPU time per call: median {np.median(cpu):.2f} s, max {cpu.max():.2f} s "
         f"({len(cpu)} calls on {int(sizes.min())}-{int(sizes.max())} samples; "
-        f"median {1000 * np.median(cpu / sizes):.2f} ms per 1000 samples)"
+        f"median {1000 * np.median(cpu / sizes):.2f} s per 1000 samples)"
     )
     season_rows = [r for r in results if r[1] == "season"]
     for name, _, scores, chosen, auto in season_rows:
