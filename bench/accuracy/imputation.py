@@ -13,7 +13,8 @@ Each method fills the masked series; RMSE on the masked values. The automatic ch
 ``select_imputation`` run on the masked series itself (its backtest masks further values, drawn from the
 masked series' gap lengths, so it never sees the benchmark's hidden truth), scored on the same values.
 Goals: auto within 5% of the per-series best on >= 90% of (series, regime) cases; on ``season`` gaps the
-auto choice >= 20% better than linear.
+auto choice >= 20% better than linear. Also printed (information only): the CPU time of each
+``select_imputation`` call.
 
     .venv/bin/python -m bench.accuracy.imputation [--datasets-dir /work/shared/datasets] [--max-samples 5000]
         [--seeds 1]   # --seeds N: N independent masks per case, RMSE pooled (less luck on spiky series)
