@@ -13,7 +13,8 @@ Each method fills the masked series; RMSE on the masked values. The automatic ch
 ``select_imputation`` run on the masked series itself (its backtest masks further values, drawn from the
 masked series' gap lengths, so it never sees the benchmark's hidden truth), scored on the same values.
 Goals: auto within 5% of the per-series best on >= 90% of (series, regime) cases; on ``season`` gaps the
-auto choice >= 20% better than linear.
+auto choice >= 20% better than linear. Also printed (information only): the CPU time of each
+``select_imputation`` call.
 
     .venv/bin/python -m bench.accuracy.imputation [--datasets-dir /work/shared/datasets] [--max-samples 5000]
         [--seeds 1]   # --seeds N: N independent masks per case, RMSE pooled (less luck on spiky series)
@@ -31,6 +32,8 @@ import pandas as pd
 from bench.accuracy.datasets import DEFAULT_DATASETS_DIR, all_real
 from tsplatform.timeseries import IMPUTATION_METHODS, estimate_period, impute, regularize, select_imputation
 from tsplatform.timeseries.impute import default_season_length, mask_like_gaps
+
+SELECT_CPU: list[tuple[int, float]] = []  # (samples, CPU seconds) per select_imputation call (information)
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,7 +54,9 @@ def evaluate(series: pd.Series, masks: list[np.ndarray], seed: int) -> tuple[dic
         filled = {m: impute(hidden, m, season_length=season).to_numpy()[mask] for m in IMPUTATION_METHODS}
         for m, values in filled.items():
             sq[m].append((values - truth) ** 2)
+        t0 = time.process_time()
         choice = select_imputation(hidden, seed=seed, season_length=season).method
+        SELECT_CPU.append((len(series), time.process_time() - t0))
         chosen.append(choice)
         auto_sq.append((filled[choice] - truth) ** 2)
     scores = {m: float(np.sqrt(np.mean(np.concatenate(v)))) for m, v in sq.items()}
@@ -86,6 +91,8 @@ def main() -> None:
             results.append((s.name, "season", *evaluate(regular, masks, args.seed)))
     elapsed = time.perf_counter() - t0
 
+    sizes = np.array([n for n, _ in SELECT_CPU])
+    cpu = np.array([c for _, c in SELECT_CPU])
     within = [auto <= 1.05 * min(scores.values()) for _, _, scores, _, auto in results]
     print("## Imputation: RMSE on masked real series\n")
     print(
@@ -95,6 +102,11 @@ def main() -> None:
     print(
         f"- automatic choice within 5% of the per-series best: **{sum(within)}/{len(within)} "
         f"({100 * sum(within) / len(within):.1f}%)** (goal >= 90%)"
+    )
+    print(
+        f"- select_imputation CPU time per call: median {np.median(cpu):.2f} s, max {cpu.max():.2f} s "
+        f"({len(cpu)} calls on {int(sizes.min())}-{int(sizes.max())} samples; "
+        f"median {1000 * np.median(cpu / sizes):.2f} s per 1000 samples)"
     )
     season_rows = [r for r in results if r[1] == "season"]
     for name, _, scores, chosen, auto in season_rows:

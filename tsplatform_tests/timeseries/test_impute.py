@@ -16,7 +16,15 @@ from tsplatform.timeseries import (
     regularize,
     select_imputation,
 )
-from tsplatform.timeseries.impute import default_season_length, gap_lengths, mask_like_gaps
+from tsplatform.timeseries.impute import (
+    BACKTEST_REPEATS,
+    _kalman,
+    _kalman_params,
+    choose_by_median_ratio,
+    default_season_length,
+    gap_lengths,
+    mask_like_gaps,
+)
 from tsplatform_tests.timeseries.synthetic import seasonal_values
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -180,3 +188,49 @@ def test_real_scd41_slice_regularized_and_imputed() -> None:
     filled = impute(regular, choice.method)
     assert filled.notna().all()
     assert filled.between(regular.min(), regular.max()).all()
+
+
+def test_median_ratio_prefers_the_method_that_wins_on_most_masks() -> None:
+    # "steady" is 10% worse than "spiky" on 3 masks of 4, but "spiky" blows up on the 4th (one spike):
+    # pooled RMSE would pick "steady", the median ratio picks "spiky" (the better fill on a typical mask).
+    ones = np.ones(10)
+    squared = {
+        "steady": [1.21 * ones, 1.21 * ones, 1.21 * ones, 1.21 * ones],
+        "spiky": [ones, ones, ones, 100 * ones],
+    }
+    choice, scores, ratios = choose_by_median_ratio(squared)
+    assert scores["steady"] == pytest.approx(1.1)
+    assert scores["spiky"] == pytest.approx(np.sqrt(103 / 4))
+    assert ratios == pytest.approx({"steady": 1.1, "spiky": 1.0})
+    assert choice == "spiky"
+
+
+def test_median_ratio_ties_go_to_the_smaller_pooled_rmse_then_the_earlier_method() -> None:
+    ones = np.ones(4)
+    # per-mask RMSE a: (1, 2, 1), b: (1, 1, 4): both median ratio 1; pooled RMSE a: sqrt(2), b: sqrt(6)
+    b_first = {"b": [ones, ones, 16 * ones], "a": [ones, 4 * ones, ones]}
+    choice, scores, ratios = choose_by_median_ratio(b_first)
+    assert ratios == pytest.approx({"a": 1.0, "b": 1.0})
+    assert scores == pytest.approx({"a": np.sqrt(2), "b": np.sqrt(6)})
+    assert choice == "a"
+    exact = {"x": [np.zeros(3), np.zeros(3)], "y": [np.zeros(3), np.zeros(3)]}
+    assert choose_by_median_ratio(exact)[0] == "x"  # exact fills everywhere (0/0): a tie, the first wins
+
+
+def test_selection_reports_ratios_and_picks_their_minimum() -> None:
+    truth = seasonal_values(_grid(24 * 30), seed=8)
+    hidden, _ = _with_gaps(truth, [(100, 3), (300, 5), (500, 2)])
+    choice = select_imputation(hidden, seed=2)
+    assert set(choice.ratios) == set(IMPUTATION_METHODS)
+    assert all(r >= 1.0 for r in choice.ratios.values())
+    assert choice.ratios[choice.method] == min(choice.ratios.values())
+    assert len(choice.gap_lengths) > 0 and choice.n_masked >= 0.1 * hidden.notna().sum() * BACKTEST_REPEATS
+
+
+def test_kalman_with_reused_variances_matches_a_fresh_fit() -> None:
+    truth = seasonal_values(_grid(24 * 10), seed=9, noise=1.0)
+    hidden, mask = _with_gaps(truth, [(50, 4), (150, 6)])
+    fresh = impute(hidden, "kalman")
+    reused = _kalman(hidden, _kalman_params(hidden))
+    np.testing.assert_allclose(reused.to_numpy(), fresh.to_numpy())
+    assert np.isfinite(reused.to_numpy()[mask]).all()
