@@ -72,6 +72,37 @@ def _past(frame: pd.Series, window: int | None, min_periods: int) -> Rolling | E
     return shifted.rolling(int(window), min_periods=min(min_periods, int(window)))
 
 
+#: Largest rows x window product for which :func:`past_median` sorts a window matrix instead of calling
+#: pandas' rolling median (whose fixed cost dominates on a series-day; the matrix grows with the product).
+SMALL_ROLLING = 65_536
+
+
+def past_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Median of the previous ``window`` values at each row t (rows t-window..t-1, NaN skipped); NaN with
+    fewer than ``min(min_periods, window)`` non-NaN values. Equal to
+    ``pd.Series(values).shift(1).rolling(window, min_periods=min(min_periods, window)).median()``.
+
+    Small inputs (rows x window <= ``SMALL_ROLLING``) sort one window per row (NaN sort last) and average
+    the two middle values, the same arithmetic as pandas; larger ones call pandas' rolling median.
+    """
+    x = np.asarray(values, dtype=float)
+    n, window = len(x), int(window)
+    need = min(int(min_periods), window)
+    if n * window > SMALL_ROLLING or n == 0:
+        shifted = pd.Series(x).shift(1).rolling(window, min_periods=need)
+        return shifted.median().to_numpy()
+    padded = np.concatenate([np.full(window, np.nan), x])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[:n]  # row t: x[t-window..t-1]
+    ordered = np.sort(windows, axis=1)
+    counts = window - np.isnan(windows).sum(axis=1)
+    rows = np.arange(n)
+    low = ordered[rows, np.maximum(counts - 1, 0) // 2]
+    high = ordered[rows, np.maximum(counts, 1) // 2]
+    median = (low + high) / 2
+    median[counts < max(need, 1)] = np.nan
+    return median
+
+
 def iqr_scores(
     values: pd.Series, k: float = 1.5, causal: bool = False, window: int | None = None, min_periods: int = 30
 ) -> np.ndarray:
@@ -127,7 +158,7 @@ def causal_residual(
     seasonal period p (the shortest of ``periods``), plus the seasonal term = median over j = 1..n_cycles of
     (x[t - j*p] - level[t - j*p]) (0 while there is no such history)."""
     values = series.to_numpy(dtype=float)
-    level = _past(series, level_window, min_periods).median().to_numpy()
+    level = past_median(values, level_window, min_periods)
     baseline = level.copy()
     if periods and n_cycles > 0:
         season = min(periods)
@@ -152,14 +183,13 @@ def causal_scale(
     window equal, e.g. a counter stuck at 0), sigma = 1.2533 * mean |r - location| instead, so a series that
     is mostly constant is still scaled by its rare moves. NaN without ``min_periods`` history; 0 only when
     the whole window is constant."""
-    resid_series = pd.Series(resid, index=index)
-    location = _past(resid_series, window, min_periods).median()
-    spread = (resid_series - location).abs()
-    past_spread = _past(spread, window, min_periods)
-    sigma = MAD_TO_SIGMA * past_spread.median().to_numpy()
+    location = past_median(resid, window, min_periods)
+    spread = np.abs(resid - location)
+    sigma = MAD_TO_SIGMA * past_median(spread, window, min_periods)
     if (sigma == 0).any():  # only then pay for the second rolling statistic
-        sigma = np.where(sigma == 0, MEAN_ABS_TO_SIGMA * past_spread.mean().to_numpy(), sigma)
-    return location.to_numpy(), sigma
+        past_mean = _past(pd.Series(spread, index=index), window, min_periods).mean().to_numpy()
+        sigma = np.where(sigma == 0, MEAN_ABS_TO_SIGMA * past_mean, sigma)
+    return location, sigma
 
 
 def residual_scores(
@@ -212,10 +242,11 @@ def residual_scores(
         z = np.minimum(np.where(sigma > 0, deviation / sigma, np.where(deviation > 0, np.inf, 0.0)), z_clip)
     z = np.where(np.isnan(resid), np.nan, np.where(np.isnan(sigma), 0.0, z))
     surprise = pd.Series(z, index=series.index).rolling(int(smooth), min_periods=1).mean()
-    typical = _past(surprise, surprise_window, min_periods).median()
-    spread = MAD_TO_SIGMA * _past((surprise - typical).abs(), surprise_window, min_periods).median()
-    score = excess_score((surprise - typical - c * spread).to_numpy(), spread.to_numpy())
-    return np.where(np.isnan(spread.to_numpy()) & ~np.isnan(resid), 0.0, score)
+    surprise_values = surprise.to_numpy()
+    typical = past_median(surprise_values, surprise_window, min_periods)
+    spread = MAD_TO_SIGMA * past_median(np.abs(surprise_values - typical), surprise_window, min_periods)
+    score = excess_score(surprise_values - typical - c * spread, spread)
+    return np.where(np.isnan(spread) & ~np.isnan(resid), 0.0, score)
 
 
 def detect_anomalies(

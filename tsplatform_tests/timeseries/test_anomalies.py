@@ -176,3 +176,21 @@ def test_two_stage_surprise_sees_a_burst_on_a_mostly_constant_series() -> None:
     flagged = np.flatnonzero(result["is_anomaly"])
     assert flagged.size and 2400 <= flagged[flagged >= 300][0] < 2430
     assert result["score"].iloc[2400:2430].max() == result["score"].iloc[300:].max()
+
+
+def test_past_median_equals_pandas_shifted_rolling_median() -> None:
+    """The sorted-window fast path (small inputs) and the pandas path agree exactly, NaN and ties included."""
+    from tsplatform.timeseries.anomalies import SMALL_ROLLING, past_median
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        n, window, min_periods = int(rng.integers(0, 160)), int(rng.integers(1, 80)), int(rng.integers(0, 90))
+        x = rng.normal(size=n).round(int(rng.integers(0, 3)))  # rounding makes ties
+        if n and rng.random() < 0.5:
+            x[rng.random(n) < rng.random()] = np.nan
+        expected = pd.Series(x).shift(1).rolling(window, min_periods=min(min_periods, window)).median()
+        assert n * window <= SMALL_ROLLING  # these sizes take the fast path
+        np.testing.assert_array_equal(past_median(x, window, min_periods), expected.to_numpy())
+    big = rng.normal(size=SMALL_ROLLING)  # the pandas path
+    expected = pd.Series(big).shift(1).rolling(5, min_periods=3).median().to_numpy()
+    np.testing.assert_array_equal(past_median(big, 5, 3), expected)
