@@ -6,6 +6,7 @@ duplicated messages, hostile series names; the Kafka offset sensor requests runs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -29,7 +30,7 @@ from tsplatform.ingest.envelope import encode_readings, message_keys
 from tsplatform.ingest.pipeline import ingest_once
 from tsplatform.lake import Lake
 from tsplatform.resources.kafka import KafkaResource
-from tsplatform.settings import get_settings
+from tsplatform.settings import Settings, get_settings
 from tsplatform_tests.ingest.workload import (
     HOSTILE_POSITIONS,
     Workload,
@@ -64,6 +65,19 @@ def _env(tmp: Path, topic: str, max_per_run: int) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def env_settings(tmp: Path, topic: str, max_per_run: int) -> Iterator[Settings]:
+    """Settings of a test's own topic, lake, catalog database and group (``_env``); env restored after."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _env(tmp, topic, max_per_run).items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            yield get_settings()
+        finally:
+            get_settings.cache_clear()
+
+
 def run_sensor_and_runs(instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
     """One sensor tick, then execute every run it requested (as the daemon would)."""
     from tsplatform.assets.ingest import kafka_offset_sensor
@@ -90,17 +104,12 @@ def ingested(services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ing
     admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
     workload = make_workload(topic, n_readings=205_000, n_series=20, n_days=10)
     publish(workload, services.kafka_bootstrap)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in _env(tmp, topic, max_per_run=60_000).items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
-        settings = get_settings()
+    with env_settings(tmp, topic, max_per_run=60_000) as settings:
         catalog = Catalog(settings.mongo_uri, settings.mongo_db)
         with dg.instance_for_test() as instance:
             cursor, runs = run_sensor_and_runs(instance, None)
             yield Ingested(workload, Lake(settings.lake_uri), catalog, instance, cursor, runs)
         catalog.close()
-    get_settings.cache_clear()
 
 
 def test_raw_readings_hold_each_valid_message_exactly_once(ingested: Ingested) -> None:
@@ -268,11 +277,7 @@ def assert_landed_exactly_once(raw: pd.DataFrame, sent: pd.DataFrame) -> None:
 def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 120_000, dt.date(2024, 5, 1))
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in _env(tmp_path, topic, max_per_run=4_000).items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
-        settings = get_settings()
+    with env_settings(tmp_path, topic, max_per_run=4_000) as settings:
         lake = Lake(settings.lake_uri)
         outcome: dict[str, object] = {}
 
@@ -298,7 +303,6 @@ def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fres
             ingest_once(settings)
         ingest_once(settings)  # and a further drain finds nothing new
         raw = read_dataset(lake, "raw_readings")
-    get_settings.cache_clear()
     assert killed_while_running
     assert_landed_exactly_once(raw, sent)
 
@@ -350,11 +354,7 @@ def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fres
 
     topic = fresh_topic(partitions=1)
     sent = _publish_simple(services.kafka_bootstrap, topic, 2_000, dt.date(2024, 7, 1), seed=9)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in _env(tmp_path, topic, max_per_run=10_000).items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
-        settings = get_settings()
+    with env_settings(tmp_path, topic, max_per_run=10_000) as settings:
         offsets = end_offsets(settings, [topic])
         ends = {tp: high for tp, (_low, high, _committed) in offsets.items()}
         (run,) = plan_ranges(start_positions(offsets), ends, 10_000)
@@ -375,20 +375,15 @@ def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fres
             assert sum(d["rows"] for d in docs) == len(sent)
         finally:
             live.close()
-    get_settings.cache_clear()
 
 
-def test_a_run_landing_in_several_waves_lands_exactly_once(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_landing_in_waves_lands_exactly_once(services, fresh_topic, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tsplatform.ingest import pipeline
 
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 30_000, dt.date(2024, 7, 1), seed=9)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in _env(tmp_path, topic, max_per_run=1_000_000).items():
-            mp.setenv(key, value)
-        mp.setattr(pipeline, "LANDING_WAVE_ROWS", 7_000)  # ~5 waves in one run
-        get_settings.cache_clear()
-        settings = get_settings()
+    monkeypatch.setattr(pipeline, "LANDING_WAVE_ROWS", 7_000)  # ~5 waves in one run
+    with env_settings(tmp_path, topic, max_per_run=1_000_000) as settings:
         lake = Lake(settings.lake_uri)
         first = ingest_once(settings)
         offsets = pipeline.end_offsets(settings, [topic])
@@ -398,7 +393,6 @@ def test_a_run_landing_in_several_waves_lands_exactly_once(services, fresh_topic
         ]
         again = pipeline.ingest_ranges(settings, ranges, commit=False)  # the run re-executed
         raw = read_dataset(lake, "raw_readings")
-    get_settings.cache_clear()
     assert first.readings == first.landed == len(sent)
     files_per_day = {day: len(lake.partition_files("raw_readings", day)) for day in first.days}
     assert min(files_per_day.values()) >= 3, files_per_day  # several waves touched every day
