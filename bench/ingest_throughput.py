@@ -309,18 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = args.bootstrap
         if not bootstrap:
             from tsplatform.services.manager import ServiceManager
-            from tsplatform.services.process import free_port
 
             jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(Path(".tsplatform/jars").resolve())
-            ports = {free_port(), free_port()}
-            while len(ports) < 2:
-                ports.add(free_port())
-            kafka_port, controller_port = sorted(ports)
-            manager = ServiceManager(
-                work / "state", kafka_port=kafka_port, kafka_controller_port=controller_port,
-                mongo_port=free_port(), jars_dir=jars,
-            )  # fmt: skip
-            manager.up(["kafka"])
+            manager = ServiceManager.up_on_free_ports(work / "state", ["kafka"], jars_dir=jars)
             bootstrap = manager.kafka_bootstrap
         frame = make_frame(args.datasets_dir, args.readings, args.series)
         topic = create_topic(bootstrap, args.partitions)

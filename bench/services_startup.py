@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from tsplatform.services.manager import ServiceManager
-from tsplatform.services.process import find_java, free_port
+from tsplatform.services.process import find_java, free_ports
 
 
 def _jvm_cpu_s(manager: ServiceManager, name: str) -> float:
@@ -43,10 +43,7 @@ def _timed(action: Callable[[], object]) -> float:
 def one_round(jars_dir: Path) -> dict[str, tuple[float, float]]:
     """{step: (wall s, JVM CPU s)} for one fresh state dir."""
     state = Path(tempfile.mkdtemp(prefix="tsp-bench-services-"))
-    ports = set()
-    while len(ports) < 3:
-        ports.add(free_port())
-    kafka_port, controller_port, mongo_port = sorted(ports)
+    kafka_port, controller_port, mongo_port = free_ports(3)
     manager = ServiceManager(
         state,
         kafka_port=kafka_port,

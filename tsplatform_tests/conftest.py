@@ -66,57 +66,22 @@ def _session_environment() -> tuple[Path, Path]:
 SESSION_STATE_DIR, SESSION_JARS_DIR = _session_environment()
 
 # Imported after the environment is set (settings read it).
-from tsplatform.errors import PortInUse, TsplatformError  # noqa: E402
+from tsplatform.errors import TsplatformError  # noqa: E402
 from tsplatform.services.manager import ServiceManager  # noqa: E402
-from tsplatform.services.process import free_port  # noqa: E402
 from tsplatform.settings import get_settings  # noqa: E402
 
 get_settings.cache_clear()
-
-#: Attempts to start the services on fresh free ports (another process may grab a port in between).
-START_ATTEMPTS = 3
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(SESSION_STATE_DIR, ignore_errors=True)
 
 
-def _distinct_free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def start_services(state_dir: Path, jars_dir: Path) -> ServiceManager:
-    """Start Kafka and MongoDB-wire in ``state_dir`` on free ports (retried if a port is taken meanwhile)."""
-    last: TsplatformError | None = None
-    for _attempt in range(START_ATTEMPTS):
-        kafka_port, controller_port, mongo_port = _distinct_free_ports(3)
-        manager = ServiceManager(
-            state_dir,
-            kafka_port=kafka_port,
-            kafka_controller_port=controller_port,
-            mongo_port=mongo_port,
-            jars_dir=jars_dir,
-        )
-        try:
-            manager.up()
-            return manager
-        except PortInUse as exc:
-            last = exc
-            manager.down()
-    assert last is not None
-    raise last
-
-
 @pytest.fixture(scope="session")
 def services() -> Iterator[ServiceManager]:
     """Kafka + MongoDB-wire for the whole session, in the session's temp state dir, on free ports."""
     try:
-        manager = start_services(SESSION_STATE_DIR, SESSION_JARS_DIR)
+        manager = ServiceManager.up_on_free_ports(SESSION_STATE_DIR, jars_dir=SESSION_JARS_DIR)
     except TsplatformError as exc:
         ServiceManager(SESSION_STATE_DIR, jars_dir=SESSION_JARS_DIR).down()
         pytest.fail(f"local services did not start: {exc.one_line()}", pytrace=False)

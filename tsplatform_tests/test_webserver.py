@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
+
+from tsplatform.services.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -53,12 +54,6 @@ GRAPHQL_QUERY = """
   }
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _dagster_env(tmp_path: Path) -> dict[str, str]:
@@ -112,7 +107,7 @@ def _graphql(base_url: str, query: str) -> dict[str, Any]:
 def webserver(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Path]]:
     """A running ``dagster-webserver -w workspace.yaml`` from the repo root: (url, process, log, home)."""
     env = _dagster_env(tmp_path)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "webserver.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(

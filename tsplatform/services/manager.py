@@ -32,6 +32,7 @@ from tsplatform.services.health import kafka_summary, mongo_summary
 from tsplatform.services.process import (
     PidRecord,
     find_java,
+    free_ports,
     is_ours,
     marker_args,
     port_is_free,
@@ -129,6 +130,39 @@ class ServiceManager:
         }
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(s.state_path, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def up_on_free_ports(
+        cls,
+        state_dir: Path | str,
+        names: Iterable[str] = SERVICE_NAMES,
+        *,
+        jars_dir: Path | str | None = None,
+        attempts: int = 3,
+    ) -> ServiceManager:
+        """Start ``names`` in ``state_dir`` on free ports and return the running manager.
+
+        Another process may take a port between choosing and binding it, so :class:`PortInUse` is retried
+        on fresh ports (``attempts`` in all) before it is raised. For tests and benchmarks.
+        """
+        last: PortInUse | None = None
+        for _attempt in range(attempts):
+            kafka_port, controller_port, mongo_port = free_ports(3)
+            manager = cls(
+                state_dir,
+                kafka_port=kafka_port,
+                kafka_controller_port=controller_port,
+                mongo_port=mongo_port,
+                jars_dir=jars_dir,
+            )
+            try:
+                manager.up(names)
+                return manager
+            except PortInUse as exc:
+                last = exc
+                manager.down()
+        assert last is not None
+        raise last
 
     # --- paths and addresses -----------------------------------------------------------------
     @property

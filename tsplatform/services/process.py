@@ -239,6 +239,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports that are free right now (see :func:`free_port`)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def tail(path: Path, max_lines: int = 200) -> list[str]:
     """Last ``max_lines`` non-empty lines of a text file (empty if unreadable)."""
     try:

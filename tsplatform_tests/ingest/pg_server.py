@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+
+from tsplatform.services.process import free_port
 
 SUPERUSER = "tsplatform"
 STARTUP_TIMEOUT_S = 60.0
@@ -44,12 +45,6 @@ def postgres_bindir() -> Path:
     raise PostgresError(
         "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin): run `make system-deps`"
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run_as_prefix(base: Path) -> list[str]:
@@ -105,7 +100,7 @@ def running_postgres() -> Iterator[str]:
         )
         if initdb.returncode != 0:
             raise PostgresError(f"initdb failed ({initdb.returncode}): {initdb.stderr.strip()[-2000:]}")
-        port = _free_port()
+        port = free_port()
         with log.open("ab") as log_file:
             server = subprocess.Popen(
                 [

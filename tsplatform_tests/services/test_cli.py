@@ -14,7 +14,7 @@ import pytest
 
 from tsplatform.cli import main
 from tsplatform.services.manager import ServiceManager
-from tsplatform.services.process import find_java, free_port
+from tsplatform.services.process import find_java, free_ports
 from tsplatform.settings import get_settings
 
 TSPLATFORM = Path(sys.executable).parent / "tsplatform"
@@ -27,10 +27,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment of a CLI run: own state dir, shared jar cache, free ports, no client settings."""
     env = {k: v for k, v in os.environ.items() if k not in CLIENT_SETTINGS}
-    ports = set()
-    while len(ports) < 3:
-        ports.add(free_port())
-    kafka_port, controller_port, mongo_port = sorted(ports)
+    kafka_port, controller_port, mongo_port = free_ports(3)
     env.update(
         {
             "TSPLATFORM_STATE_DIR": str(tmp_path / "state"),

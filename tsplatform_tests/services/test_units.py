@@ -23,6 +23,7 @@ from tsplatform.services.manager import ServiceManager
 from tsplatform.services.process import (
     PidRecord,
     _java_major,
+    free_ports,
     is_ours,
     marker_args,
     port_is_free,
@@ -164,3 +165,32 @@ def test_jars_cache_stamp_tracks_the_pom(tmp_path: Path) -> None:
     assert jars.classpath(tmp_path, "kafka").endswith("kafka/*")
     with pytest.raises(TsplatformError, match="tsplatform services fetch"):
         jars.classpath(tmp_path, "mongo")
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(5)
+    assert len(set(ports)) == 5
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_up_on_free_ports_retries_a_taken_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[dict[str, dict[str, int]]] = []
+    taken_until = {"attempt": 1}
+
+    def up(self: ServiceManager, names: object = None) -> dict[str, str]:
+        tried.append(self.configured_ports)
+        if len(tried) <= taken_until["attempt"]:
+            raise PortInUse(self.configured_ports["kafka"]["port"], service="kafka")
+        return {}
+
+    monkeypatch.setattr(ServiceManager, "up", up)
+    monkeypatch.setattr(ServiceManager, "down", lambda self: {})
+    manager = ServiceManager.up_on_free_ports(tmp_path, ["kafka"], attempts=2)
+    assert len(tried) == 2 and manager.configured_ports is tried[1]
+    tried.clear()
+    taken_until["attempt"] = 2  # taken on every attempt: the last PortInUse is raised
+    with pytest.raises(PortInUse):
+        ServiceManager.up_on_free_ports(tmp_path, ["kafka"], attempts=2)
+    assert len(tried) == 2
