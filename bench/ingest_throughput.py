@@ -41,17 +41,12 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from tsplatform.ingest.pipeline import FETCH_CONFIG
+
 DEFAULT_DATASETS = Path("/work/shared/datasets")
 CONSUME_BATCH = 10_000
-# the fetch sizes of tsplatform.ingest.pipeline's consumer: every measurement reads with the same settings
-CONSUMER_CONFIG = {
-    "enable.auto.commit": False,
-    "auto.offset.reset": "earliest",
-    "fetch.max.bytes": 16 * 1024 * 1024,
-    "max.partition.fetch.bytes": 4 * 1024 * 1024,
-    "queued.max.messages.kbytes": 128 * 1024,
-    "fetch.queue.backoff.ms": 10,
-}
+# every measurement reads with the fetch settings of the ingestion consumer
+CONSUMER_CONFIG = {"enable.auto.commit": False, "auto.offset.reset": "earliest", **FETCH_CONFIG}
 
 
 @dataclass

@@ -158,6 +158,17 @@ def use_jemalloc_for_arrow() -> bool:
 
 
 # --- Kafka plumbing --------------------------------------------------------------------------------
+#: Fetch settings of the ingestion consumer (the throughput benchmark's consumers use them too).
+FETCH_CONFIG: dict[str, Any] = {
+    "fetch.max.bytes": 16 * 1024 * 1024,
+    "max.partition.fetch.bytes": 4 * 1024 * 1024,
+    "queued.max.messages.kbytes": 128 * 1024,
+    # librdkafka's default (1000 ms) idles the fetcher for a second whenever its queue holds 100k
+    # messages, which made a 1M-record run wait on Kafka for ~3 s (BENCHMARKS.md)
+    "fetch.queue.backoff.ms": 10,
+}
+
+
 def _consumer(settings: Settings, group: str | None = None) -> Consumer:
     return Consumer(
         settings.kafka_client_config(
@@ -167,12 +178,7 @@ def _consumer(settings: Settings, group: str | None = None) -> Consumer:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
-                "fetch.max.bytes": 16 * 1024 * 1024,
-                "max.partition.fetch.bytes": 4 * 1024 * 1024,
-                "queued.max.messages.kbytes": 128 * 1024,
-                # librdkafka's default (1000 ms) idles the fetcher for a second whenever its queue holds
-                # 100k messages, which made a 1M-record run wait on Kafka for ~3 s (BENCHMARKS.md)
-                "fetch.queue.backoff.ms": 10,
+                **FETCH_CONFIG,
             }
         )
     )
