@@ -12,13 +12,25 @@ Methods (``IMPUTATION_METHODS``):
 * ``locf``: last observation carried forward.
 * ``moving_average``: centred mean of the observed values within ±w samples (w = 4, doubled until at
   least 2 observed values fall in the window), as imputeTS ``na_ma(k=4, weighting="simple")``.
-* ``seasonal``: seasonal decomposition + interpolation (imputeTS ``na_seadec``): STL (statsmodels,
-  period m, non-robust, trend and low-pass loess evaluated every m/10 points) on the linearly
-  pre-filled series gives a seasonal component s; the deseasonalised series ``y - s`` is linearly
-  interpolated across the gaps and ``s`` is added back; two passes (the second STL runs on the first
-  pass's fill). ``m`` = ``season_length`` samples if given, else one day of
-  samples when the period divides a day, m >= 2 and at least two full days are observed; otherwise no
-  season exists and the method falls back to ``linear``.
+* ``seasonal``: seasonal decomposition + interpolation, the season's shape in a gap taken from analogue
+  cycles when the series has enough of them, else from STL. ``m`` = ``season_length`` samples if given,
+  else one day of samples when the period divides a day, m >= 2 and at least two full days are observed;
+  otherwise no season exists and the method falls back to ``linear``.
+
+  - Analogues, per gap of n samples: the query window is the gap plus c = m // 2 samples of context on
+    each side (fewer at the ends of the series); candidate windows are the same-width windows shifted by
+    whole seasons (same phase), fully observed and not overlapping the query window. The ``k`` = 10
+    candidates whose context is closest to the gap's context (mean squared difference after removing
+    each window's mean; values of other gaps in the query's context count by their linear fill) give the
+    seasonal shape: each one's deviation, inside its gap-sized middle, from the straight line between its
+    two values adjacent to that middle, averaged. The fill is the straight line between the gap's
+    neighbours plus that shape: the level is interpolated, the shape follows the most similar cycles
+    (e.g. the weekday or weekend profile a weekday or weekend context calls for).
+  - STL, for gaps with fewer than 10 complete analogue windows (imputeTS ``na_seadec``): STL
+    (statsmodels, period m, non-robust, trend and low-pass loess evaluated every m/10 points) on the
+    linearly pre-filled series gives a seasonal component s; the deseasonalised series ``y - s`` is
+    linearly interpolated across the gaps and ``s`` is added back; two passes (the second STL runs on
+    the first pass's fill).
 * ``kalman``: local-level state-space model (statsmodels ``UnobservedComponents(level="llevel")``,
   maximum likelihood on the first 2000 values of the span, then the Kalman smoother over the whole span
   with missing observations); gaps are filled with the smoothed level (for this model that is a straight
@@ -51,6 +63,7 @@ DEFAULT_GAP_LENGTHS = (1, 2, 3, 6, 12)
 MA_HALF_WINDOW = 4
 KALMAN_FIT_SAMPLES = 2000
 BACKTEST_REPEATS = 6
+ANALOG_NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,8 @@ def default_season_length(y: pd.Series) -> int | None:
     return m
 
 
-def _seasonal(y: pd.Series, season_length: int | None = None) -> pd.Series:
+def _stl_seasonal(y: pd.Series, season_length: int | None = None) -> pd.Series:
+    """STL seasonal decomposition + linear interpolation of the deseasonalised series (module doc)."""
     from statsmodels.tsa.seasonal import STL
 
     m = season_length if season_length is not None else default_season_length(y)
@@ -167,6 +181,50 @@ def _seasonal(y: pd.Series, season_length: int | None = None) -> pd.Series:
     out = v.copy()
     out[span] = filled
     return pd.Series(out, index=y.index, name=y.name)
+
+
+def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NEIGHBOURS) -> pd.Series:
+    """``seasonal`` (see the module doc): per gap, the straight line across the gap plus the mean seasonal
+    shape of the ``k`` same-phase analogue windows whose context best matches the gap's; the STL fill where
+    fewer than ``k`` complete analogues exist (and everywhere without a season)."""
+    m = season_length if season_length is not None else default_season_length(y)
+    fallback = _stl_seasonal(y, m).to_numpy()
+    v = y.to_numpy(dtype="float64")
+    if m is None or m < 2:
+        return pd.Series(fallback, index=y.index, name=y.name)
+    line = _linear(y).to_numpy()
+    out = fallback.copy()
+    bad = np.concatenate([[0], np.cumsum(np.isnan(v))])  # bad[i] = NaN count in v[:i]: O(1) window test
+    c = max(1, m // 2)
+    first, last = np.flatnonzero(~np.isnan(v))[[0, -1]]
+    t_cache: dict[int, np.ndarray] = {}
+    for a, b in zip(*_runs(_inside(v)), strict=True):
+        n = b - a
+        cl, cr = min(c, a - first), min(c, last + 1 - b)  # context inside the observed span
+        width = cl + n + cr
+        q0 = a - cl  # start of the query window (context + gap + context) in v
+        starts = q0 + m * np.arange(-(q0 // m), (v.size - width - q0) // m + 1)
+        starts = starts[(starts + width <= q0) | (starts >= q0 + width)]  # no overlap with the query
+        starts = starts[bad[starts + width] == bad[starts]]  # complete windows only
+        if starts.size < k:
+            continue  # too few analogues: the seasonal fill stays
+        windows = v[starts[:, None] + np.arange(width)]
+        context = np.concatenate([windows[:, :cl], windows[:, cl + n :]], axis=1)
+        query = np.concatenate([line[q0:a], line[b : b + cr]])  # a nearby gap counts by its linear fill
+        context = context - context.mean(axis=1, keepdims=True)
+        distance = np.mean((context - (query - query.mean())) ** 2, axis=1)
+        nearest = windows[np.argsort(distance, kind="stable")[:k]]
+        t = t_cache.setdefault(n, np.arange(1, n + 1) / (n + 1))
+        left, right = nearest[:, cl - 1 : cl], nearest[:, cl + n : cl + n + 1]
+        shape = (nearest[:, cl : cl + n] - (left + (right - left) * t)).mean(axis=0)
+        out[a:b] = line[a:b] + shape
+    return pd.Series(out, index=y.index, name=y.name)
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the runs of True in ``mask`` (end exclusive)."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def _standardise(y: pd.Series) -> tuple[np.ndarray, int, int, float, float]:

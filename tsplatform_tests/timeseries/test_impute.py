@@ -17,9 +17,11 @@ from tsplatform.timeseries import (
     select_imputation,
 )
 from tsplatform.timeseries.impute import (
+    ANALOG_NEIGHBOURS,
     BACKTEST_REPEATS,
     _kalman,
     _kalman_params,
+    _stl_seasonal,
     choose_by_median_ratio,
     default_season_length,
     gap_lengths,
@@ -116,6 +118,40 @@ def test_seasonal_uses_a_given_season_and_falls_back_without_one() -> None:
     short = hidden.iloc[:40]  # under two days: no season, linear fallback
     assert default_season_length(short) is None
     assert impute(short, "seasonal").equals(impute(short, "linear"))
+
+
+def test_seasonal_analogues_are_exact_on_a_noiseless_season_plus_linear_trend() -> None:
+    truth = seasonal_values(_grid(24 * 20), seed=10, noise=0.0)  # 20 days, >= 10 analogues per gap
+    hidden, mask = _with_gaps(truth, [(24 * 8 + 5, 30), (24 * 14, 24)])
+    out = impute(hidden, "seasonal")
+    stl = _stl_seasonal(hidden)
+    assert np.abs(out[mask] - truth[mask]).max() < 1e-9  # line + the analogues' exact deviation from theirs
+    assert np.abs(stl[mask] - truth[mask]).max() > 1e-3  # the STL fill alone is not exact
+
+
+def test_seasonal_analogues_follow_the_day_type_the_context_calls_for() -> None:
+    # Two day profiles in a random order: a 12 h peak on "busy" days, flat on "quiet" days; a gap over the
+    # peak hours of a busy day needs the busy profile, which the morning and evening context reveal.
+    rng = np.random.default_rng(11)
+    hours = np.arange(24)
+    busy = np.where((hours >= 6) & (hours < 20), 10.0 + 5 * np.sin(np.pi * (hours - 6) / 14), 0.0)
+    kinds = rng.integers(0, 2, 60)
+    kinds[30] = 1
+    values = np.concatenate([busy if k else np.zeros(24) for k in kinds]) + rng.normal(0, 0.2, 60 * 24)
+    truth = pd.Series(values, index=_grid(60 * 24))
+    hidden, mask = _with_gaps(truth, [(30 * 24 + 8, 10)])  # 08:00-18:00 of a busy day
+    err = {
+        name: float(np.sqrt(np.mean((fill[mask] - truth[mask]) ** 2)))
+        for name, fill in {"seasonal": impute(hidden, "seasonal"), "stl": _stl_seasonal(hidden)}.items()
+    }
+    assert err["seasonal"] < 0.5 < 1.5 < err["stl"]  # noise 0.2; STL's profile mixes both day types
+
+
+def test_seasonal_falls_back_to_stl_with_too_few_analogues() -> None:
+    days = ANALOG_NEIGHBOURS - 2  # fewer complete same-phase windows than analogues needed
+    truth = seasonal_values(_grid(24 * days), seed=12)
+    hidden, _ = _with_gaps(truth, [(24 * 3 + 2, 24)])
+    assert impute(hidden, "seasonal").equals(_stl_seasonal(hidden))
 
 
 def test_kalman_fills_with_the_smoothed_level() -> None:
