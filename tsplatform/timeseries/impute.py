@@ -19,9 +19,10 @@ Methods (``IMPUTATION_METHODS``):
 
   - Analogues, per gap of n samples: the query window is the gap plus c = m // 2 samples of context on
     each side (fewer at the ends of the series); candidate windows are the same-width windows shifted by
-    whole seasons (same phase), fully observed and not overlapping the query window. The ``k`` = 10
-    candidates whose context is closest to the gap's context (mean squared difference after removing
-    each window's mean; values of other gaps in the query's context count by their linear fill) give the
+    whole seasons (same phase), fully observed and not overlapping the query window (on long series only
+    the ``ANALOG_MAX_CANDIDATES`` = 365 nearest, which bounds the cost per gap). The ``k`` = 10 candidates
+    whose context is closest to the gap's context (mean squared difference after removing each window's
+    mean; values of other gaps in the query's context count by their linear fill) give the
     seasonal shape: each one's deviation, inside its gap-sized middle, from the straight line between its
     two values adjacent to that middle, averaged. The fill is the straight line between the gap's
     neighbours plus that shape: the level is interpolated, the shape follows the most similar cycles
@@ -64,6 +65,7 @@ MA_HALF_WINDOW = 4
 KALMAN_FIT_SAMPLES = 2000
 BACKTEST_REPEATS = 6
 ANALOG_NEIGHBOURS = 10
+ANALOG_MAX_CANDIDATES = 365  # analogue windows searched per gap: the nearest (a year of daily seasons)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NE
         starts = q0 + m * np.arange(-(q0 // m), (v.size - width - q0) // m + 1)
         starts = starts[(starts + width <= q0) | (starts >= q0 + width)]  # no overlap with the query
         starts = starts[bad[starts + width] == bad[starts]]  # complete windows only
+        if starts.size > ANALOG_MAX_CANDIDATES:  # the nearest ones, in order: O(gaps) on long series
+            starts = np.sort(starts[np.argsort(np.abs(starts - q0), kind="stable")[:ANALOG_MAX_CANDIDATES]])
         if starts.size < k:
             continue  # too few analogues: the seasonal fill stays
         windows = v[starts[:, None] + np.arange(width)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from tsplatform.timeseries import (
     select_imputation,
 )
 from tsplatform.timeseries.impute import (
+    ANALOG_MAX_CANDIDATES,
     ANALOG_NEIGHBOURS,
     BACKTEST_REPEATS,
     _kalman,
@@ -152,6 +154,26 @@ def test_seasonal_falls_back_to_stl_with_too_few_analogues() -> None:
     truth = seasonal_values(_grid(24 * days), seed=12)
     hidden, _ = _with_gaps(truth, [(24 * 3 + 2, 24)])
     assert impute(hidden, "seasonal").equals(_stl_seasonal(hidden))
+
+
+def test_seasonal_analogues_come_from_the_nearest_windows_on_long_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first 40 days carry a +5 bump at 10:00-15:00 and a context exactly like the gapped day's; the later
+    # days carry the gapped day's -5 bump but a small 04:00-07:00 wiggle in their context. Searching the
+    # whole series, the far days match best (a +5 fill, off by 10); with the cap, only the nearest
+    # ANALOG_MAX_CANDIDATES windows compete, all later days: the -5 profile, exactly.
+    days = ANALOG_MAX_CANDIDATES + 55
+    gap_day = days - 5
+    hours = np.arange(24 * days)
+    day, hour = hours // 24, hours % 24
+    bump = np.where(day < 40, 5.0, -5.0) * ((hour >= 10) & (hour < 15))
+    wiggle = 0.3 * ((day >= 40) & (day != gap_day) & (hour >= 4) & (hour < 7))
+    truth = pd.Series(np.sin(2 * np.pi * hours / 24) + bump + wiggle, index=_grid(24 * days))
+    hidden, mask = _with_gaps(truth, [(24 * gap_day + 9, 7)])
+    assert np.abs(impute(hidden, "seasonal")[mask] - truth[mask]).max() < 1e-9
+    monkeypatch.setattr(sys.modules["tsplatform.timeseries.impute"], "ANALOG_MAX_CANDIDATES", 10 * days)
+    assert np.abs(impute(hidden, "seasonal")[mask] - truth[mask]).max() == pytest.approx(10.0)
 
 
 def test_kalman_fills_with_the_smoothed_level() -> None:
