@@ -119,9 +119,10 @@ def fresh_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-
     def create(partitions: int = 1, prefix: str = "t") -> str:
+        # a client per call, gone when it returns: a client kept alive past the session's broker would
+        # log connection errors after the test summary
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"
         futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
         futures[name].result(timeout=30)

@@ -451,6 +451,7 @@ class Publisher:
         self.topic = topic
         self.timeout_s = timeout_s
         self._bootstrap = str(client_config.get("bootstrap.servers", "?"))
+        self._closed = False
         self._producer = Producer(
             {
                 "enable.idempotence": True,
@@ -464,6 +465,8 @@ class Publisher:
 
     def publish(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
         """Produce all messages and block until each is acknowledged; raise on any failed delivery."""
+        if self._closed:
+            raise RuntimeError("sql-source: publish on a closed Publisher")
         errors: list[str] = []
 
         def on_delivery(err: Any, _msg: Any) -> None:
@@ -486,6 +489,19 @@ class Publisher:
                 f"{self._bootstrap} were not delivered: {cause}",
                 setting="TSPLATFORM_KAFKA_BOOTSTRAP",
             )
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop what a failed ``publish`` left queued and shut the producer down (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._producer.purge()
+            self._producer.close()
 
 
 # --- the poll loop -------------------------------------------------------------------------------
@@ -668,6 +684,7 @@ def sql_source_command(
             on_batch=None if once else lambda n, p: console.print(f"published {n} rows up to {p.last_time}"),
         )
     finally:
+        publisher.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     position = summary.position

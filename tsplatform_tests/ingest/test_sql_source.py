@@ -175,6 +175,13 @@ def topic(fresh_topic: Callable[..., str]) -> str:
     return fresh_topic(partitions=2, prefix="sql-source")
 
 
+@pytest.fixture()
+def publisher(topic: str, kafka_bootstrap: str) -> Iterator[Publisher]:
+    """A publisher to ``topic``, closed after the test."""
+    with Publisher({"bootstrap.servers": kafka_bootstrap}, topic) as publisher:
+        yield publisher
+
+
 def _cli(args: list[str], dsn: str) -> Any:
     from tsplatform.cli import app
 
@@ -254,11 +261,10 @@ def test_once_publishes_each_row_once_then_only_new_rows(
 
 
 def test_crash_between_publish_and_position_save_republishes_on_restart(
-    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str
+    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str, publisher: Publisher
 ) -> None:
     _insert(sensor_db, FIRST_ROWS)
     config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, batch_size=2)
-    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, topic)
     saves: list[int | None] = []
 
     def save_then_crash(path: Path, cfg: SourceConfig, position: Position, total: int) -> None:
@@ -301,14 +307,13 @@ def test_position_file_is_replaced_atomically(sensor_db: str, env: Path) -> None
 
 
 def test_late_row_inside_the_delay_window_is_not_lost(
-    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str
+    sensor_db: str, env: Path, topic: str, kafka_bootstrap: str, publisher: Publisher
 ) -> None:
     with psycopg.connect(sensor_db) as conn:
         db_now = conn.execute("SELECT now()").fetchone()[0]
     early = (1, db_now - dt.timedelta(minutes=5), 1.0, "p", "t", None)
     recent = (1, db_now - dt.timedelta(seconds=10), 3.0, "p", "t", None)
     _insert(sensor_db, [early, recent])
-    publisher = Publisher({"bootstrap.servers": kafka_bootstrap}, topic)
     config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=60_000)
     first = run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env)
     assert first.published == 1  # `recent` is younger than the delay: not read yet
@@ -427,6 +432,10 @@ def test_undeliverable_batch_is_an_error_and_saves_no_position(sensor_db: str, e
     with pytest.raises(ServiceUnavailable, match="1 of 1 messages to topic 't'"):
         run_source(config, dsn=sensor_db, publish=dead.publish, state_dir=env)
     assert not state_file_path(env, config.source_name).exists()
+    dead.close()  # drops the undelivered message instead of waiting for it
+    dead.close()
+    with pytest.raises(RuntimeError, match="closed Publisher"):
+        dead.publish([(b"k", b"v")])
 
 
 def _wait_for_messages(bootstrap: str, topic: str, count: int, process: subprocess.Popen) -> list:
