@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bench.accuracy.datasets import DEFAULT_DATASETS_DIR, all_real
+from bench.record import recorded
 from tsplatform.timeseries import detect_gaps, estimate_period
 from tsplatform.timeseries.period import sorted_distinct, to_epoch_ns
 
@@ -58,8 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
+    with recorded("bench.accuracy.gaps", write=args.write):
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself; prints its report (markdown)."""
     totals = {"ours": [0, 0, 0], "baseline": [0, 0, 0]}
     rows = []
     skipped = []

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from bench.accuracy.datasets import DEFAULT_DATASETS_DIR, all_real
+from bench.record import recorded
 from tsplatform.timeseries import IMPUTATION_METHODS, estimate_period, impute, regularize, select_imputation
 from tsplatform.timeseries.impute import default_season_length, mask_like_gaps
 
@@ -158,8 +159,14 @@ def main() -> None:
     parser.add_argument("--max-samples", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=10, help="independent masks per (series, regime)")
+    parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
+    with recorded("bench.accuracy.imputation", write=args.write):
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself; prints its report (markdown)."""
     t0 = time.perf_counter()
     cases = []
     for s in all_real(args.datasets_dir):

@@ -40,6 +40,7 @@ from bench.accuracy.nab_scorer import (
     raw_score,
     raw_score_curve,
 )
+from bench.record import recorded
 from tsplatform.timeseries import detect_anomalies, seasonal_periods
 from tsplatform.timeseries.anomalies import apply_refractory
 
@@ -301,7 +302,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
     parser.add_argument("--no-lofo", action="store_true", help="skip the leave-one-file-out estimate")
+    parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
+    with recorded("bench.accuracy.nab", write=args.write):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself; prints its report (markdown)."""
     root = args.datasets_dir / "nab"
     files, series = load_corpus(root)
     names = list(files)

@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.neural_network import MLPRegressor
 
+from bench.record import recorded
 from tsplatform.timeseries import denoise, detect_anomalies, fit_scaler, make_windows, resample
 
 ROOMS = ("917810", "925038", "999169")
@@ -111,7 +112,14 @@ def evaluate(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
+    with recorded("bench.accuracy.noise_processing", write=args.write):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself; prints its report (markdown)."""
     rows = []
     for room in ROOMS:
         raw = load_room(args.datasets_dir, room)

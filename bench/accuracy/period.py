@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.accuracy.datasets import DEFAULT_DATASETS_DIR, all_real
+from bench.record import recorded
 from tsplatform.timeseries import estimate_period
 from tsplatform.timeseries.period import sorted_distinct, timestamp_resolution_ns, to_epoch_ns
 from tsplatform_tests.timeseries.synthetic import sampled_grid
@@ -114,8 +115,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--n", type=int, default=1500, help="grid points per stress case")
+    parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
+    with recorded("bench.accuracy.period", write=args.write):
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark itself; prints its report (markdown)."""
     real = all_real(args.datasets_dir)
     real_hits = {m: 0 for m in METHODS}
     rows = []
