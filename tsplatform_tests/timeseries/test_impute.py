@@ -236,6 +236,30 @@ def test_selection_prefers_interpolation_on_a_smooth_series_with_short_gaps() ->
     assert choice.scores["locf"] > choice.scores[choice.method]
 
 
+def test_selection_on_a_long_series_backtests_its_most_recent_samples() -> None:
+    rng = np.random.default_rng(21)
+    n, recent = 3000, 1000
+    values = np.cumsum(rng.normal(0, 1, n))
+    values[: n - recent] = rng.normal(0, 50, n - recent)  # an older regime of pure noise
+    hidden, _ = _with_gaps(pd.Series(values, index=_grid(n, "1min")), [(2200, 3), (2500, 2), (2700, 4)])
+    methods = ("linear", "locf", "moving_average")
+    bounded = select_imputation(hidden, methods=methods, seed=5, max_samples=recent)
+    # the same backtest as on the tail alone (every gap is in the tail, so the gap-length pools agree)
+    tail = select_imputation(hidden.iloc[-recent:], methods=methods, seed=5, max_samples=None)
+    assert bounded == tail
+    whole = select_imputation(hidden, methods=methods, seed=5, max_samples=None)
+    assert whole.scores != bounded.scores  # the older regime weighs on the whole-series backtest
+    with pytest.raises(ValueError, match="max_samples"):
+        select_imputation(hidden, max_samples=0)
+
+
+def test_selection_on_a_long_series_draws_gap_lengths_from_the_whole_series() -> None:
+    truth = pd.Series(np.sin(np.arange(3000) / 30.0), index=_grid(3000, "1min"))
+    hidden, _ = _with_gaps(truth, [(300, 7), (2500, 2)])  # the 7-sample gap is outside the last 1000
+    bounded = select_imputation(hidden, methods=("linear", "locf"), seed=1, max_samples=1000)
+    assert set(bounded.gap_lengths) == {2, 7}
+
+
 def test_real_scd41_slice_regularized_and_imputed() -> None:
     df = pd.read_csv(DATA / "b4b_999169_scd41_2022-10-28_31.csv")
     index = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
