@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.parquet$")
+_METADATA_NAME = re.compile(r"^_[a-z][a-z0-9_]{0,63}\.json$")  # hidden from Spark/Hive readers ("_")
 _PARTITION_DIR = re.compile(r"^year=(\d{4})/month=(\d{2})/day=(\d{2})$")
 
 
@@ -109,6 +110,18 @@ class Lake:
         fs.move(tmp, final)
         return final
 
+    def write_metadata(self, dataset: str, name: str, data: bytes) -> None:
+        """Atomically write a small metadata file ``<dataset>/<name>`` (``_name.json``), replacing it."""
+        if not _METADATA_NAME.match(name):
+            raise ValueError(f"invalid lake metadata name {name!r}: expected {_METADATA_NAME.pattern}")
+        fs = self.fs
+        staging = f"{self.dataset_path(dataset)}/_staging"
+        fs.create_dir(staging, recursive=True)
+        tmp = f"{staging}/{uuid.uuid4().hex}-{name}"
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        fs.move(tmp, f"{self.dataset_path(dataset)}/{name}")
+
     def clean_staging(self, dataset: str) -> int:
         """Delete files left in ``_staging`` by writers that died; call only while no writer is active."""
         fs = self.fs
@@ -132,6 +145,16 @@ class Lake:
         return True
 
     # --- reading -----------------------------------------------------------------------------
+    def read_metadata(self, dataset: str, name: str) -> bytes | None:
+        """The bytes of a metadata file written by :meth:`write_metadata` (``None`` when absent)."""
+        if not _METADATA_NAME.match(name):
+            raise ValueError(f"invalid lake metadata name {name!r}: expected {_METADATA_NAME.pattern}")
+        path = f"{self.dataset_path(dataset)}/{name}"
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as src:
+            return src.read()
+
     def partition_files(self, dataset: str, day: dt.date) -> list[str]:
         """Visible Parquet files of a day partition, sorted by name."""
         fs = self.fs

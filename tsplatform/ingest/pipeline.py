@@ -10,7 +10,9 @@ puts them in the run config; ``ingest_once`` plans them from the consumer group'
    day>/``, one atomically renamed Parquet file per day, **skipping every (topic, partition, offset)
    already present** in the lake — so re-executing a range, a reset cursor or overlapping ranges never
    duplicate a record, and a run killed mid-write (whose staged file never became visible) completes on
-   re-execution;
+   re-execution. Per dataset, ``_offset_marks.json`` holds an upper bound of the landed offsets per
+   topic-partition, raised before the data is written; only rows at or below their mark (a redelivery)
+   are looked up in the landed files, so a steady stream of runs reads none of them;
 4. syncs the catalog documents of every day the range touched (idempotent recomputation from the lake);
 5. only then commits the end offsets to the consumer group.
 
@@ -31,6 +33,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import itertools
+import json
 import logging
 import os
 import threading
@@ -538,6 +541,73 @@ def _new_rows(lake: Lake, dataset: str, day: dt.date, table: pa.Table) -> pa.Tab
     return table.filter(pa.array(_missing_mask(table, [existing])))
 
 
+OFFSET_MARKS = "_offset_marks.json"
+
+
+def load_offset_marks(lake: Lake, dataset: str) -> dict[str, dict[int, int]]:
+    """Per topic and partition, an upper bound of the offsets landed in ``dataset``.
+
+    A landing raises the marks before it writes the data they cover, so a mark can over-estimate (a
+    landing that died after raising it) but never under-estimate: a row above its mark is surely not
+    landed yet and needs no lookup, and a topic or partition without a mark has nothing landed. When the
+    file is absent (a lake landed before marks existed) or unreadable, the marks are rebuilt once by
+    reading the offsets of every day partition.
+    """
+    raw = lake.read_metadata(dataset, OFFSET_MARKS)
+    if raw is not None:
+        try:
+            data = json.loads(raw)
+            return {str(t): {int(p): int(o) for p, o in parts.items()} for t, parts in data.items()}
+        except (ValueError, TypeError, AttributeError):
+            log.warning("unreadable %s in %s: rebuilding it from the landed offsets", OFFSET_MARKS, dataset)
+    marks: dict[str, dict[int, int]] = {}
+    for day in lake.days(dataset):
+        landed = lake.read_partition(dataset, day, columns=["topic", "partition", "offset"])
+        if landed is not None:
+            _raise_marks(marks, landed)
+    _save_marks(lake, dataset, marks)
+    return marks
+
+
+def _raise_marks(marks: dict[str, dict[int, int]], table: pa.Table) -> bool:
+    """Raise ``marks`` to cover every row of ``table``; True when one changed."""
+    top = (
+        table.select(["topic", "partition", "offset"])
+        .group_by(["topic", "partition"])
+        .aggregate([("offset", "max")])
+    )
+    changed = False
+    columns = (top[c].to_pylist() for c in ("topic", "partition", "offset_max"))
+    for topic, partition, offset in zip(*columns, strict=True):
+        parts = marks.setdefault(topic, {})
+        if offset > parts.get(partition, -1):
+            parts[partition] = offset
+            changed = True
+    return changed
+
+
+def _save_marks(lake: Lake, dataset: str, marks: dict[str, dict[int, int]]) -> None:
+    data = {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(marks.items())}
+    lake.write_metadata(dataset, OFFSET_MARKS, json.dumps(data).encode())
+
+
+def _above_marks(table: pa.Table, marks: dict[str, dict[int, int]]) -> np.ndarray:
+    """True for rows whose offset is above the mark of their (topic, partition): surely not landed."""
+    above = np.ones(table.num_rows, dtype=bool)
+    partitions = table["partition"].to_numpy()
+    offsets = table["offset"].to_numpy()
+    for topic, rows in _topic_rows(table).items():
+        parts = marks.get(topic)
+        if not parts:
+            continue
+        where = slice(None) if rows is None else rows
+        limit = np.full(offsets[where].shape, -1, dtype=np.int64)
+        for partition, mark in parts.items():
+            limit[partitions[where] == partition] = mark
+        above[where] = offsets[where] > limit
+    return above
+
+
 def _event_days(table: pa.Table) -> np.ndarray:
     ms = table["event_time"].cast(pa.int64()).to_numpy()
     return ms // MS_PER_DAY
@@ -547,7 +617,8 @@ def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], i
     """Land readings by UTC event day. Returns (readings per touched day, landed, skipped).
 
     Days are independent files, so they are checked and written by a small thread pool (Parquet encoding
-    and file I/O release the GIL).
+    and file I/O release the GIL). Only days holding a row at or below its offset mark
+    (:func:`load_offset_marks`), i.e. a redelivery, read their landed offsets to skip what is already there.
     """
     readings = readings.cast(RAW_READINGS_SCHEMA)
     # one sort by (day, series, time), then zero-copy slices per day
@@ -563,9 +634,18 @@ def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], i
         for lo, hi in itertools.pairwise(bounds)
         if hi > lo
     }
+    marks = load_offset_marks(lake, "raw_readings")
+    maybe_landed = ~_above_marks(ordered, marks)  # only these rows need a look at their day's offsets
+    to_check = {
+        dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo])): bool(maybe_landed[lo:hi].any())
+        for lo, hi in itertools.pairwise(bounds)
+        if hi > lo
+    }
+    if _raise_marks(marks, ordered):
+        _save_marks(lake, "raw_readings", marks)  # before any data file: the marks never under-estimate
 
     def land_day(day: dt.date) -> int:
-        new = _new_rows(lake, "raw_readings", day, parts[day])
+        new = _new_rows(lake, "raw_readings", day, parts[day]) if to_check[day] else parts[day]
         if new.num_rows:
             lake.write_file("raw_readings", day, _file_name(new), new)
         return new.num_rows
@@ -578,19 +658,28 @@ def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], i
 
 
 def land_quarantine(lake: Lake, quarantine: pa.Table, day: dt.date) -> tuple[int, int]:
-    """Land quarantined records under the ingestion day, skipping records already quarantined on any day."""
+    """Land quarantined records under the ingestion day, skipping records already quarantined on any day.
+
+    Only a batch with a record at or below its offset mark (:func:`load_offset_marks`), i.e. a
+    redelivery, reads the offsets of the quarantine days; in steady state nothing is read.
+    """
     if quarantine.num_rows == 0:
         return 0, 0
     quarantine = quarantine.cast(QUARANTINE_SCHEMA)
     total = quarantine.num_rows
-    seen = [
-        t
-        for d in lake.days("quarantine")
-        if (t := lake.read_partition("quarantine", d, columns=["topic", "partition", "offset"])) is not None
-    ]
-    if seen:
-        quarantine = quarantine.filter(pa.array(_missing_mask(quarantine, seen)))
+    marks = load_offset_marks(lake, "quarantine")
+    if not _above_marks(quarantine, marks).all():  # a redelivery: look at every quarantine day
+        seen = [
+            t
+            for d in lake.days("quarantine")
+            if (t := lake.read_partition("quarantine", d, columns=["topic", "partition", "offset"]))
+            is not None
+        ]
+        if seen:
+            quarantine = quarantine.filter(pa.array(_missing_mask(quarantine, seen)))
     if quarantine.num_rows:
+        if _raise_marks(marks, quarantine):
+            _save_marks(lake, "quarantine", marks)  # before the data file: never under-estimates
         lake.write_file("quarantine", day, _file_name(quarantine), quarantine)
     return quarantine.num_rows, total - quarantine.num_rows
 
