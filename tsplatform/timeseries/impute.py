@@ -27,9 +27,9 @@ Methods (``IMPUTATION_METHODS``):
     two values adjacent to that middle, averaged. The fill is the straight line between the gap's
     neighbours plus that shape: the level is interpolated, the shape follows the most similar cycles
     (e.g. the weekday or weekend profile a weekday or weekend context calls for).
-  - STL, for gaps with fewer than 10 complete analogue windows (imputeTS ``na_seadec``): STL
-    (statsmodels, period m, non-robust, trend and low-pass loess evaluated every m/10 points) on the
-    linearly pre-filled series gives a seasonal component s; the deseasonalised series ``y - s`` is
+  - STL, for gaps with fewer than 10 complete analogue windows (computed only when such gaps exist;
+    imputeTS ``na_seadec``): STL (statsmodels, period m, non-robust, trend and low-pass loess evaluated
+    every m/10 points) on the linearly pre-filled series gives a seasonal component s; the deseasonalised series ``y - s`` is
     linearly interpolated across the gaps and ``s`` is added back; two passes (the second STL runs on
     the first pass's fill).
 * ``kalman``: local-level state-space model (statsmodels ``UnobservedComponents(level="llevel")``,
@@ -194,12 +194,12 @@ def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NE
     shape of the ``k`` same-phase analogue windows whose context best matches the gap's; the STL fill where
     fewer than ``k`` complete analogues exist (and everywhere without a season)."""
     m = season_length if season_length is not None else default_season_length(y)
-    fallback = _stl_seasonal(y, m).to_numpy()
     v = y.to_numpy(dtype="float64")
     if m is None or m < 2:
-        return pd.Series(fallback, index=y.index, name=y.name)
+        return _stl_seasonal(y, m)
     line = _linear(y).to_numpy()
-    out = fallback.copy()
+    out = v.copy()
+    without_analogues: list[tuple[int, int]] = []  # gaps filled by STL, computed only if there are any
     bad = np.concatenate([[0], np.cumsum(np.isnan(v))])  # bad[i] = NaN count in v[:i]: O(1) window test
     c = max(1, m // 2)
     first, last = np.flatnonzero(~np.isnan(v))[[0, -1]]
@@ -215,7 +215,8 @@ def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NE
         if starts.size > ANALOG_MAX_CANDIDATES:  # the nearest ones, in order: O(gaps) on long series
             starts = np.sort(starts[np.argsort(np.abs(starts - q0), kind="stable")[:ANALOG_MAX_CANDIDATES]])
         if starts.size < k:
-            continue  # too few analogues: the seasonal fill stays
+            without_analogues.append((a, b))
+            continue
         windows = v[starts[:, None] + np.arange(width)]
         context = np.concatenate([windows[:, :cl], windows[:, cl + n :]], axis=1)
         query = np.concatenate([line[q0:a], line[b : b + cr]])  # a nearby gap counts by its linear fill
@@ -226,6 +227,10 @@ def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NE
         left, right = nearest[:, cl - 1 : cl], nearest[:, cl + n : cl + n + 1]
         shape = (nearest[:, cl : cl + n] - (left + (right - left) * t)).mean(axis=0)
         out[a:b] = line[a:b] + shape
+    if without_analogues:
+        fallback = _stl_seasonal(y, m).to_numpy()
+        for a, b in without_analogues:
+            out[a:b] = fallback[a:b]
     return pd.Series(out, index=y.index, name=y.name)
 
 

@@ -149,6 +149,18 @@ def test_seasonal_analogues_follow_the_day_type_the_context_calls_for() -> None:
     assert err["seasonal"] < 0.5 < 1.5 < err["stl"]  # noise 0.2; STL's profile mixes both day types
 
 
+def test_seasonal_computes_stl_only_for_gaps_without_analogues(monkeypatch: pytest.MonkeyPatch) -> None:
+    truth = seasonal_values(_grid(24 * 20), seed=10, noise=0.0)
+    hidden, _ = _with_gaps(truth, [(24 * 8 + 5, 30), (24 * 14, 24)])  # both have >= 10 analogues
+    expected = impute(hidden, "seasonal")
+
+    def no_stl(*_args: object) -> None:
+        raise AssertionError("STL computed although every gap has analogues")
+
+    monkeypatch.setattr(sys.modules["tsplatform.timeseries.impute"], "_stl_seasonal", no_stl)
+    assert impute(hidden, "seasonal").equals(expected)
+
+
 def test_seasonal_falls_back_to_stl_with_too_few_analogues() -> None:
     days = ANALOG_NEIGHBOURS - 2  # fewer complete same-phase windows than analogues needed
     truth = seasonal_values(_grid(24 * days), seed=12)
