@@ -29,9 +29,9 @@ Methods (``IMPUTATION_METHODS``):
     (e.g. the weekday or weekend profile a weekday or weekend context calls for).
   - STL, for gaps with fewer than 10 complete analogue windows (computed only when such gaps exist;
     imputeTS ``na_seadec``): STL (statsmodels, period m, non-robust, trend and low-pass loess evaluated
-    every m/10 points) on the linearly pre-filled series gives a seasonal component s; the deseasonalised series ``y - s`` is
-    linearly interpolated across the gaps and ``s`` is added back; two passes (the second STL runs on
-    the first pass's fill).
+    every m/10 points) on the linearly pre-filled series gives a seasonal component s; the
+    deseasonalised series ``y - s`` is linearly interpolated across the gaps and ``s`` is added back;
+    two passes (the second STL runs on the first pass's fill).
 * ``kalman``: local-level state-space model (statsmodels ``UnobservedComponents(level="llevel")``,
   maximum likelihood on the first 2000 values of the span, then the Kalman smoother over the whole span
   with missing observations); gaps are filled with the smoothed level (for this model that is a straight
