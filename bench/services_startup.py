@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from tsplatform.services.manager import ServiceManager
-from tsplatform.services.process import find_java, free_ports
+from tsplatform.services.process import find_java
 
 
 def _jvm_cpu_s(manager: ServiceManager, name: str) -> float:
@@ -43,14 +43,7 @@ def _timed(action: Callable[[], object]) -> float:
 def one_round(jars_dir: Path) -> dict[str, tuple[float, float]]:
     """{step: (wall s, JVM CPU s)} for one fresh state dir."""
     state = Path(tempfile.mkdtemp(prefix="tsp-bench-services-"))
-    kafka_port, controller_port, mongo_port = free_ports(3)
-    manager = ServiceManager(
-        state,
-        kafka_port=kafka_port,
-        kafka_controller_port=controller_port,
-        mongo_port=mongo_port,
-        jars_dir=jars_dir,
-    )
+    manager = ServiceManager.on_free_ports(state, jars_dir=jars_dir)
     java = str(find_java())
     out: dict[str, tuple[float, float]] = {}
     try:

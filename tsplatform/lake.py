@@ -51,6 +51,12 @@ def check_dataset_name(dataset: str) -> str:
     return dataset
 
 
+def check_metadata_name(name: str) -> str:
+    if not _METADATA_NAME.match(name):
+        raise ValueError(f"invalid lake metadata name {name!r}: expected {_METADATA_NAME.pattern}")
+    return name
+
+
 def check_file_name(name: str) -> str:
     if not _FILE_NAME.match(name) or ".." in name:
         raise ValueError(f"invalid lake file name {name!r}: expected {_FILE_NAME.pattern}")
@@ -100,11 +106,9 @@ class Lake:
         """Atomically write ``table`` as ``<partition>/<name>``, replacing a file of the same name."""
         check_file_name(name)
         fs = self.fs
-        staging = f"{self.dataset_path(dataset)}/_staging"
         final_dir = self.partition_path(dataset, day)
-        fs.create_dir(staging, recursive=True)
         fs.create_dir(final_dir, recursive=True)
-        tmp = f"{staging}/{uuid.uuid4().hex}-{name}"
+        tmp = self._staged(dataset, name)
         pq.write_table(table, tmp, filesystem=fs, compression="zstd")
         final = f"{final_dir}/{name}"
         fs.move(tmp, final)
@@ -112,20 +116,25 @@ class Lake:
 
     def write_metadata(self, dataset: str, name: str, data: bytes) -> None:
         """Atomically write a small metadata file ``<dataset>/<name>`` (``_name.json``), replacing it."""
-        if not _METADATA_NAME.match(name):
-            raise ValueError(f"invalid lake metadata name {name!r}: expected {_METADATA_NAME.pattern}")
-        fs = self.fs
-        staging = f"{self.dataset_path(dataset)}/_staging"
-        fs.create_dir(staging, recursive=True)
-        tmp = f"{staging}/{uuid.uuid4().hex}-{name}"
-        with fs.open_output_stream(tmp) as out:
+        check_metadata_name(name)
+        tmp = self._staged(dataset, name)
+        with self.fs.open_output_stream(tmp) as out:
             out.write(data)
-        fs.move(tmp, f"{self.dataset_path(dataset)}/{name}")
+        self.fs.move(tmp, f"{self.dataset_path(dataset)}/{name}")
+
+    def _staging_dir(self, dataset: str) -> str:
+        return f"{self.dataset_path(dataset)}/_staging"
+
+    def _staged(self, dataset: str, name: str) -> str:
+        """A fresh path under the dataset's ``_staging`` directory for a file to be moved to ``name``."""
+        staging = self._staging_dir(dataset)
+        self.fs.create_dir(staging, recursive=True)
+        return f"{staging}/{uuid.uuid4().hex}-{name}"
 
     def clean_staging(self, dataset: str) -> int:
         """Delete files left in ``_staging`` by writers that died; call only while no writer is active."""
         fs = self.fs
-        staging = f"{self.dataset_path(dataset)}/_staging"
+        staging = self._staging_dir(dataset)
         if fs.get_file_info(staging).type != pafs.FileType.Directory:
             return 0
         orphans = [
@@ -147,9 +156,7 @@ class Lake:
     # --- reading -----------------------------------------------------------------------------
     def read_metadata(self, dataset: str, name: str) -> bytes | None:
         """The bytes of a metadata file written by :meth:`write_metadata` (``None`` when absent)."""
-        if not _METADATA_NAME.match(name):
-            raise ValueError(f"invalid lake metadata name {name!r}: expected {_METADATA_NAME.pattern}")
-        path = f"{self.dataset_path(dataset)}/{name}"
+        path = f"{self.dataset_path(dataset)}/{check_metadata_name(name)}"
         if self.fs.get_file_info(path).type != pafs.FileType.File:
             return None
         with self.fs.open_input_stream(path) as src:

@@ -55,7 +55,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from tsplatform.catalog import Catalog
 from tsplatform.errors import ServiceUnavailable
 from tsplatform.ingest.decode import FieldMapping, decode_records
-from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
+from tsplatform.ingest.schema import PROVENANCE_COLUMNS, QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 from tsplatform.settings import Settings
 
@@ -533,9 +533,14 @@ def _file_name(table: pa.Table) -> str:
     return f"part-{digest.hexdigest()[:24]}.parquet"
 
 
+def _landed_offsets(lake: Lake, dataset: str, day: dt.date) -> pa.Table | None:
+    """The (topic, partition, offset) columns of a landed day partition (``None`` when it has no file)."""
+    return lake.read_partition(dataset, day, columns=list(PROVENANCE_COLUMNS))
+
+
 def _new_rows(lake: Lake, dataset: str, day: dt.date, table: pa.Table) -> pa.Table:
     """Rows of ``table`` whose (topic, partition, offset) is not yet in the day partition."""
-    existing = lake.read_partition(dataset, day, columns=["topic", "partition", "offset"])
+    existing = _landed_offsets(lake, dataset, day)
     if existing is None or existing.num_rows == 0:
         return table
     return table.filter(pa.array(_missing_mask(table, [existing])))
@@ -562,7 +567,7 @@ def load_offset_marks(lake: Lake, dataset: str) -> dict[str, dict[int, int]]:
             log.warning("unreadable %s in %s: rebuilding it from the landed offsets", OFFSET_MARKS, dataset)
     marks: dict[str, dict[int, int]] = {}
     for day in lake.days(dataset):
-        landed = lake.read_partition(dataset, day, columns=["topic", "partition", "offset"])
+        landed = _landed_offsets(lake, dataset, day)
         if landed is not None:
             _raise_marks(marks, landed)
     _save_marks(lake, dataset, marks)
@@ -572,9 +577,7 @@ def load_offset_marks(lake: Lake, dataset: str) -> dict[str, dict[int, int]]:
 def _raise_marks(marks: dict[str, dict[int, int]], table: pa.Table) -> bool:
     """Raise ``marks`` to cover every row of ``table``; True when one changed."""
     top = (
-        table.select(["topic", "partition", "offset"])
-        .group_by(["topic", "partition"])
-        .aggregate([("offset", "max")])
+        table.select(list(PROVENANCE_COLUMNS)).group_by(["topic", "partition"]).aggregate([("offset", "max")])
     )
     changed = False
     columns = (top[c].to_pylist() for c in ("topic", "partition", "offset_max"))
@@ -629,31 +632,28 @@ def land_readings(lake: Lake, readings: pa.Table) -> tuple[dict[dt.date, int], i
     sorted_days = ordered["_day"].to_numpy()
     ordered = ordered.drop_columns(["_day"])
     bounds = [0, *(np.flatnonzero(np.diff(sorted_days)) + 1).tolist(), len(sorted_days)]
-    parts = {
-        dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo])): ordered.slice(lo, hi - lo)
+    spans = {  # day -> its rows in ``ordered``
+        dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo])): (lo, hi)
         for lo, hi in itertools.pairwise(bounds)
         if hi > lo
     }
     marks = load_offset_marks(lake, "raw_readings")
     maybe_landed = ~_above_marks(ordered, marks)  # only these rows need a look at their day's offsets
-    to_check = {
-        dt.date(1970, 1, 1) + dt.timedelta(days=int(sorted_days[lo])): bool(maybe_landed[lo:hi].any())
-        for lo, hi in itertools.pairwise(bounds)
-        if hi > lo
-    }
     if _raise_marks(marks, ordered):
         _save_marks(lake, "raw_readings", marks)  # before any data file: the marks never under-estimate
 
     def land_day(day: dt.date) -> int:
-        new = _new_rows(lake, "raw_readings", day, parts[day]) if to_check[day] else parts[day]
+        lo, hi = spans[day]
+        new = part = ordered.slice(lo, hi - lo)
+        if maybe_landed[lo:hi].any():
+            new = _new_rows(lake, "raw_readings", day, part)
         if new.num_rows:
             lake.write_file("raw_readings", day, _file_name(new), new)
         return new.num_rows
 
     with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
-        landed_per_day = dict(zip(parts, pool.map(land_day, parts), strict=True))
-    touched = {day: part.num_rows for day, part in parts.items()}
-    landed = sum(landed_per_day.values())
+        landed = sum(pool.map(land_day, spans))
+    touched = {day: hi - lo for day, (lo, hi) in spans.items()}
     return touched, landed, sum(touched.values()) - landed
 
 
@@ -669,12 +669,8 @@ def land_quarantine(lake: Lake, quarantine: pa.Table, day: dt.date) -> tuple[int
     total = quarantine.num_rows
     marks = load_offset_marks(lake, "quarantine")
     if not _above_marks(quarantine, marks).all():  # a redelivery: look at every quarantine day
-        seen = [
-            t
-            for d in lake.days("quarantine")
-            if (t := lake.read_partition("quarantine", d, columns=["topic", "partition", "offset"]))
-            is not None
-        ]
+        landed = (_landed_offsets(lake, "quarantine", d) for d in lake.days("quarantine"))
+        seen = [t for t in landed if t is not None]
         if seen:
             quarantine = quarantine.filter(pa.array(_missing_mask(quarantine, seen)))
     if quarantine.num_rows:

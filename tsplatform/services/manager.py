@@ -132,6 +132,18 @@ class ServiceManager:
         return cls(s.state_path, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
+    def on_free_ports(cls, state_dir: Path | str, *, jars_dir: Path | str | None = None) -> ServiceManager:
+        """A manager (nothing started) for ``state_dir`` with ports that are free right now."""
+        kafka_port, controller_port, mongo_port = free_ports(3)
+        return cls(
+            state_dir,
+            kafka_port=kafka_port,
+            kafka_controller_port=controller_port,
+            mongo_port=mongo_port,
+            jars_dir=jars_dir,
+        )
+
+    @classmethod
     def up_on_free_ports(
         cls,
         state_dir: Path | str,
@@ -147,14 +159,7 @@ class ServiceManager:
         """
         last: PortInUse | None = None
         for _attempt in range(attempts):
-            kafka_port, controller_port, mongo_port = free_ports(3)
-            manager = cls(
-                state_dir,
-                kafka_port=kafka_port,
-                kafka_controller_port=controller_port,
-                mongo_port=mongo_port,
-                jars_dir=jars_dir,
-            )
+            manager = cls.on_free_ports(state_dir, jars_dir=jars_dir)
             try:
                 manager.up(names)
                 return manager

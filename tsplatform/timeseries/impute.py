@@ -196,7 +196,7 @@ def _seasonal(y: pd.Series, season_length: int | None = None, k: int = ANALOG_NE
     m = season_length if season_length is not None else default_season_length(y)
     v = y.to_numpy(dtype="float64")
     if m is None or m < 2:
-        return _stl_seasonal(y, m)
+        return _linear(y)  # no season
     line = _linear(y).to_numpy()
     out = v.copy()
     without_analogues: list[tuple[int, int]] = []  # gaps filled by STL, computed only if there are any
@@ -318,9 +318,8 @@ def _fill(
 
 def gap_lengths(series: pd.Series) -> np.ndarray:
     """Lengths (samples) of the runs of NaN strictly inside the observed span."""
-    inside = _inside(series.to_numpy(dtype="float64")).astype(np.int8)
-    edges = np.diff(np.concatenate([[0], inside, [0]]))
-    return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    starts, ends = _runs(_inside(series.to_numpy(dtype="float64")))
+    return ends - starts
 
 
 def mask_like_gaps(
@@ -402,8 +401,8 @@ def select_imputation(
         if not mask.any():
             continue
         n_masked += int(mask.sum())
-        edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-        lengths += (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+        starts, ends = _runs(mask)
+        lengths += (ends - starts).tolist()
         truth = y.to_numpy()[mask]
         hidden = y.copy()
         hidden[mask] = np.nan
