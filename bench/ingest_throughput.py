@@ -2,12 +2,12 @@
 
 Run by hand (it starts its own Kafka on free ports in a temp state dir and stops it at the end)::
 
-    .venv/bin/python bench/ingest_throughput.py                      # 1M readings, 24 series, 2 partitions
-    .venv/bin/python bench/ingest_throughput.py --readings 200000    # quicker
-    .venv/bin/python bench/ingest_throughput.py --bootstrap 127.0.0.1:9092   # use a running broker
-    .venv/bin/python bench/ingest_throughput.py --decode-only --readings 200000   # decoder alone, bad records
+    .venv/bin/python -m bench.ingest_throughput                      # 1M readings, 24 series, 2 partitions
+    .venv/bin/python -m bench.ingest_throughput --readings 200000    # quicker
+    .venv/bin/python -m bench.ingest_throughput --bootstrap 127.0.0.1:9092   # use a running broker
+    .venv/bin/python -m bench.ingest_throughput --decode-only --readings 200000   # decoder alone, bad records
 
-Readings are the real values of the NAB series in ``--datasets-dir`` (default /work/shared/datasets),
+Readings are the real values of the NAB series in ``--datasets-dir`` (default ../shared/datasets),
 cycled onto ``--series`` series keyed by (position, type_name) with a 1-minute grid, published as Connect
 JSON envelopes (the message contract) to a fresh topic. Then, in the same run, three consumers read the
 whole topic from the beginning:
@@ -41,9 +41,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from tsplatform.ingest.pipeline import FETCH_CONFIG
 
-DEFAULT_DATASETS = Path("/work/shared/datasets")
+DEFAULT_DATASETS = DEFAULT_DATASETS_DIR
 CONSUME_BATCH = 10_000
 # every measurement reads with the fetch settings of the ingestion consumer
 CONSUMER_CONFIG = {"enable.auto.commit": False, "auto.offset.reset": "earliest", **FETCH_CONFIG}
@@ -67,7 +68,7 @@ class Measurement:
 
 def real_values(datasets_dir: Path, n: int) -> np.ndarray:
     """``n`` real sensor values: the NAB series of ``datasets_dir`` concatenated and cycled."""
-    files = sorted((datasets_dir / "nab").glob("real*/*.csv"))
+    files = sorted((require_datasets(datasets_dir, "nab") / "nab").glob("real*/*.csv"))
     if not files:
         raise SystemExit(f"no NAB csv under {datasets_dir / 'nab'} (give --datasets-dir)")
     values = np.concatenate([pd.read_csv(f)["value"].to_numpy(dtype=float) for f in files])

@@ -7,7 +7,7 @@ Reports the median (and p90) wall time per step and for the whole chain over ``-
 detector and for the causal residual detector, plus the median CPU time of the whole chain
 (``time.process_time``: the process's own CPU, less sensitive to other load on a shared machine than wall
 time). Goal: whole chain <= 5 ms (median wall time).
-Run: ``.venv/bin/python -m bench.speed_series_day [--datasets-dir /work/shared/datasets] [--repeat 300]``
+Run: ``.venv/bin/python -m bench.speed_series_day [--datasets-dir ../shared/datasets] [--repeat 300]``
 (``--day 2022-10-24``: another day of the same series; that one has 9 missing samples to detect and fill).
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from tsplatform.timeseries import (
     deduplicate,
     denoise,
@@ -39,7 +40,9 @@ ROOM = "925038"
 
 
 def series_day(datasets_dir: Path, day: dt.date = DAY) -> pd.DataFrame:
-    frame = pd.read_csv(datasets_dir / "b4b_co2" / f"{ROOM}_raw_properties.csv", low_memory=False)
+    frame = pd.read_csv(
+        require_datasets(datasets_dir, "b4b_co2") / "b4b_co2" / f"{ROOM}_raw_properties.csv", low_memory=False
+    )
     frame = frame[frame["source"] == "CO2-meter-SCD4x"]
     event_time = pd.to_datetime(frame["timestamp"], utc=True)
     rows = frame[event_time.dt.date == day]
@@ -77,7 +80,7 @@ def chain(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--day", type=dt.date.fromisoformat, default=DAY)
     args = parser.parse_args()

@@ -2,11 +2,11 @@
 
 Run by hand (it starts its own PostgreSQL and Kafka on free ports in temp dirs and stops them)::
 
-    .venv/bin/python bench/sql_source_throughput.py                   # 200k rows
-    .venv/bin/python bench/sql_source_throughput.py --rows 50000 --bootstrap 127.0.0.1:9092
+    .venv/bin/python -m bench.sql_source_throughput                   # 200k rows
+    .venv/bin/python -m bench.sql_source_throughput --rows 50000 --bootstrap 127.0.0.1:9092
 
 Rows are the real CO2 readings (SCD41 sensor, ppm) of the three Brains4Buildings rooms in
-``--datasets-dir`` (default /work/shared/datasets, ``b4b_co2/*_raw_properties.csv``), cycled to
+``--datasets-dir`` (default ../shared/datasets, ``b4b_co2/*_raw_properties.csv``), cycled to
 ``--rows`` rows on a 1-minute grid per room, loaded with COPY into a table ``sensor_data`` with the
 contract's columns plus a ``bigserial`` id, behind a view ``SENSOR_DATA_VIEW``. Then, in the same run,
 each measurement publishes the whole view to its own fresh topic (2 partitions):
@@ -41,10 +41,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tsplatform_tests.ingest.pg_server
 
-DEFAULT_DATASETS = Path("/work/shared/datasets")
+DEFAULT_DATASETS = DEFAULT_DATASETS_DIR
 ROOMS = ("917810", "925038", "999169")
 DDL = """
 CREATE TABLE sensor_data (
@@ -75,6 +77,7 @@ class Measurement:
 def co2_values(datasets_dir: Path) -> dict[str, np.ndarray]:
     """The SCD41 CO2 readings (ppm, file order) of each room."""
     out = {}
+    require_datasets(datasets_dir, "b4b_co2")
     for room in ROOMS:
         frame = pd.read_csv(datasets_dir / "b4b_co2" / f"{room}_raw_properties.csv",
                             usecols=["source", "co2__ppm"])  # fmt: skip

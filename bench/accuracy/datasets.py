@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-DEFAULT_DATASETS_DIR = Path("/work/shared/datasets")
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 
 NAB_FILES: dict[str, str] = {
     "realKnownCause/ambient_temperature_system_failure.csv": "1h",
@@ -94,4 +94,5 @@ def b4b(root: Path) -> Iterator[RealSeries]:
 
 def all_real(root: Path = DEFAULT_DATASETS_DIR) -> list[RealSeries]:
     """Every NAB file, ETTh1/2 OT, the 3 UCI files (CO2), SCD41 and bms of the 3 B4B rooms (22 series)."""
+    require_datasets(root, "nab", "ett", "occupancy_uci", "b4b_co2")
     return [*nab(root), *ett(root), *uci(root), *b4b(root)]

@@ -10,7 +10,7 @@ same nominal grid step (``round((t - t_first) / P)``); precision / recall / F1 o
 Baseline: ``pandas`` resampling on the median difference anchored at the first stamp
 (``Series.resample(median_diff, origin=first).count() == 0`` bins are "missing").
 
-    .venv/bin/python -m bench.accuracy.gaps [--datasets-dir /work/shared/datasets] [--seeds 3]
+    .venv/bin/python -m bench.accuracy.gaps [--datasets-dir ../shared/datasets] [--seeds 3]
 """
 
 from __future__ import annotations

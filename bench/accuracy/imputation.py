@@ -23,7 +23,7 @@ method on that one mask, over all case x mask pairs) beside its ceiling for any 
 i.e. the method that is best pooled over the case's masks, chosen with hindsight; and the CPU time of
 each ``select_imputation`` call.
 
-    .venv/bin/python -m bench.accuracy.imputation [--datasets-dir /work/shared/datasets] [--max-samples 5000]
+    .venv/bin/python -m bench.accuracy.imputation [--datasets-dir ../shared/datasets] [--max-samples 5000]
         [--seeds 10] [--seed 0]
 """
 

@@ -15,7 +15,7 @@ re-implementation of NAB's scoring: windows, scaled sigmoid, cost profiles, null
    structural variants too) is chosen on the other 10 files and the held-out file is scored with it (an
    honest estimate of the parameter choice: the rows in 2 were tuned on the very files they are scored on;
    it does not undo design choices made by looking at these files).
-Run: ``.venv/bin/python -m bench.accuracy.nab [--datasets-dir /work/shared/datasets]``.
+Run: ``.venv/bin/python -m bench.accuracy.nab [--datasets-dir ../shared/datasets]``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bench.accuracy.nab_scorer import (
     raw_score,
     raw_score_curve,
 )
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from bench.record import recorded
 from tsplatform.timeseries import detect_anomalies, seasonal_periods
 from tsplatform.timeseries.anomalies import apply_refractory
@@ -300,7 +301,7 @@ def report_tuned_alarms(root: Path, files: dict[str, LabelledFile], series: dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--no-lofo", action="store_true", help="skip the leave-one-file-out estimate")
     parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
@@ -310,7 +311,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     """The benchmark itself; prints its report (markdown)."""
-    root = args.datasets_dir / "nab"
+    root = require_datasets(args.datasets_dir, "nab") / "nab"
     files, series = load_corpus(root)
     names = list(files)
     n_windows = sum(len(f.windows) for f in files.values())

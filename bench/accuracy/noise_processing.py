@@ -20,7 +20,7 @@ values, against two targets:
 - raw: the observed (unprocessed) values - every variant predicts the same truth (the fair comparison);
 - processed: the variant's own processed test values (what the study appears to report; EMA makes its own
   target smoother, hence easier).
-Run: ``.venv/bin/python -m bench.accuracy.noise_processing [--datasets-dir /work/shared/datasets]``.
+Run: ``.venv/bin/python -m bench.accuracy.noise_processing [--datasets-dir ../shared/datasets]``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.neural_network import MLPRegressor
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from bench.record import recorded
 from tsplatform.timeseries import denoise, detect_anomalies, fit_scaler, make_windows, resample
 
@@ -47,7 +48,9 @@ STUDY = {"none": (0.8867, 0.5924, 10.32), "drop": (0.5939, 0.4984, 8.68), "clip"
 
 
 def load_room(datasets_dir: Path, room: str) -> pd.Series:
-    frame = pd.read_csv(datasets_dir / "b4b_co2" / f"{room}_raw_properties.csv", low_memory=False)
+    frame = pd.read_csv(
+        require_datasets(datasets_dir, "b4b_co2") / "b4b_co2" / f"{room}_raw_properties.csv", low_memory=False
+    )
     frame = frame[(frame["source"] == "CO2-meter-SCD4x") & frame["co2__ppm"].notna()]
     index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
     series = pd.Series(frame["co2__ppm"].to_numpy(float), index=index, name=room).sort_index()
@@ -111,7 +114,7 @@ def evaluate(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
     with recorded("bench.accuracy.noise_processing", write=args.write):

@@ -10,7 +10,7 @@ to whole seconds. "Exact" = equality after each method's rounding.
 Baselines: ``pandas.infer_freq`` on the sorted distinct stamps (None = failure), the median difference
 rounded to the stamps' resolution (1 s / 1 min as for ours), the exact GCD of the integer differences.
 
-    .venv/bin/python -m bench.accuracy.period [--datasets-dir /work/shared/datasets]
+    .venv/bin/python -m bench.accuracy.period [--datasets-dir ../shared/datasets]
 """
 
 from __future__ import annotations
