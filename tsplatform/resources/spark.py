@@ -10,6 +10,39 @@ from dagster_pyspark import PySparkResource
 
 from tsplatform.settings import Settings, get_settings
 
+#: Spark's and Hive's log4j2 configuration: everything from WARN up into ``<state>/logs/spark.log``, only
+#: ERROR on the console, so Spark's and Hive's warnings do not drown the commands' own output.
+LOG4J2_TEMPLATE = """\
+status = error
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+rootLogger.appenderRef.console.ref = console
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.filter.threshold.type = ThresholdFilter
+appender.console.filter.threshold.level = error
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+"""
+
+
+def log4j2_config(settings: Settings) -> Path:
+    """Write (once per content) and return the log4j2 file Spark's JVM is started with."""
+    log_file = settings.state_path / "logs" / "spark.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    path = settings.spark_dir / "log4j2.properties"
+    text = LOG4J2_TEMPLATE.format(log_file=log_file)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return path
+
 
 def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     """Spark configuration from settings: master, Hive catalog (embedded Derby by default), local dirs.
@@ -26,7 +59,10 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     base: Path = settings.spark_dir
     for sub in ("warehouse", "tmp", "metastore"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    java_opts = f"-Djava.io.tmpdir={base / 'tmp'} -Dderby.system.home={base / 'metastore'}"
+    java_opts = (
+        f"-Djava.io.tmpdir={base / 'tmp'} -Dderby.system.home={base / 'metastore'} "
+        f"-Dlog4j2.configurationFile=file:{log4j2_config(settings)}"
+    )
     conf = {
         "spark.master": settings.spark_master,
         "spark.app.name": "tsplatform",
