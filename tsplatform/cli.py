@@ -20,6 +20,8 @@ COMMAND_MODULES: dict[str, str] = {
     "sql-source": "tsplatform.ingest.sql_source",
     "retention": "tsplatform.ingest.retention",
     "demo": "tsplatform.demo",
+    "report": "tsplatform.report",
+    "status": "tsplatform.status",
 }
 
 
