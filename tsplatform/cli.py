@@ -22,6 +22,7 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "tsplatform.demo",
     "report": "tsplatform.report",
     "status": "tsplatform.status",
+    "backfill": "tsplatform.backfill",
 }
 
 
