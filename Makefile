@@ -45,8 +45,7 @@ jars: setup
 	$(BIN)/tsplatform services fetch
 
 demo: setup system-deps jars dagster-home
-	$(BIN)/tsplatform services up
-	$(BIN)/tsplatform demo
+	$(BIN)/tsplatform demo $(DEMO_ARGS)
 
 # Dagster reads $(DAGSTER_HOME)/dagster.yaml: keep it a copy of the repo's dagster.yaml (a differing
 # older file there is kept as dagster.yaml.~N~).

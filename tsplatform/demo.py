@@ -1,20 +1,34 @@
-"""``tsplatform demo``: the end-to-end walk-through on real CO2 data, against the running local services.
+"""``tsplatform demo``: the whole platform on real CO2 data, run by Dagster's own daemon.
 
-1. publishes one week of real CO2 readings of three office rooms (Brains4Buildings, CC BY 4.0: two
-   sensor types per room at 10 min and 1 min / 1 h) to the contract topic as Connect JSON, once;
-2. runs the Kafka offset sensor and the ingestion runs it requests on the Dagster instance of
-   ``DAGSTER_HOME`` (so ``dagster dev`` shows the materialized day partitions afterwards);
-3. profiles every series with the time-series core (sampling period, gaps, anomalies) and records the
-   period in the catalog;
-4. materializes ``validated_readings`` for those days on Spark (with its asset checks);
-5. answers a question with Spark SQL over the Hive tables.
+1. starts the local services (Kafka, MongoDB-wire) if they are not up, and a Dagster webserver and daemon
+   on an instance whose day partitions start where the data starts;
+2. publishes one week of real CO2 readings of three office rooms (Brains4Buildings, CC BY 4.0: two sensor
+   types per room) to the contract topic in the Kafka Connect envelope, with a few malformed records (they
+   go to the quarantine) and, once the first days are through, a late batch for an old day (the
+   automation re-materializes that day and the days whose lookback window covers it);
+3. waits while the Kafka offset sensor starts ingestion runs and declarative automation materializes the
+   whole asset graph — validated, regularized, denoised, decomposed, profiled series, training sets,
+   tuned models and forecasts — printing progress (asset-days materialized, runs in flight);
+4. prints a summary (series, periods, gaps filled, anomalies handled, champions against seasonal naive),
+   writes the HTML report, and says where to look.
+
+Ctrl-C stops the Dagster processes and the services the demo started, leaving nothing behind;
+``--keep-running`` leaves the UI (and the services) up for exploring. Spark's and Hive's warnings go to
+``<state>/logs/spark.log``; the Dagster processes' output to ``<state>/logs/dagster-*.log``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +37,33 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tsplatform.catalog import Catalog
-from tsplatform.errors import BadInput
-from tsplatform.ingest.pipeline import end_offsets
-from tsplatform.ingest.replay import ColumnMap, prepare_readings, publish
+from tsplatform.errors import BadInput, ServiceUnavailable
+from tsplatform.instance import ensure_dagster_home
 from tsplatform.lake import Lake
-from tsplatform.services.health import check_kafka, check_mongo
 from tsplatform.settings import Settings, get_settings
 
-DEMO_DATA = Path(__file__).resolve().parent.parent / "demo" / "data" / "b4b_co2_2022-10-24_31.csv"
+REPO = Path(__file__).resolve().parent.parent
+DEMO_DATA = REPO / "demo" / "data" / "b4b_co2_2022-10-24_31.csv"
+#: The day held back and published late, and the series it is held back for.
+LATE_DAY = dt.date(2022, 10, 26)
+LATE_POSITION = "room 917810"
+#: Records that are not readings: each lands in the quarantine with its reason.
+MALFORMED_RECORDS: tuple[bytes, ...] = (
+    b'{"schema": {"type": "struct"}, "payload": ',  # truncated JSON
+    b'{"position": "room 917810", "type_name": "CO2-meter-SCD4x", "input_data": 412.0}',  # no event_time
+    b'{"position": "room 917810", "type_name": "CO2-meter-SCD4x", "event_time": 1666600000000, '
+    b'"input_data": NaN}',  # not a finite value
+    b"\xff\xfe not utf-8",
+)
+#: How long the demo waits for the graph before giving up (seconds).
+DEFAULT_TIMEOUT_S = 25 * 60
+PROGRESS_EVERY_S = 15.0
 
 
 def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
     """The demo CSV as readings: position ``room <id>``, type_name = source, CO2 in ppm."""
+    from tsplatform.ingest.replay import ColumnMap, prepare_readings
+
     if not path.is_file():
         raise BadInput(f"demo data not found at {path} (run from a checkout of the repository)")
     raw = pd.read_csv(path, dtype={"id": str})
@@ -51,7 +79,20 @@ def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
-def _ensure_topic(settings: Settings, topic: str, partitions: int = 2) -> None:
+def split_late(readings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(on time, late): the late part is ``LATE_POSITION``'s readings of ``LATE_DAY`` (UTC)."""
+    day = pd.to_datetime(readings["event_time"], utc=True).dt.date
+    late = (day == LATE_DAY) & (readings["position"] == LATE_POSITION)
+    return readings[~late].reset_index(drop=True), readings[late].reset_index(drop=True)
+
+
+def data_days(readings: pd.DataFrame) -> list[dt.date]:
+    """The UTC days the readings cover, in order."""
+    return sorted(set(pd.to_datetime(readings["event_time"], utc=True).dt.date))
+
+
+def ensure_topic(settings: Settings, topic: str, partitions: int = 2) -> None:
+    """Create ``topic`` if missing and wait until every partition has a leader."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(settings.kafka_client_config())
@@ -59,225 +100,461 @@ def _ensure_topic(settings: Settings, topic: str, partitions: int = 2) -> None:
         futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         try:
             futures[topic].result(30)
-        except Exception as exc:  # already created concurrently is fine
+        except Exception as exc:  # created concurrently is fine
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # every partition needs a leader before we read or write it
+    while time.monotonic() < deadline:
         meta = admin.list_topics(topic=topic, timeout=10).topics.get(topic)
         if meta is not None and meta.error is None and all(p.leader >= 0 for p in meta.partitions.values()):
             return
         time.sleep(0.2)
+    raise ServiceUnavailable(f"topic {topic} has no leader for every partition after 30 s")
 
 
-def run_sensor_and_runs(instance: Any) -> tuple[int, int]:
-    """One Kafka offset sensor tick on ``instance``, then its runs (cursor kept in the instance dir)."""
+def publish_malformed(settings: Settings, topic: str) -> int:
+    """Publish :data:`MALFORMED_RECORDS`; returns how many the broker acknowledged."""
+    from confluent_kafka import Producer
+
+    producer = Producer(settings.kafka_client_config())
+    acked = 0
+
+    def delivered(err: Any, _msg: Any) -> None:
+        nonlocal acked
+        acked += err is None
+
+    for value in MALFORMED_RECORDS:
+        producer.produce(topic, value=value, key=b"demo-malformed", on_delivery=delivered)
+    producer.flush(30)
+    return acked
+
+
+@dataclass
+class DagsterProcesses:
+    """A ``dagster-webserver`` and a ``dagster-daemon`` for the demo's instance, each in its own process
+    group so that stopping them leaves nothing behind."""
+
+    env: dict[str, str]
+    logs: Path
+    port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        commands = {
+            "webserver": [
+                str(bin_dir / "dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-w",
+                "workspace.yaml",
+            ],
+            "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        }
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for name, command in commands.items():
+            with (self.logs / f"dagster-{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    command,
+                    cwd=REPO,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def wait_until_serving(self, timeout_s: float = 300.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/server_info", timeout=5).ok:
+                    return
+            time.sleep(1)
+        raise ServiceUnavailable(
+            f"the Dagster webserver did not answer in {timeout_s:.0f} s (log: {self.logs})"
+        )
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                log = self.logs / f"dagster-{name}.log"
+                raise ServiceUnavailable(f"dagster {name} exited with {process.returncode} (log: {log})")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.processes.clear()
+
+
+def daily_assets() -> list[Any]:
+    """Asset keys of the graph's daily-partitioned assets (what the demo waits for), in graph order."""
     import dagster as dg
 
-    from tsplatform.assets.ingest import kafka_offset_sensor
     from tsplatform.definitions import defs
-    from tsplatform.resources.kafka import KafkaResource
+    from tsplatform.partitions import daily_partitions
 
-    cursor_file = Path(instance.root_directory) / "demo_sensor_cursor.json"
-    cursor = (cursor_file.read_text() or None) if cursor_file.is_file() else None
-    result = kafka_offset_sensor(
-        dg.build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": KafkaResource()})
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.toposorted_asset_keys if graph.get(k).partitions_def == daily_partitions]
+    return [k for k in keys if k != dg.AssetKey("quarantine")]
+
+
+def unpartitioned_assets() -> list[Any]:
+    """Asset keys of the graph's assets that are not day-partitioned (e.g. the tuned models)."""
+    from tsplatform.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return [k for k in graph.toposorted_asset_keys if not graph.get(k).is_partitioned]
+
+
+@dataclass
+class GraphProgress:
+    """What the instance shows: asset-days materialized out of the expected ones, runs in flight."""
+
+    done: int
+    expected: int
+    in_flight: int
+    queued: int
+    failed_runs: int
+    missing: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphProgress:
+    """Look at the instance: which expected (asset, day) pairs and unpartitioned assets are materialized."""
+    import dagster as dg
+
+    wanted = {d.isoformat() for d in days}
+    done, missing, expected = 0, [], 0
+    for key in daily_assets():
+        have = wanted & set(instance.get_materialized_partitions(key))
+        expected += len(wanted)
+        done += len(have)
+        if len(have) < len(wanted):
+            missing.append(f"{key.to_user_string()} ({len(wanted) - len(have)} days)")
+    for key in unpartitioned_assets():
+        expected += 1
+        event = instance.get_latest_materialization_event(key)
+        if event is not None and event.timestamp >= since:
+            done += 1
+        else:
+            missing.append(key.to_user_string())
+    records = instance.get_run_records(dg.RunsFilter(created_after=dt.datetime.fromtimestamp(since, dt.UTC)))
+    statuses = [r.dagster_run.status for r in records]
+    return GraphProgress(
+        done=done,
+        expected=expected,
+        in_flight=sum(s in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING) for s in statuses),
+        queued=sum(s in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED) for s in statuses),
+        failed_runs=sum(s == dg.DagsterRunStatus.FAILURE for s in statuses),
+        missing=missing,
     )
-    if isinstance(result, dg.SkipReason):
-        return 0, 0
-    job = defs.resolve_job_def("ingest_kafka")
-    ok = 0
-    for request in result.run_requests:
-        quiet = {**request.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        outcome = job.execute_in_process(run_config=quiet, instance=instance, tags=request.tags)
-        ok += int(outcome.success)
-    if result.cursor:
-        cursor_file.write_text(result.cursor)
-    return len(result.run_requests), ok
 
 
-def _short(delta: pd.Timedelta) -> str:
-    """``10min``, ``1h``, ``3.2s``: a compact duration."""
-    seconds = delta.total_seconds()
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}min"
-    return f"{seconds:.3g}s"
+def wait_for_graph(
+    instance: Any,
+    days: list[dt.date],
+    since: float,
+    timeout_s: float,
+    report: Callable[[GraphProgress, float], None],
+    check: Callable[[], None],
+    until: Callable[[GraphProgress], bool] | None = None,
+) -> GraphProgress:
+    """Poll the instance until every expected asset-day is materialized (or ``until`` holds); ``report``
+    gets the progress every :data:`PROGRESS_EVERY_S`; ``check`` raises if a Dagster process died."""
+    started = time.monotonic()
+    last = -PROGRESS_EVERY_S
+    while True:
+        check()
+        progress = graph_progress(instance, days, since)
+        elapsed = time.monotonic() - started
+        if elapsed - last >= PROGRESS_EVERY_S:
+            report(progress, elapsed)
+            last = elapsed
+        if (until or (lambda p: p.complete))(progress):
+            report(progress, elapsed)
+            return progress
+        if elapsed > timeout_s:
+            missing = ", ".join(progress.missing)
+            raise ServiceUnavailable(
+                f"the graph was not complete after {timeout_s:.0f} s: still missing {missing}"
+            )
+        time.sleep(3)
 
 
-def profile_series(lake: Lake, catalog: Catalog) -> list[dict[str, Any]]:
-    """Period, gaps and anomalies of every series in ``raw_readings`` (pure time-series core)."""
-    from tsplatform.timeseries import deduplicate, detect_anomalies, detect_gaps, estimate_period
+def summary_tables(lake: Lake, days: list[dt.date]) -> list[Table]:
+    """Per-series summary (period, gaps filled, anomalies, methods) and the champions' table."""
 
-    table = lake.read_days("raw_readings", lake.days("raw_readings"))
-    if table is None:
-        return []
-    frame = table.to_pandas()
-    rows = []
-    for sid, group in frame.groupby("series_id", sort=True):
-        clean, _dups = deduplicate(group)
-        series = clean.set_index("event_time")["value"].sort_index()
-        estimate = estimate_period(series.index)
-        gaps = detect_gaps(series.index, estimate)
-        flags = detect_anomalies(series, method="iqr", causal=True)
-        catalog.update_series(
-            sid,
-            {
-                "period_s": estimate.period.total_seconds(),
-                "period_confidence": float(estimate.confidence),
-                "missing_samples": int(gaps.n_missing),
-            },
+    def frame(dataset: str, columns: list[str] | None = None) -> pd.DataFrame:
+        table = lake.read_days(dataset, days, columns)
+        return table.to_pandas() if table is not None else pd.DataFrame()
+
+    validated = frame("validated_readings", ["series_id", "position", "type_name"])
+    series = (
+        validated.drop_duplicates("series_id").set_index("series_id").sort_values(["position", "type_name"])
+    )
+    periods = frame("period_estimates")
+    regular = frame("regularized_readings", ["series_id", "is_imputed", "imputation_method"])
+    denoised = frame("denoised_readings", ["series_id", "is_anomaly", "processing"])
+    rows = Table(title="series")
+    for column in ("series", "readings", "period", "gaps filled", "method", "anomalies", "processing"):
+        rows.add_column(column, justify="left" if column in ("series", "method", "processing") else "right")
+    counts = validated.groupby("series_id").size()
+    for sid, item in series.iterrows():
+        period = periods[periods["series_id"] == sid]["period_s"].dropna() if len(periods) else pd.Series()
+        reg = regular[regular["series_id"] == sid] if len(regular) else regular
+        den = denoised[denoised["series_id"] == sid] if len(denoised) else denoised
+        rows.add_row(
+            f"{item['position']} / {item['type_name']}",
+            str(int(counts.get(sid, 0))),
+            _seconds(period.iloc[-1]) if len(period) else "-",
+            str(int(reg["is_imputed"].sum())) if len(reg) else "-",
+            _mode(reg, "imputation_method"),
+            str(int(den["is_anomaly"].sum())) if len(den) else "-",
+            _mode(den, "processing"),
         )
-        rows.append(
-            {
-                "series": f"{group['position'].iloc[0]} / {group['type_name'].iloc[0]}",
-                "readings": len(group),
-                "dups": len(group) - len(clean),
-                "period": _short(estimate.period),
-                "conf": f"{estimate.confidence:.2f}",
-                "jitter": _short(estimate.jitter),
-                "missing": int(gaps.n_missing),
-                "IQR flags": int(flags["is_anomaly"].sum()),
-            }
-        )
-    return rows
+    tables = [rows]
+    champions = _champions()
+    if champions:
+        table = Table(title="champion models (test error on held-out days)")
+        for column in ("model", "family", "MSE", "seasonal naive MSE"):
+            table.add_column(column)
+        for champion in champions:
+            table.add_row(
+                str(champion.get("name")) + f" v{champion.get('version')}",
+                str(champion.get("family", "")),
+                _number(champion.get("mse")),
+                _number(champion.get("naive_mse")),
+            )
+        tables.append(table)
+    return tables
 
 
-def validate_days(instance: Any, days: list[str]) -> list[str]:
-    """Materialize ``validated_readings`` for the raw days it has not validated yet; one line per day."""
-    import dagster as dg
-
-    from tsplatform.assets.clean import validated_readings
-    from tsplatform.resources.lake import LakeResource
-    from tsplatform.resources.spark import spark_resource
-
-    done = instance.get_materialized_partitions(dg.AssetKey("validated_readings"))
-    todo = [d for d in days if d not in done]
-    lines = [f"{len(days) - len(todo)} day(s) already validated"] if len(todo) < len(days) else []
-    resources = {"spark": spark_resource(), "lake": LakeResource()}
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    for day in todo:
-        result = dg.materialize(
-            [validated_readings], partition_key=day, instance=instance, resources=resources, run_config=quiet
-        )
-        meta = result.asset_materializations_for_node("validated_readings")[0].metadata
-        checks = result.get_asset_check_evaluations()
-        passed = sum(c.passed for c in checks)
-        lines.append(
-            f"{day}: {meta['dagster/row_count'].value} valid, {meta['rejected'].value} rejected "
-            f"{meta['reasons'].value}, checks {passed}/{len(checks)} passed"
-        )
-    return lines
-
-
-def spark_daily_means(settings: Settings, lake: Lake) -> pd.DataFrame:
-    """Hive tables over the lake, then a Spark SQL aggregate (daily mean CO2 per room and sensor)."""
-    from pyspark.sql import SparkSession
-
-    from tsplatform.hive import ensure_table
-    from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
-    from tsplatform.resources.spark import spark_conf
-
-    builder = SparkSession.builder
-    for key, value in spark_conf(settings).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+def _champions() -> list[dict[str, Any]]:
     try:
-        ensure_table(spark, lake, "raw_readings", RAW_READINGS_SCHEMA)
-        ensure_table(spark, lake, "quarantine", QUARANTINE_SCHEMA)
-        table = ensure_table(spark, lake, "validated_readings", RAW_READINGS_SCHEMA)
-        return spark.sql(
-            f"SELECT position, type_name, to_date(event_time) AS day, count(*) AS n, "
-            f"round(avg(value), 1) AS mean_ppm FROM {table} "
-            "GROUP BY position, type_name, to_date(event_time) ORDER BY position, type_name, day"
-        ).toPandas()
+        from tsplatform.ml.registry import list_champions
+    except ImportError:
+        return []
+    return list_champions(get_settings())
+
+
+def _mode(frame: pd.DataFrame, column: str) -> str:
+    if frame.empty or column not in frame or frame[column].isna().all():
+        return "-"
+    return str(frame[column].mode().iloc[0])
+
+
+def _seconds(value: float) -> str:
+    value = float(value)
+    for unit, size in (("h", 3600), ("min", 60)):
+        if value >= size and value % size == 0:
+            return f"{value / size:g} {unit}"
+    return f"{value:g} s"
+
+
+def _number(value: Any) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interrupts_as_exceptions() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so both stop the demo's processes."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
     finally:
-        spark.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
-def ensure_dagster_home(settings: Settings) -> Path:
-    """``$DAGSTER_HOME``, default ``<state>/dagster_home`` holding the repo's dagster.yaml (as make does)."""
-    import os
-    import shutil
-
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.state_path / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and repo_yaml.is_file():
-        shutil.copyfile(repo_yaml, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
-def run_demo(*, with_spark: bool = True) -> None:
+def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S, port: int = 3000) -> None:
+    """The demo (see the module doc). Raises on a failure; Ctrl-C stops everything it started."""
     import dagster as dg
+
+    from tsplatform.ingest.pipeline import end_offsets
+    from tsplatform.ingest.replay import publish
+    from tsplatform.services.manager import ServiceManager
+    from tsplatform.services.process import port_is_free
 
     console = Console(width=max(Console().width, 110))
-    settings = get_settings()
-    check_kafka(settings.kafka_bootstrap, settings.kafka_security, timeout_s=10)
-    check_mongo(settings.mongo_uri)
-    topic = settings.topics[0]
     started = time.monotonic()
-
-    console.rule("1. publish real CO2 readings to Kafka (Connect JSON envelope)")
     readings = demo_readings()
-    _ensure_topic(settings, topic)
-    already = sum(high - low for low, high, _committed in end_offsets(settings, [topic]).values())
-    if already >= len(readings):
-        console.print(f"topic {topic} already holds {already} records: not publishing again")
-    else:
-        result = publish(readings, topic, settings, progress=True)
-        console.print(f"published {result.published} readings of {result.series} series to {topic}")
+    days = data_days(readings)
+    os.environ["TSPLATFORM_START_DATE"] = days[0].isoformat()  # partitions start where the data starts
+    get_settings.cache_clear()
+    settings = get_settings()
 
-    console.rule("2. Kafka offset sensor -> ingestion runs (Dagster instance at $DAGSTER_HOME)")
-    ensure_dagster_home(settings)
-    with dg.DagsterInstance.get() as instance:
-        requested, ok = run_sensor_and_runs(instance)
-        console.print(f"sensor requested {requested} run(s); {ok} succeeded")
-        materialized = sorted(instance.get_materialized_partitions(dg.AssetKey("raw_readings")))
-    console.print(f"raw_readings materialized for {len(materialized)} day(s): {', '.join(materialized)}")
-
-    lake = Lake(settings.lake_uri)
-    catalog = Catalog(settings.mongo_uri, settings.mongo_db)
-    try:
-        console.rule("3. catalog (MongoDB) and per-series profile (time-series core)")
-        rows = profile_series(lake, catalog)
-        table = Table(title="series")
-        for name in rows[0] if rows else []:
-            table.add_column(name, justify="right" if name != "series" else "left")
-        for row in rows:
-            table.add_row(*[str(v) for v in row.values()])
-        console.print(table)
-        quarantined = sum(d["rows"] for d in catalog.partitions("quarantine"))
-        console.print(f"catalog: {len(catalog.all_series())} series, quarantine: {quarantined} record(s)")
-    finally:
-        catalog.close()
-
-    if with_spark:
-        console.rule("4. validated_readings on Spark (Pandera schema, timestamps, range, duplicates)")
-        with dg.DagsterInstance.get() as instance:
-            for line in validate_days(instance, materialized):
-                console.print(line)
-        console.rule("5. Hive tables + Spark SQL: daily mean CO2 of the validated readings")
-        means = spark_daily_means(settings, lake)
-        pivot = means.pivot_table(index="day", columns=["position", "type_name"], values="mean_ppm")
-        console.print(pivot.to_string())
-
-    console.rule("done")
-    console.print(
-        f"finished in {time.monotonic() - started:.0f}s. Lake: {settings.lake_uri}\n"
-        "See it in the Dagster UI:  make dev   (then open http://127.0.0.1:3000)\n"
-        "Query with Spark SQL:       SELECT * FROM tsplatform.validated_readings\n"
-        "                            WHERE year='2022' AND month='10'"
-    )
-    summary = {
-        "materialized_days": materialized,
-        "series": len(rows),
-        "finished": dt.datetime.now(dt.UTC).isoformat(),
+    console.rule("setup: local services and the Dagster webserver + daemon")
+    manager = ServiceManager.from_settings(settings)
+    before = {s.name for s in manager.status() if s.state == "healthy"}
+    for name, message in manager.up(["kafka", "mongo"]).items():
+        console.print(f"{name:<6} {message}")
+    get_settings.cache_clear()
+    settings = get_settings()  # the services' addresses from services.env
+    home = ensure_dagster_home(settings)
+    if not port_is_free(port):
+        raise BadInput(f"port {port} for the Dagster UI is in use (choose another with --port)")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "TSPLATFORM_START_DATE": days[0].isoformat(),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    (settings.state_path / "demo_summary.json").write_text(json.dumps(summary, indent=2))
+    dagster = DagsterProcesses(env=env, logs=settings.state_path / "logs", port=port)
+    started_services = [name for name in ("kafka", "mongo") if name not in before]
+    leave_up = False
+    try:
+        with _interrupts_as_exceptions():
+            dagster.start()
+            dagster.wait_until_serving()
+            setup_s = time.monotonic() - started
+            console.print(f"Dagster UI: {dagster.url}  (setup took {setup_s:.0f} s)")
+            demo_started = time.monotonic()
+            since = time.time()
+
+            console.rule("1. publish real CO2 readings to Kafka (Connect JSON envelope) + malformed records")
+            topic = settings.topics[0]
+            ensure_topic(settings, topic)
+            on_time, late = split_late(readings)
+            already = sum(high - low for low, high, _ in end_offsets(settings, [topic]).values())
+            fresh = already < len(readings)
+            if fresh:
+                result = publish(on_time, topic, settings, progress=True)
+                bad = publish_malformed(settings, topic)
+                console.print(
+                    f"published {result.published} readings of {result.series} series and {bad} malformed "
+                    f"records to {topic}; {len(late)} readings of {LATE_DAY} held back (late batch)"
+                )
+            else:  # a second run publishes nothing twice and waits only for what is not materialized yet
+                console.print(f"topic {topic} already holds {already} records: not publishing again")
+                since = 0.0
+
+            console.rule("2. the Kafka sensor and declarative automation materialize the graph (the daemon)")
+
+            def report(progress: GraphProgress, elapsed: float) -> None:
+                console.print(
+                    f"[{elapsed:4.0f} s] {progress.done}/{progress.expected} asset-days materialized, "
+                    f"{progress.in_flight} run(s) running, {progress.queued} queued"
+                    + (f", {progress.failed_runs} failed" if progress.failed_runs else "")
+                )
+
+            rematerialized: dict[str, list[str]] = {}
+            with dg.DagsterInstance.get() as instance:
+                if fresh:
+                    validated = dg.AssetKey("validated_readings")
+                    wait_for_graph(
+                        instance,
+                        days,
+                        since,
+                        timeout_s,
+                        report,
+                        dagster.check_alive,
+                        until=lambda p: len(instance.get_materialized_partitions(validated)) >= 3,
+                    )
+                    late_result = publish(late, topic, settings, progress=False)
+                    console.print(f"late batch: published {late_result.published} readings of {LATE_DAY}")
+                    late_since = time.time()
+                progress = wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive)
+                if fresh:
+                    rematerialized = _late_rematerializations(instance, late_since)
+            if rematerialized:
+                console.print(
+                    "late data re-materialized: "
+                    + "; ".join(f"{k} {', '.join(v)}" for k, v in rematerialized.items())
+                )
+            graph_s = time.monotonic() - demo_started
+
+            console.rule("3. summary")
+            lake = Lake(settings.lake_uri)
+            for table in summary_tables(lake, days):
+                console.print(table)
+            quarantine = lake.read_days("quarantine", lake.days("quarantine"), ["reason"])
+            reasons = (
+                quarantine.to_pandas()["reason"].str.split(":").str[0].value_counts().to_dict()
+                if quarantine
+                else {}
+            )
+            console.print(f"quarantine: {sum(reasons.values())} record(s) {reasons}")
+            from tsplatform.report import write_report
+
+            report_path = settings.state_path / "reports" / "demo.html"
+            written = write_report(lake, report_path)
+            console.print(f"report: {written.series} series, {written.figures} figures -> {report_path}")
+            summary = {
+                "days": [d.isoformat() for d in days],
+                "asset_days": progress.done,
+                "setup_s": round(setup_s, 1),
+                "graph_s": round(graph_s, 1),
+                "report": str(report_path),
+                "late_rematerialized": rematerialized,
+                "quarantine": reasons,
+                "finished": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            (settings.state_path / "demo_summary.json").write_text(json.dumps(summary, indent=2))
+            console.rule("done")
+            console.print(f"setup {setup_s:.0f} s, graph {graph_s:.0f} s. Report: {report_path}")
+            console.print(
+                f"Dagster UI: {dagster.url}"
+                + ("" if keep_running else " (stopped; `--keep-running` keeps it)")
+            )
+            console.print(
+                'Query with Spark SQL: tsplatform sql "SELECT * FROM tsplatform.denoised_readings LIMIT 10"'
+            )
+            leave_up = keep_running
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping the Dagster processes and the services the demo started")
+        raise
+    finally:
+        if not leave_up:
+            dagster.stop()
+            if started_services:
+                manager.down()
+    if leave_up:
+        console.print(
+            f"left running: webserver pid {dagster.processes['webserver'].pid}, daemon pid "
+            f"{dagster.processes['daemon'].pid}; stop with `kill -- -<pid>` and `tsplatform services down`"
+        )
+
+
+def _late_rematerializations(instance: Any, since: float) -> dict[str, list[str]]:
+    """Asset -> days materialized after ``since`` (what the late batch caused)."""
+    import dagster as dg
+
+    out: dict[str, list[str]] = {}
+    for key in daily_assets():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=1000
+        ).records
+        days = sorted({r.partition_key for r in records if r.partition_key})
+        if days:
+            out[key.to_user_string()] = days
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -285,7 +562,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        spark: bool = typer.Option(True, "--spark/--no-spark", help="Finish with Hive tables + Spark SQL."),
+        keep_running: bool = typer.Option(
+            False, "--keep-running", help="Leave the Dagster UI up afterwards."
+        ),
+        port: int = typer.Option(3000, "--port", help="Port of the Dagster UI (127.0.0.1)."),
+        timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", help="Seconds to wait for the graph."),
     ) -> None:
-        """End-to-end demo on real CO2 data: Kafka -> Dagster ingestion -> lake + catalog -> Spark SQL."""
-        run_demo(with_spark=spark)
+        """The whole platform on real CO2 data: Kafka -> Dagster daemon -> every asset -> report."""
+        run_demo(keep_running=keep_running, timeout_s=timeout, port=port)
