@@ -1,6 +1,13 @@
-"""Anomaly (noise) detection: the IQR rule and residual analysis, batch or causal (streaming).
+"""Anomaly (noise) detection: the streaming anomaly likelihood (the default causal detector), and the IQR rule
+and residual analysis, batch or causal.
 
-Both methods compare each value with a *fence* and score the distance beyond it on one monotone map::
+``detect_anomalies(series, causal=True)`` runs ``method="likelihood"``, described in
+:mod:`tsplatform.timeseries.anomaly_likelihood` (score = anomaly likelihood in [0, 1]; ``is_anomaly`` = its
+alarms, one per event; settings from the series' own sampling grid and scale). ``detect_anomalies(series)``
+(batch) runs the IQR rule.
+
+The IQR and residual methods compare each value with a *fence* and score the distance beyond it on one
+monotone map::
 
     excess = max(0, distance beyond the fence) / unit   (unit: the IQR, or the robust sigma of the residual)
     score  = excess / (1 + excess)                      in [0, 1): 0 inside the fences, 0.5 one unit beyond
@@ -23,11 +30,12 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import Expanding, Rolling
 
+from tsplatform.timeseries.anomaly_likelihood import detect_likelihood
 from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
 from tsplatform.timeseries.period import linear_quantiles
 
-AnomalyMethod = Literal["iqr", "residual"]
-METHODS: tuple[str, ...] = ("iqr", "residual")
+AnomalyMethod = Literal["likelihood", "iqr", "residual"]
+METHODS: tuple[str, ...] = ("likelihood", "iqr", "residual")
 MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample -> its standard deviation
 MEAN_ABS_TO_SIGMA = 1.2533141373155003  # sqrt(pi / 2): mean absolute deviation (normal) -> its sigma
 
@@ -250,28 +258,45 @@ def residual_scores(
 
 
 def detect_anomalies(
-    series: pd.Series, method: AnomalyMethod = "iqr", causal: bool = False, **params: Any
+    series: pd.Series, method: AnomalyMethod | None = None, causal: bool = False, **params: Any
 ) -> pd.DataFrame:
     """Score every row of ``series`` and flag anomalies; returns ``DataFrame(score, is_anomaly)`` on its
     index.
 
+    ``method`` defaults to ``"likelihood"`` when ``causal`` and to ``"iqr"`` otherwise.
+    ``method="likelihood"`` (causal only): the streaming anomaly likelihood of
+    :mod:`tsplatform.timeseries.anomaly_likelihood`; no parameter is needed (all come from the timestamps and
+    the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule) and the
+    fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
+    Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
+    refractory period and the gap rule count time).
     ``method="iqr"``: params ``k`` (1.5), causal: ``window`` (None = expanding), ``min_periods`` (30).
     ``method="residual"``: params ``c`` (3.5), ``periods`` (samples; default from the median step via
     ``seasonal_periods``), ``window`` (288: batch fallback trend / causal level window), causal:
     ``n_cycles`` (3), ``smooth`` (1), ``surprise_window`` (5000), ``z_clip`` (50),
     ``scale_window``, ``min_periods`` (30).
-    Both: ``refractory`` (0) rows of silence after a flag. Window sizes count samples (rows), so the series
-    should be regular (regularize/impute first); NaN rows are scored NaN. See the module docstring for the
-    score.
-    Raises ValueError for an unknown method or parameter, or a non-datetime index.
+    iqr and residual: ``refractory`` (0) rows of silence after a flag; their window sizes count samples, so
+    the series should be regular (regularize/impute first). NaN rows are scored NaN and never flagged. See
+    the module docstring for the scores.
+    Raises ValueError for an unknown method or parameter, a non-datetime index, or a batch likelihood.
     """
+    if method is None:
+        method = "likelihood" if causal else "iqr"
     if method not in METHODS:
         raise ValueError(f"unknown anomaly method {method!r}; expected one of {METHODS}")
     if not isinstance(series.index, pd.DatetimeIndex):
         raise ValueError("series must have a DatetimeIndex")
     params = dict(params)
-    refractory = int(params.pop("refractory", 0))
     values = series.astype(float)
+    if method == "likelihood":
+        if not causal:
+            raise ValueError("method 'likelihood' is causal (streaming) only: call it with causal=True")
+        try:
+            score, alarm = detect_likelihood(values, **params)
+        except TypeError as error:
+            raise ValueError(f"bad parameter for method 'likelihood': {error}") from None
+        return pd.DataFrame({"score": score, "is_anomaly": alarm}, index=series.index)
+    refractory = int(params.pop("refractory", 0))
     try:
         if method == "iqr":
             score = iqr_scores(values, causal=causal, **params)
