@@ -111,22 +111,39 @@ def past_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray
     return median
 
 
+#: IQR of a normal distribution in standard deviations (2 * Phi^-1(3/4))
+IQR_TO_SIGMA = 1.3489795003921634
+
+
+def tail_aware_sigma(deviations: np.ndarray, robust_sigma: float) -> float:
+    """max(robust sigma, sqrt(pi/2) * mean |deviation|): equal on normal data; on heavy-tailed data (a
+    residual with structure left in it, Student-t or log-normal noise) the robust sigma sees only the core
+    and would flag a large share of ordinary values, the mean absolute deviation also sees the tails (a few
+    spikes move it by their share of the rows only). Zero-inflated data (most values exactly equal) still
+    get a small unit: a few % of their ordinary values can pass the fences."""
+    return max(robust_sigma, MEAN_ABS_TO_SIGMA * float(np.mean(np.abs(deviations))))
+
+
 def iqr_scores(
-    values: pd.Series, k: float = 1.5, causal: bool = False, window: int | None = None, min_periods: int = 30
+    values: pd.Series, k: float = 3.0, causal: bool = False, window: int | None = None, min_periods: int = 30
 ) -> np.ndarray:
-    """IQR rule: fences Q1 - k*IQR and Q3 + k*IQR (linear quantiles of the non-NaN values; causal: of the past
-    ``window`` values, or all past values when window is None); unit = IQR."""
+    """IQR rule: fences Q1 - k*unit and Q3 + k*unit (linear quantiles of the non-NaN values; causal: of the
+    past ``window`` values, or all past values when window is None). Causal: unit = IQR. Batch: unit = the
+    IQR, or the tail-aware one (:func:`tail_aware_sigma` of x - median, times 1.349) when larger; default
+    k = 3 (Tukey's "far out" fence)."""
     x = values.to_numpy(dtype=float)
     if causal:
         past = _past(values, window, min_periods)
         q1 = past.quantile(0.25).to_numpy()
         q3 = past.quantile(0.75).to_numpy()
+        iqr = q3 - q1
     else:
         observed = x[~np.isnan(x)]
         if observed.size == 0:
             return np.full(len(x), np.nan)
         q1, q3 = linear_quantiles(observed, (0.25, 0.75))  # = np.quantile(observed, [0.25, 0.75])
-    iqr = q3 - q1
+        median = float(np.median(observed))
+        iqr = IQR_TO_SIGMA * tail_aware_sigma(observed - median, (q3 - q1) / IQR_TO_SIGMA)
     distance = np.maximum((q1 - k * iqr) - x, x - (q3 + k * iqr))
     score = excess_score(distance, iqr)
     return np.where(np.isnan(q1) & ~np.isnan(x), 0.0, score)
@@ -202,7 +219,7 @@ def causal_scale(
 
 def residual_scores(
     series: pd.Series,
-    c: float = 3.5,
+    c: float = 5.0,
     causal: bool = False,
     periods: tuple[int, ...] | None = None,
     window: int = 288,
@@ -217,7 +234,8 @@ def residual_scores(
     robust sigma = 1.4826 * MAD(r); unit = sigma.
 
     Batch: r from robust STL on the shortest of ``periods`` (in samples; default: daily/weekly from the
-    median step), fences from all residuals. Causal: r from :func:`causal_residual` (level window
+    median step), fences from all residuals, sigma = :func:`tail_aware_sigma` (the robust one unless the
+    residual is heavy-tailed). Causal: r from :func:`causal_residual` (level window
     ``window``), fences from the previous ``scale_window`` residuals (default ``window``) by
     :func:`causal_scale` (online median and MAD, mean absolute deviation where the MAD is 0).
 
@@ -238,7 +256,7 @@ def residual_scores(
         if observed.size == 0:
             return np.full(len(resid), np.nan)
         location = np.median(observed)
-        sigma = MAD_TO_SIGMA * np.median(np.abs(observed - location))
+        sigma = tail_aware_sigma(observed - location, MAD_TO_SIGMA * np.median(np.abs(observed - location)))
         return excess_score(np.abs(resid - location) - c * sigma, sigma)
     resid = causal_residual(series, periods, window, n_cycles, min_periods)
     location, sigma = causal_scale(resid, series.index, scale_window or window, min_periods)
@@ -270,8 +288,8 @@ def detect_anomalies(
     fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
     Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
     refractory period and the gap rule count time).
-    ``method="iqr"``: params ``k`` (1.5), causal: ``window`` (None = expanding), ``min_periods`` (30).
-    ``method="residual"``: params ``c`` (3.5), ``periods`` (samples; default from the median step via
+    ``method="iqr"``: params ``k`` (3), causal: ``window`` (None = expanding), ``min_periods`` (30).
+    ``method="residual"``: params ``c`` (5), ``periods`` (samples; default from the median step via
     ``seasonal_periods``), ``window`` (288: batch fallback trend / causal level window), causal:
     ``n_cycles`` (3), ``smooth`` (1), ``surprise_window`` (5000), ``z_clip`` (50),
     ``scale_window``, ``min_periods`` (30).

@@ -23,7 +23,8 @@ Maths, for each observed row t (NaN rows are skipped and scored NaN):
    long-term mean ``mu_t`` and standard deviation ``sd_t`` over the previous ``long_window`` rows, with
    ``sd_t >= 1 / sqrt(10)`` (the standard deviation of m for calibrated errors: a perfectly predictable
    history does not make every later wiggle infinitely unlikely). Tail probability
-   ``tail_t = Q((m_t - mu_t) / sd_t)``; the score is the likelihood ``1 - tail_t`` in [0, 1].
+   ``tail_t = Q((m_t - mu_t) / sd_t)``; the score is ``max(0, 1 - 2 tail_t)`` in [0, 1]: 0 while m is at
+   or below its long-term mean (and during the warm-up), 1 - 2e-5 at the alarm level, 1 for a record.
    A single large error, a burst of moderate ones, a change in variance or a level shift (its first error)
    all raise m above its usual range; heavy-tailed data raise sd and so need more to alarm.
 4. **Range record.** A value beyond the range of all previous values by more than ``RECORD_MARGIN`` (1 %)
@@ -36,8 +37,8 @@ Maths, for each observed row t (NaN rows are skipped and scored NaN):
    rows; at least ``SHORT_WINDOW`` steps) after each alarm keeps one alarm per event.
 
 Warm-up: no score before ``warmup`` rows of history (one day of rows, at least 100 and at most 1000): tail 1
-(score 0), no alarm. A series shorter than that never alarms. An all-constant series has u = 0, never
-alarms. Cost: O(n) cumulative sums and a few vectorised passes (1M rows in about a second on one core).
+(score 0), no alarm. A series shorter than that never alarms. An all-constant series has u = 0: score 0, no
+alarm. Cost: O(n) cumulative sums and a few vectorised passes (1M rows in about a second on one core).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def likelihood_scores(
         record &= np.arange(n) >= settings.warmup
         tail = np.where(record, 0.0, tail)
         fire |= record
-    score[observed] = 1.0 - tail
+    score[observed] = np.maximum(0.0, 1.0 - 2.0 * tail)
     alarm[observed] = _first_after_refractory(fire, t, settings.refractory.value)
     return score, alarm
 
