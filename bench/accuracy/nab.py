@@ -284,9 +284,7 @@ def report_per_file(
         for detector in ("numenta", "ARTime"):
             theta = thresholds[detector]["standard"]["threshold"]
             detections = (reference[detector][name] >= theta).astype(float)
-            cells.append(
-                f"{raw_score(detections, labelled, standard, 0.5):.3f} ({int(detections.sum())})"
-            )
+            cells.append(f"{raw_score(detections, labelled, standard, 0.5):.3f} ({int(detections.sum())})")
         print(f"| {name} | {len(labelled.windows)} | {' | '.join(cells)} |")
     print("(in brackets: rows flagged, probation included)")
 
