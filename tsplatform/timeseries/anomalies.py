@@ -1,6 +1,13 @@
-"""Anomaly (noise) detection: the IQR rule and residual analysis, batch or causal (streaming).
+"""Anomaly (noise) detection: the streaming anomaly likelihood (the default causal detector), and the IQR rule
+and residual analysis, batch or causal.
 
-Both methods compare each value with a *fence* and score the distance beyond it on one monotone map::
+``detect_anomalies(series, causal=True)`` runs ``method="likelihood"``, described in
+:mod:`tsplatform.timeseries.anomaly_likelihood` (score = anomaly likelihood in [0, 1]; ``is_anomaly`` = its
+alarms, one per event; settings from the series' own sampling grid and scale). ``detect_anomalies(series)``
+(batch) runs the IQR rule.
+
+The IQR and residual methods compare each value with a *fence* and score the distance beyond it on one
+monotone map::
 
     excess = max(0, distance beyond the fence) / unit   (unit: the IQR, or the robust sigma of the residual)
     score  = excess / (1 + excess)                      in [0, 1): 0 inside the fences, 0.5 one unit beyond
@@ -23,11 +30,12 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import Expanding, Rolling
 
+from tsplatform.timeseries.anomaly_likelihood import detect_likelihood
 from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
 from tsplatform.timeseries.period import linear_quantiles
 
-AnomalyMethod = Literal["iqr", "residual"]
-METHODS: tuple[str, ...] = ("iqr", "residual")
+AnomalyMethod = Literal["likelihood", "iqr", "residual"]
+METHODS: tuple[str, ...] = ("likelihood", "iqr", "residual")
 MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample -> its standard deviation
 MEAN_ABS_TO_SIGMA = 1.2533141373155003  # sqrt(pi / 2): mean absolute deviation (normal) -> its sigma
 
@@ -103,22 +111,39 @@ def past_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray
     return median
 
 
+#: IQR of a normal distribution in standard deviations (2 * Phi^-1(3/4))
+IQR_TO_SIGMA = 1.3489795003921634
+
+
+def tail_aware_sigma(deviations: np.ndarray, robust_sigma: float) -> float:
+    """max(robust sigma, sqrt(pi/2) * mean |deviation|): equal on normal data; on heavy-tailed data (a
+    residual with structure left in it, Student-t or log-normal noise) the robust sigma sees only the core
+    and would flag a large share of ordinary values, the mean absolute deviation also sees the tails (a few
+    spikes move it by their share of the rows only). Zero-inflated data (most values exactly equal) still
+    get a small unit: a few % of their ordinary values can pass the fences."""
+    return max(robust_sigma, MEAN_ABS_TO_SIGMA * float(np.mean(np.abs(deviations))))
+
+
 def iqr_scores(
-    values: pd.Series, k: float = 1.5, causal: bool = False, window: int | None = None, min_periods: int = 30
+    values: pd.Series, k: float = 3.0, causal: bool = False, window: int | None = None, min_periods: int = 30
 ) -> np.ndarray:
-    """IQR rule: fences Q1 - k*IQR and Q3 + k*IQR (linear quantiles of the non-NaN values; causal: of the past
-    ``window`` values, or all past values when window is None); unit = IQR."""
+    """IQR rule: fences Q1 - k*unit and Q3 + k*unit (linear quantiles of the non-NaN values; causal: of the
+    past ``window`` values, or all past values when window is None). Causal: unit = IQR. Batch: unit = the
+    IQR, or the tail-aware one (:func:`tail_aware_sigma` of x - median, times 1.349) when larger; default
+    k = 3 (Tukey's "far out" fence)."""
     x = values.to_numpy(dtype=float)
     if causal:
         past = _past(values, window, min_periods)
         q1 = past.quantile(0.25).to_numpy()
         q3 = past.quantile(0.75).to_numpy()
+        iqr = q3 - q1
     else:
         observed = x[~np.isnan(x)]
         if observed.size == 0:
             return np.full(len(x), np.nan)
         q1, q3 = linear_quantiles(observed, (0.25, 0.75))  # = np.quantile(observed, [0.25, 0.75])
-    iqr = q3 - q1
+        median = float(np.median(observed))
+        iqr = IQR_TO_SIGMA * tail_aware_sigma(observed - median, (q3 - q1) / IQR_TO_SIGMA)
     distance = np.maximum((q1 - k * iqr) - x, x - (q3 + k * iqr))
     score = excess_score(distance, iqr)
     return np.where(np.isnan(q1) & ~np.isnan(x), 0.0, score)
@@ -194,7 +219,7 @@ def causal_scale(
 
 def residual_scores(
     series: pd.Series,
-    c: float = 3.5,
+    c: float = 5.0,
     causal: bool = False,
     periods: tuple[int, ...] | None = None,
     window: int = 288,
@@ -209,7 +234,8 @@ def residual_scores(
     robust sigma = 1.4826 * MAD(r); unit = sigma.
 
     Batch: r from robust STL on the shortest of ``periods`` (in samples; default: daily/weekly from the
-    median step), fences from all residuals. Causal: r from :func:`causal_residual` (level window
+    median step), fences from all residuals, sigma = :func:`tail_aware_sigma` (the robust one unless the
+    residual is heavy-tailed). Causal: r from :func:`causal_residual` (level window
     ``window``), fences from the previous ``scale_window`` residuals (default ``window``) by
     :func:`causal_scale` (online median and MAD, mean absolute deviation where the MAD is 0).
 
@@ -230,7 +256,7 @@ def residual_scores(
         if observed.size == 0:
             return np.full(len(resid), np.nan)
         location = np.median(observed)
-        sigma = MAD_TO_SIGMA * np.median(np.abs(observed - location))
+        sigma = tail_aware_sigma(observed - location, MAD_TO_SIGMA * np.median(np.abs(observed - location)))
         return excess_score(np.abs(resid - location) - c * sigma, sigma)
     resid = causal_residual(series, periods, window, n_cycles, min_periods)
     location, sigma = causal_scale(resid, series.index, scale_window or window, min_periods)
@@ -250,28 +276,45 @@ def residual_scores(
 
 
 def detect_anomalies(
-    series: pd.Series, method: AnomalyMethod = "iqr", causal: bool = False, **params: Any
+    series: pd.Series, method: AnomalyMethod | None = None, causal: bool = False, **params: Any
 ) -> pd.DataFrame:
     """Score every row of ``series`` and flag anomalies; returns ``DataFrame(score, is_anomaly)`` on its
     index.
 
-    ``method="iqr"``: params ``k`` (1.5), causal: ``window`` (None = expanding), ``min_periods`` (30).
-    ``method="residual"``: params ``c`` (3.5), ``periods`` (samples; default from the median step via
+    ``method`` defaults to ``"likelihood"`` when ``causal`` and to ``"iqr"`` otherwise.
+    ``method="likelihood"`` (causal only): the streaming anomaly likelihood of
+    :mod:`tsplatform.timeseries.anomaly_likelihood`; no parameter is needed (all come from the timestamps and
+    the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule) and the
+    fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
+    Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
+    refractory period and the gap rule count time).
+    ``method="iqr"``: params ``k`` (3), causal: ``window`` (None = expanding), ``min_periods`` (30).
+    ``method="residual"``: params ``c`` (5), ``periods`` (samples; default from the median step via
     ``seasonal_periods``), ``window`` (288: batch fallback trend / causal level window), causal:
     ``n_cycles`` (3), ``smooth`` (1), ``surprise_window`` (5000), ``z_clip`` (50),
     ``scale_window``, ``min_periods`` (30).
-    Both: ``refractory`` (0) rows of silence after a flag. Window sizes count samples (rows), so the series
-    should be regular (regularize/impute first); NaN rows are scored NaN. See the module docstring for the
-    score.
-    Raises ValueError for an unknown method or parameter, or a non-datetime index.
+    iqr and residual: ``refractory`` (0) rows of silence after a flag; their window sizes count samples, so
+    the series should be regular (regularize/impute first). NaN rows are scored NaN and never flagged. See
+    the module docstring for the scores.
+    Raises ValueError for an unknown method or parameter, a non-datetime index, or a batch likelihood.
     """
+    if method is None:
+        method = "likelihood" if causal else "iqr"
     if method not in METHODS:
         raise ValueError(f"unknown anomaly method {method!r}; expected one of {METHODS}")
     if not isinstance(series.index, pd.DatetimeIndex):
         raise ValueError("series must have a DatetimeIndex")
     params = dict(params)
-    refractory = int(params.pop("refractory", 0))
     values = series.astype(float)
+    if method == "likelihood":
+        if not causal:
+            raise ValueError("method 'likelihood' is causal (streaming) only: call it with causal=True")
+        try:
+            score, alarm = detect_likelihood(values, **params)
+        except TypeError as error:
+            raise ValueError(f"bad parameter for method 'likelihood': {error}") from None
+        return pd.DataFrame({"score": score, "is_anomaly": alarm}, index=series.index)
+    refractory = int(params.pop("refractory", 0))
     try:
         if method == "iqr":
             score = iqr_scores(values, causal=causal, **params)
