@@ -395,6 +395,8 @@ def _interrupts_as_exceptions() -> Iterator[None]:
 
 def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S, port: int = 3000) -> None:
     """The demo (see the module doc). Raises on a failure; Ctrl-C stops everything it started."""
+    import warnings
+
     import dagster as dg
 
     from tsplatform.ingest.pipeline import end_offsets
@@ -402,6 +404,8 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
     from tsplatform.services.manager import ServiceManager
     from tsplatform.services.process import port_is_free
 
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     console = Console(width=max(Console().width, 110))
     started = time.monotonic()
     readings = demo_readings()
