@@ -30,11 +30,13 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Java 17 + Maven (service jars) and PostgreSQL (sql-source tests); Debian packages, only when missing.
+# Java 17 + Maven (service jars), PostgreSQL (sql-source tests) and MariaDB (`tsplatform services up mariadb`,
+# the sensor database); Debian packages, only when missing.
 system-deps:
 	@missing=""; command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	 command -v mvn >/dev/null || missing="$$missing maven"; \
 	 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	 { command -v mariadbd || test -x /usr/sbin/mariadbd; } >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	 if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
 	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
