@@ -577,12 +577,12 @@ def _remove_ids(gaps: Sequence[Gap], found: Sequence[int]) -> list[Gap]:
     return out
 
 
-def _new_gaps(previous_high: int | None, ids: Sequence[int], now_ms: int) -> list[Gap]:
+def _new_gaps(previous_high: int, ids: Sequence[int], now_ms: int) -> list[Gap]:
     """Ranges of ids skipped between ``previous_high`` and the ascending ``ids`` just read."""
     gaps: list[Gap] = []
     last = previous_high
     for i in ids:
-        if last is not None and i > last + 1:
+        if i > last + 1:
             gaps.append((last + 1, i - 1, now_ms))
         last = i
     return gaps
@@ -612,7 +612,9 @@ def fetch_batch(
             query, params = build_batch_query(config, shape, position, None, dialect)
             cur.execute(query, params)
             rows = list(cur.fetchall())
-            previous_high = position.last_id if position is not None else None
+            # Ids start at 1 (auto-increment, serial): on the first poll, ids below the first one read are
+            # awaited like any gap (one range, looked up by the primary key).
+            previous_high = position.last_id if position is not None and position.last_id is not None else 0
             new_ids = [int(r[len(fields)]) for r in rows]
             gaps = _remove_ids(gaps, [int(r[len(fields)]) for r in gap_rows])
             gaps += _new_gaps(previous_high, new_ids, now_ms)

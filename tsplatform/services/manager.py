@@ -496,8 +496,10 @@ class ServiceManager:
         """MariaDB: apply the study's schema (idempotent). Connect: register the Debezium connector when
         MariaDB runs here. Returns text appended to the service's message."""
         if name == "mariadb":
-            mariadb.apply_schema(self.mariadb_dsn)
-            return ", schema applied"
+            if mariadb.schema_missing(self.mariadb_dsn):
+                mariadb.apply_schema(self.mariadb_dsn)
+                return ", schema applied"
+            return ", schema present"
         if name == "connect" and self._running_record("mariadb") is not None:
             return ", " + connect.register_connector(self.connect_url, timeout_s=self.start_timeout_s)
         return ""

@@ -137,6 +137,8 @@ def bootstrap_sql(creds: Credentials) -> str:
             f"ALTER USER {account} IDENTIFIED BY '{creds.password}';",
             f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;",
             f"GRANT ALL PRIVILEGES ON {db}.* TO {account};",
+            # Scratch databases `<database>_<suffix>` (tests, benchmarks): `_` escaped, `%` the wildcard.
+            f"GRANT ALL PRIVILEGES ON `{creds.database}\\_%`.* TO {account};",
             f"GRANT {REPLICATION_GRANTS} ON *.* TO {account};",
             "",
         ]
@@ -289,6 +291,48 @@ def mariadb_summary(dsn: str, timeout_s: float = 5.0) -> str:
         return f"server {str(version).split('-')[0]}, binlog {binlog}"
     finally:
         conn.close()
+
+
+def scratch_dsn(dsn: str, suffix: str) -> str:
+    """Create the empty database ``<database>_<suffix>`` (tests, benchmarks) and return its URL."""
+    if not re.fullmatch(r"[a-z0-9]{1,20}", suffix):
+        raise ConfigError(f"scratch database suffix {suffix!r} must be 1-20 lowercase letters or digits")
+    params = parse_dsn(dsn)
+    name = f"{params['database']}_{suffix}"
+    conn = connect(dsn, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    finally:
+        conn.close()
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+#: What the schema script creates; :func:`schema_missing` looks for these.
+SCHEMA_OBJECTS = {"sensor", "sensor_data", "SENSOR_DATA_VIEW", "sensor_data_events"}
+SCHEMA_TRIGGER = "sensor_data_events_fill"
+
+
+def schema_missing(dsn: str) -> bool:
+    """True when a table, the view or the trigger of the study's schema is absent from ``dsn``'s database.
+
+    The schema is applied only then: re-running its DDL on every start would put it in the binary log
+    again, for Debezium to parse each time.
+    """
+    conn = connect(dsn, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+            tables = {row[0] for row in cur.fetchall()}
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+                "AND TRIGGER_NAME = %s",
+                [SCHEMA_TRIGGER],
+            )
+            (triggers,) = cur.fetchone()
+    finally:
+        conn.close()
+    return not tables >= SCHEMA_OBJECTS or not triggers
 
 
 def apply_schema(dsn: str, schema: Path = SCHEMA_SQL) -> None:
