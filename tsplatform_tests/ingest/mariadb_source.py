@@ -131,3 +131,39 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 180.0)
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
+
+
+def committed_values(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[bytes]:
+    """Values of every committed record of ``topic`` (``read_committed``) up to its current end.
+
+    Transactional producers (Connect's exactly-once source) leave commit markers at offsets that are never
+    delivered, so the end is reached when the consumer's position passes the high watermark.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        high = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in partitions}  # fmt: skip
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+                if msg.error() is None:
+                    values.append(msg.value())
+            positions = consumer.position([TopicPartition(topic, p) for p in partitions])
+            if all(tp.offset >= high[tp.partition] or high[tp.partition] == 0 for tp in positions):
+                return values
+            assert time.monotonic() < deadline, f"timed out reading {topic} up to {high}"
+    finally:
+        consumer.close()
