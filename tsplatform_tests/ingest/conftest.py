@@ -40,16 +40,21 @@ def postgres_dsn(postgres_server: str) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mariadb_service(services):  # type: ignore[no-untyped-def]
-    """The session's service manager with the local MariaDB running too (``services.start("mariadb")``)."""
+    """The session's service manager with the local MariaDB running too (``services.start("mariadb")``).
+
+    Stopped again after the module (its data dir is kept), so the session's other tests see only Kafka and
+    MongoDB-wire in ``services.status()``.
+    """
     from tsplatform.errors import TsplatformError
 
     try:
         services.start("mariadb")
     except TsplatformError as exc:
         pytest.fail(f"MariaDB did not start: {exc.one_line()}", pytrace=False)
-    return services
+    yield services
+    services.stop("mariadb")
 
 
 @pytest.fixture()
