@@ -389,6 +389,7 @@ def main_mariadb(args: argparse.Namespace) -> int:
     from tsplatform.services.manager import ServiceManager
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-mariadb-source-"))
+    work.chmod(0o711)  # MariaDB runs as `mysql` under root: it must be able to enter (not list) the work dir
     jars = os.environ.get("TSPLATFORM_JARS_DIR") or str((REPO / ".tsplatform" / "jars").resolve())
     manager = ServiceManager.up_on_free_ports(work / "state", ["kafka", "mariadb", "connect"], jars_dir=jars)
     try:
