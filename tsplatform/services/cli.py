@@ -68,7 +68,7 @@ def up(
     manager = _manager(kafka_port, kafka_controller_port, mongo_port)
     manager.start_timeout_s = timeout
     for name, message in manager.up(names or DEFAULT_SERVICES).items():
-        typer.echo(f"{name:<7} {message}")
+        typer.echo(f"{name:<6} {message}")
     if manager.services_env_path.exists():
         typer.echo(f"client settings written to {manager.services_env_path}")
 

@@ -80,7 +80,7 @@ class ServiceStatus:
 
     def line(self) -> str:
         pid = f"pid {self.pid}" if self.pid else "-"
-        text = f"{self.name:<7} {self.state:<9} {pid:<11} {self.address}"
+        text = f"{self.name:<6} {self.state:<9} {pid:<11} {self.address}"
         return f"{text}  {self.detail}" if self.detail else text
 
 

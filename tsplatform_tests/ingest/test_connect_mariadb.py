@@ -79,6 +79,10 @@ def test_rows_in_and_out_of_order_and_malformed_rows_arrive_through_debezium(
     worker: ServiceManager, tmp_path: Path
 ) -> None:
     dsn, bootstrap = worker.mariadb_dsn, worker.kafka_bootstrap
+    env = worker.env()  # what `tsplatform services env` prints
+    assert env["TSPLATFORM_MARIADB_DSN"] == dsn and dsn.startswith("mysql://tsplatform:")
+    assert env["TSPLATFORM_CONNECT_URL"] == worker.connect_url
+    assert _connector_state(worker.connect_url)["connector"]["state"] == "RUNNING"
     base = new_ss_base()
     sensors = add_sensors(dsn, base, "connect")
     ids = sorted(sensors)
