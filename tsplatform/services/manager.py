@@ -345,12 +345,16 @@ class ServiceManager:
             self._check_ports(to_start)
             started: list[str] = []
             try:
-                for name in wanted:  # one at a time: connect needs a healthy broker (and MariaDB) to start
-                    if name in to_start:
+                for name in to_start:  # those that need no other service start side by side
+                    if name not in REQUIRES:
+                        self._spawn(name, java)
+                        started.append(name)
+                for name in wanted:  # connect starts once the broker (and MariaDB) before it are healthy
+                    if name in to_start and name in REQUIRES:
                         self._spawn(name, java)
                         started.append(name)
                     summary = self._wait_healthy(name)
-                    summary += self._after_healthy(name, fresh=name in to_start)
+                    summary += self._after_healthy(name)
                     state = "started" if name in to_start else "already running"
                     pid = self._running_record(name)
                     pid_text = f", pid {pid.pid}" if pid else ""
@@ -492,7 +496,7 @@ class ServiceManager:
             return connect.connect_summary(self.connect_url, timeout_s=timeout_s)
         return mongo_summary(self.mongo_uri, timeout_s=timeout_s)
 
-    def _after_healthy(self, name: str, *, fresh: bool) -> str:
+    def _after_healthy(self, name: str) -> str:
         """MariaDB: apply the study's schema (idempotent). Connect: register the Debezium connector when
         MariaDB runs here. Returns text appended to the service's message."""
         if name == "mariadb":
