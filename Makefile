@@ -30,14 +30,15 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Java 17 + Maven (service jars), PostgreSQL (sql-source tests), Chromium + chromium-driver (the UI browser
-# test); Debian packages, only when missing.
+# Java 17 + Maven (service jars), PostgreSQL (sql-source tests), MariaDB (`tsplatform services up mariadb`,
+# the sensor database), Chromium + chromium-driver (the UI browser test); Debian packages, only when missing.
 system-deps:
 	@missing=""; command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	 command -v mvn >/dev/null || missing="$$missing maven"; \
 	 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	 command -v chromium >/dev/null || missing="$$missing chromium"; \
 	 command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	 { command -v mariadbd || test -x /usr/sbin/mariadbd; } >/dev/null 2>&1 || missing="$$missing mariadb-server"; \
 	 if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
 	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 

@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller port.")
     mongo_port: int = Field(27017, ge=1, le=65535, description="Port of the local MongoDB-wire server.")
     jars_dir: Path | None = Field(None, description="Service jar cache. Default <state>/jars.")
+    mariadb_port: int = Field(3306, ge=1, le=65535, description="Port of the local MariaDB (opt-in service).")
+    mariadb_user: str | None = Field(None, description="Account of the local MariaDB. Default tsplatform.")
+    mariadb_password: str | None = Field(
+        None, description="Its password. Default: generated once, kept in <state>/mariadb/credentials.json."
+    )
+    mariadb_database: str | None = Field(None, description="Database of the local MariaDB. Default sensors.")
+    connect_port: int = Field(8083, ge=1, le=65535, description="REST port of the local Connect worker.")
+
+    # --- Source database and Kafka Connect (written to services.env while the local ones run) --
+    mariadb_dsn: str | None = Field(
+        None, description="mysql://user:password@host:port/database of the sensor database."
+    )
+    connect_url: str | None = Field(None, description="REST address of the Kafka Connect worker.")
 
     # --- MongoDB catalog ---------------------------------------------------------------------
     mongo_uri: str = Field("mongodb://127.0.0.1:27017/?directConnection=true")

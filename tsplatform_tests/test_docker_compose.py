@@ -467,8 +467,38 @@ def test_connector_reaches_the_source_db_with_credentials_from_the_worker_env(
     mounted_dir = {target: source for target, source in _volume_sources(register).items()}
     json_arg = next(arg for arg in register["command"] if arg.endswith(".json"))
     host_dir = mounted_dir[str(Path(json_arg).parent)]
-    assert (DOCKER / host_dir / Path(json_arg).name).resolve() == (DOCKER / "connect" / "jdbc-source.json")
+    registered = (DOCKER / host_dir / Path(json_arg).name).resolve()
+    assert registered == (DOCKER / "connect" / "debezium-source.json")
     assert urlsplit(register["command"][-1]).port == int(connect_env["CONNECT_REST_PORT"])
+
+
+def test_debezium_connector_is_the_local_services_and_yields_the_contract(services: dict[str, Any]) -> None:
+    """One connector file for docker and `tsplatform services up ... connect`, in the contract's envelope."""
+    from tsplatform.services import connect
+
+    assert connect.CONNECTOR_CONFIG.resolve() == (DOCKER / "connect" / "debezium-source.json").resolve()
+    config = json.loads(connect.CONNECTOR_CONFIG.read_text(encoding="utf-8"))["config"]
+    assert config["connector.class"] == "io.debezium.connector.mariadb.MariaDbConnector"
+    assert config["transforms.unwrap.type"] == "io.debezium.transforms.ExtractNewRecordState"
+    assert config["time.precision.mode"] == "connect"  # DATETIME(3) -> Connect Timestamp (epoch ms)
+    assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+    assert config["value.converter.schemas.enable"] == "true"
+    assert config["transforms.route.replacement"] == CONTRACT_TOPIC
+    assert config["table.include.list"].endswith(".sensor_data_events")
+    connect_env, mariadb_env = _environment(services["connect"]), _environment(services["mariadb"])
+    placeholders = {ref for value in config.values() for ref in re.findall(r"\$\{env:(\w+)\}", value)}
+    assert placeholders <= connect_env.keys()
+    assert connect_env["SOURCE_DB_NAME"] == mariadb_env["MARIADB_DATABASE"]
+    assert urlsplit(connect_env["CONNECT_BOOTSTRAP_SERVERS"].join(["//", ""])).hostname in services
+    command = services["mariadb"]["command"]
+    assert {"--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=1"} <= set(command)
+    mounts = _volume_sources(services["mariadb"])
+    assert (DOCKER / mounts["/docker-entrypoint-initdb.d/02-replication-grants.sh"]).is_file()
+    # The captured table is filled by a trigger with the view's columns: the events carry the contract.
+    sql = (DOCKER / "mariadb" / "init.sql").read_text(encoding="utf-8")
+    trigger = re.search(r"TRIGGER\s+\w+\s+AFTER\s+INSERT\s+ON\s+sensor_data\b.*?\((.*?)\)", sql, re.DOTALL)
+    assert trigger is not None
+    assert {c.strip() for c in trigger.group(1).split(",")} == {*CONTRACT_COLUMNS, "id"}
 
 
 def test_register_script_reads_the_connector_and_rejects_malformed_files(tmp_path: Path) -> None:
@@ -554,7 +584,7 @@ def test_init_sql_view_has_the_contract_columns(connector: dict[str, Any], servi
     assert view.group(1) == connector["config"]["table.whitelist"]
     columns = view.group(2).split(",")
     aliases = [re.split(r"\s+AS\s+", column.strip(), flags=re.IGNORECASE)[-1] for column in columns]
-    assert aliases == CONTRACT_COLUMNS
+    assert aliases == [*CONTRACT_COLUMNS, "id"]  # the reading's id: `sql-source --id-column id`
     # The connector's timestamp column is indexed in the base table, and stored with milliseconds.
     assert re.search(r"event_time\s+(?:DATETIME|TIMESTAMP)\(3\)\s+NOT NULL", sql)
     assert re.search(r"KEY\s+\w+\s+\(event_time\)", sql)

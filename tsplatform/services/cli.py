@@ -11,11 +11,13 @@ import typer
 
 from tsplatform.errors import TsplatformError
 from tsplatform.services.health import KAFKA_SETTING, MONGO_SETTING, kafka_summary, mongo_summary, redact_uri
-from tsplatform.services.manager import SERVICE_NAMES, ServiceManager
+from tsplatform.services.manager import DEFAULT_SERVICES, SERVICE_NAMES, ServiceManager
 from tsplatform.settings import get_settings
 
 app = typer.Typer(
-    help="Local Kafka (KRaft) and MongoDB-wire services under the state dir, all on 127.0.0.1.",
+    help="Local Kafka (KRaft) and MongoDB-wire services under the state dir, all on 127.0.0.1; on request "
+    "also MariaDB (the sensor database) and a Kafka Connect worker with Debezium: "
+    "`tsplatform services up kafka mongo mariadb connect`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -32,7 +34,8 @@ MongoPort = Annotated[
     int | None, typer.Option("--mongo-port", help="MongoDB-wire port (TSPLATFORM_MONGO_PORT, default 27017).")
 ]
 Names = Annotated[
-    list[str] | None, typer.Argument(help=f"Services ({', '.join(SERVICE_NAMES)}); default: all.")
+    list[str] | None,
+    typer.Argument(help=f"Services ({', '.join(SERVICE_NAMES)}); default: {' '.join(DEFAULT_SERVICES)}."),
 ]
 
 
@@ -45,10 +48,10 @@ def _manager(
 
 
 @app.command()
-def fetch() -> None:
+def fetch(names: Names = None) -> None:
     """Resolve the service jars from Maven Central into the jar cache (once; later calls are instant)."""
     manager = _manager()
-    for name, resolved in manager.fetch().items():
+    for name, resolved in manager.fetch(names or DEFAULT_SERVICES).items():
         state = "resolved" if resolved else "up to date"
         typer.echo(f"{name:<6} jars {state} in {manager.jars_dir / name}")
 
@@ -64,7 +67,7 @@ def up(
     """Start Kafka and the MongoDB-wire server (idempotent) and write <state>/services.env."""
     manager = _manager(kafka_port, kafka_controller_port, mongo_port)
     manager.start_timeout_s = timeout
-    for name, message in manager.up(names or SERVICE_NAMES).items():
+    for name, message in manager.up(names or DEFAULT_SERVICES).items():
         typer.echo(f"{name:<6} {message}")
     if manager.services_env_path.exists():
         typer.echo(f"client settings written to {manager.services_env_path}")

@@ -1,6 +1,8 @@
 """Service jars: resolved once from Maven Central into ``<jars>/<service>/`` and reused.
 
-Each service has a pom under ``tsplatform/services/java/`` (``kafka-pom.xml``, ``mongo-pom.xml``);
+Each service has a pom under ``tsplatform/services/java/`` (``kafka-pom.xml``, ``mongo-pom.xml``,
+``connect-pom.xml`` for the Kafka Connect worker and ``debezium-pom.xml`` for its connector plugin, which goes
+to ``<jars>/connect-plugins/debezium/``, the worker's ``plugin.path``);
 ``mvn dependency:copy-dependencies -DincludeScope=runtime`` copies its runtime jars into a temporary
 directory that is renamed into place when complete, followed by a stamp holding the pom's sha256.
 A second fetch with an unchanged pom finds the stamp and returns immediately; a changed pom re-resolves.
@@ -22,7 +24,11 @@ from pathlib import Path
 from tsplatform.errors import MissingDependency, ServiceUnavailable
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
-SERVICES: tuple[str, ...] = ("kafka", "mongo")
+SERVICES: tuple[str, ...] = ("kafka", "mongo", "connect", "debezium")
+#: Jar sets resolved somewhere other than ``<jars>/<name>`` (relative to the jar cache).
+TARGET_DIRS: dict[str, str] = {"debezium": "connect-plugins/debezium"}
+#: Kafka Connect's ``plugin.path`` under the jar cache (each sub-directory is one plugin).
+CONNECT_PLUGINS_DIR = "connect-plugins"
 STAMP_NAME = ".resolved-pom.sha256"
 MVN_TIMEOUT_S = 900
 
@@ -39,9 +45,14 @@ def pom_digest(service: str) -> str:
     return hashlib.sha256(pom_path(service).read_bytes()).hexdigest()
 
 
+def target_dir(jars_dir: Path, service: str) -> Path:
+    """Where ``service``'s jars are resolved: ``<jars_dir>/<service>`` unless :data:`TARGET_DIRS` says."""
+    return jars_dir / TARGET_DIRS.get(service, service)
+
+
 def is_resolved(jars_dir: Path, service: str) -> bool:
-    """True when ``<jars_dir>/<service>`` holds jars resolved from the current pom."""
-    target = jars_dir / service
+    """True when ``service``'s target dir holds jars resolved from the current pom."""
+    target = target_dir(jars_dir, service)
     stamp = target / STAMP_NAME
     try:
         return stamp.read_text(encoding="ascii").strip() == pom_digest(service) and any(target.glob("*.jar"))
@@ -88,11 +99,13 @@ def resolve(jars_dir: Path, service: str, *, java_home: Path | None = None) -> b
     if is_resolved(jars_dir, service):
         return False
     mvn = find_mvn()
+    target = target_dir(jars_dir, service)
     with _file_lock(jars_dir / f".{service}.lock"):
         if is_resolved(jars_dir, service):  # another process finished while we waited
             return False
         digest = pom_digest(service)
-        staging = Path(tempfile.mkdtemp(prefix=f".{service}-", dir=jars_dir))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{service}-", dir=target.parent))
         try:
             cmd = [
                 mvn, "-q", "-B", "-f", str(pom_path(service)),
@@ -115,7 +128,6 @@ def resolve(jars_dir: Path, service: str, *, java_home: Path | None = None) -> b
                     f"Maven could not resolve the {service} jars from {pom_path(service).name}: {cause}"
                 )
             (staging / STAMP_NAME).write_text(digest + "\n", encoding="ascii")
-            target = jars_dir / service
             if target.exists():
                 shutil.rmtree(target)
             staging.rename(target)
@@ -127,7 +139,7 @@ def resolve(jars_dir: Path, service: str, *, java_home: Path | None = None) -> b
 
 def classpath(jars_dir: Path, service: str) -> str:
     """The ``-cp`` value for ``service`` (Java expands the ``dir/*`` wildcard itself)."""
-    target = jars_dir.expanduser().resolve() / service
+    target = target_dir(jars_dir.expanduser().resolve(), service)
     if not is_resolved(jars_dir, service):
         raise MissingDependency(
             f"the {service} jars are not resolved in {target}; run `tsplatform services fetch`",

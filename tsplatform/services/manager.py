@@ -1,4 +1,5 @@
-"""Start, stop and inspect the local Kafka broker and MongoDB-wire server of one state dir.
+"""Start, stop and inspect the local services of one state dir: Kafka, MongoDB-wire, and on request MariaDB
+and a Kafka Connect worker (``up(["kafka", "mongo", "mariadb", "connect"])``).
 
 Everything lives under the state dir: jars in ``jars/`` (or ``jars_dir``), Kafka's config and log dir in
 ``kafka/``, the MongoDB store in ``mongo/``, process output in ``logs/<service>.log``, PID files in
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shlex
 import signal
 import subprocess
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from tsplatform.errors import ConfigError, PortInUse, ServiceUnavailable, TsplatformError
-from tsplatform.services import jars, kafka, mongo
+from tsplatform.services import connect, jars, kafka, mariadb, mongo
 from tsplatform.services.health import kafka_summary, mongo_summary
 from tsplatform.services.process import (
     PidRecord,
@@ -44,14 +46,24 @@ from tsplatform.services.process import (
 )
 from tsplatform.settings import SERVICES_ENV_FILE, Settings, get_settings
 
-SERVICE_NAMES: tuple[str, ...] = ("kafka", "mongo")
-ServiceName = Literal["kafka", "mongo"]
+#: Every service, in start order (``down`` stops them in reverse).
+SERVICE_NAMES: tuple[str, ...] = ("kafka", "mongo", "mariadb", "connect")
+#: What ``up()`` / ``tsplatform services up`` start without names; the others are opt-in.
+DEFAULT_SERVICES: tuple[str, ...] = ("kafka", "mongo")
+#: Services run on the JVM from Maven jars (``connect`` also needs the ``debezium`` plugin jars).
+JVM_SERVICES: dict[str, tuple[str, ...]] = {"kafka": ("kafka",), "mongo": ("mongo",),
+                                            "connect": ("connect", "debezium")}  # fmt: skip
+#: A service -> the services it needs running.
+REQUIRES: dict[str, tuple[str, ...]] = {"connect": ("kafka",)}
+ServiceName = Literal["kafka", "mongo", "mariadb", "connect"]
 State = Literal["healthy", "unhealthy", "stopped"]
 
 #: Port key of each service -> the setting (environment variable) that changes it.
 PORT_SETTINGS: dict[str, dict[str, str]] = {
     "kafka": {"port": "TSPLATFORM_KAFKA_PORT", "controller_port": "TSPLATFORM_KAFKA_CONTROLLER_PORT"},
     "mongo": {"port": "TSPLATFORM_MONGO_PORT"},
+    "mariadb": {"port": "TSPLATFORM_MARIADB_PORT"},
+    "connect": {"port": "TSPLATFORM_CONNECT_PORT"},
 }
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
 
@@ -108,13 +120,21 @@ class ServiceManager:
         mongo_port: int = 27017,
         jars_dir: Path | str | None = None,
         start_timeout_s: float = 180.0,
+        mariadb_port: int = 3306,
+        connect_port: int = 8083,
+        mariadb_user: str | None = None,
+        mariadb_password: str | None = None,
+        mariadb_database: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).expanduser().resolve()
         self.jars_dir = Path(jars_dir).expanduser().resolve() if jars_dir else self.state_dir / "jars"
         self.configured_ports: dict[str, dict[str, int]] = {
             "kafka": {"port": int(kafka_port), "controller_port": int(kafka_controller_port)},
             "mongo": {"port": int(mongo_port)},
+            "mariadb": {"port": int(mariadb_port)},
+            "connect": {"port": int(connect_port)},
         }
+        self._mariadb_account = (mariadb_user, mariadb_password, mariadb_database)
         self.start_timeout_s = start_timeout_s
         self._children: dict[str, subprocess.Popen] = {}
 
@@ -127,6 +147,11 @@ class ServiceManager:
             "kafka_controller_port": s.kafka_controller_port,
             "mongo_port": s.mongo_port,
             "jars_dir": s.jars_dir,
+            "mariadb_port": s.mariadb_port,
+            "connect_port": s.connect_port,
+            "mariadb_user": s.mariadb_user,
+            "mariadb_password": s.mariadb_password,
+            "mariadb_database": s.mariadb_database,
         }
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(s.state_path, **kwargs)  # type: ignore[arg-type]
@@ -134,20 +159,22 @@ class ServiceManager:
     @classmethod
     def on_free_ports(cls, state_dir: Path | str, *, jars_dir: Path | str | None = None) -> ServiceManager:
         """A manager (nothing started) for ``state_dir`` with ports that are free right now."""
-        kafka_port, controller_port, mongo_port = free_ports(3)
+        kafka_port, controller_port, mongo_port, mariadb_port, connect_port = free_ports(5)
         return cls(
             state_dir,
             kafka_port=kafka_port,
             kafka_controller_port=controller_port,
             mongo_port=mongo_port,
             jars_dir=jars_dir,
+            mariadb_port=mariadb_port,
+            connect_port=connect_port,
         )
 
     @classmethod
     def up_on_free_ports(
         cls,
         state_dir: Path | str,
-        names: Iterable[str] = SERVICE_NAMES,
+        names: Iterable[str] = DEFAULT_SERVICES,
         *,
         jars_dir: Path | str | None = None,
         attempts: int = 3,
@@ -189,7 +216,9 @@ class ServiceManager:
         return self.logs_dir / f"{_check_name(name)}.log"
 
     def markers(self, name: str) -> list[str]:
-        return marker_args(_check_name(name), self.state_dir)
+        if _check_name(name) == "mariadb":
+            return mariadb.marker_args(name, self.state_dir)
+        return marker_args(name, self.state_dir)
 
     def ports(self, name: str) -> dict[str, int]:
         """Ports of ``name``: those of the running process if any, else the configured ones."""
@@ -211,21 +240,49 @@ class ServiceManager:
         """pymongo URI of the local MongoDB-wire server."""
         return f"mongodb://{self.address('mongo')}/?directConnection=true"
 
+    @property
+    def mariadb_credentials(self) -> mariadb.Credentials:
+        """The client account of the local MariaDB (generated once per state dir unless configured)."""
+        user, password, database = self._mariadb_account
+        return mariadb.credentials(self.state_dir, user, password, database)
+
+    @property
+    def mariadb_dsn(self) -> str:
+        """``mysql://<user>:<password>@127.0.0.1:<port>/<database>`` of the local MariaDB."""
+        return self.mariadb_credentials.dsn(self.ports("mariadb")["port"])
+
+    @property
+    def connect_url(self) -> str:
+        """REST address of the local Kafka Connect worker."""
+        return f"http://{self.address('connect')}"
+
     def env(self) -> dict[str, str]:
-        """The client settings of the local services (the content of ``services.env``)."""
-        return {"TSPLATFORM_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "TSPLATFORM_MONGO_URI": self.mongo_uri}
+        """The client settings of the local services (the content of ``services.env``).
+
+        The opt-in services (MariaDB, Connect) are listed while they run.
+        """
+        out = {"TSPLATFORM_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "TSPLATFORM_MONGO_URI": self.mongo_uri}
+        if self._running_record("mariadb") is not None:
+            out["TSPLATFORM_MARIADB_DSN"] = self.mariadb_dsn
+        if self._running_record("connect") is not None:
+            out["TSPLATFORM_CONNECT_URL"] = self.connect_url
+        return out
 
     def env_lines(self) -> list[str]:
         return [f"export {key}={shlex.quote(value)}" for key, value in self.env().items()]
 
     # --- jars ----------------------------------------------------------------------------------
-    def fetch(self) -> dict[str, bool]:
-        """Resolve every service's jars (True = resolved now, False = cache already up to date)."""
-        if all(jars.is_resolved(self.jars_dir, name) for name in SERVICE_NAMES):
-            return dict.fromkeys(SERVICE_NAMES, False)
+    def fetch(self, names: Iterable[str] = DEFAULT_SERVICES) -> dict[str, bool]:
+        """Resolve the jars of ``names`` (True = resolved now, False = cache already up to date).
+
+        Only JVM services have jars (``connect``: the worker's and the Debezium plugin's).
+        """
+        sets = [j for n in names for j in JVM_SERVICES.get(_check_name(n), ())]
+        if all(jars.is_resolved(self.jars_dir, name) for name in sets):
+            return dict.fromkeys(sets, False)
         find_java()  # Maven needs it too: fail with the clear message first
         self.jars_dir.mkdir(parents=True, exist_ok=True)
-        return {name: jars.resolve(self.jars_dir, name) for name in SERVICE_NAMES}
+        return {name: jars.resolve(self.jars_dir, name) for name in sets}
 
     # --- lifecycle -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -255,18 +312,27 @@ class ServiceManager:
         path.unlink(missing_ok=True)
         return record or PidRecord(pid=0)
 
-    def up(self, names: Iterable[str] = SERVICE_NAMES) -> dict[str, str]:
-        """Start the named services (default: all) unless already running; wait until all are healthy.
+    def up(self, names: Iterable[str] = DEFAULT_SERVICES) -> dict[str, str]:
+        """Start the named services (default: Kafka, MongoDB-wire) unless running; wait until all are healthy.
 
         Idempotent. Returns a message per service. Ports are checked before anything starts
         (:class:`PortInUse` names the port and its setting); if one service fails to start, the ones
         started by this call are stopped again and :class:`ServiceUnavailable` says why.
         Writes ``services.env`` when every service of the state dir is healthy.
         """
-        wanted = [_check_name(n) for n in dict.fromkeys(names)]
-        java = find_java()
-        self.fetch()
+        requested = {_check_name(n) for n in names}
+        wanted = [n for n in SERVICE_NAMES if n in requested]  # start order: dependencies first
+        java = find_java() if any(n in JVM_SERVICES for n in wanted) else Path("java")
+        if "mariadb" in wanted:
+            mariadb.find_binaries()  # fail with the clear message before anything starts
+        self.fetch(wanted)
         with self._lock():
+            for name in wanted:
+                for needed in REQUIRES.get(name, ()):
+                    if needed not in wanted and self._running_record(needed) is None:
+                        raise ServiceUnavailable(
+                            f"{name} needs {needed} running: `tsplatform services up {needed} {name}`"
+                        )
             messages: dict[str, str] = {}
             to_start: list[str] = []
             for name in wanted:
@@ -279,11 +345,16 @@ class ServiceManager:
             self._check_ports(to_start)
             started: list[str] = []
             try:
-                for name in to_start:
-                    self._spawn(name, java)
-                    started.append(name)
-                for name in wanted:
+                for name in to_start:  # those that need no other service start side by side
+                    if name not in REQUIRES:
+                        self._spawn(name, java)
+                        started.append(name)
+                for name in wanted:  # connect starts once the broker (and MariaDB) before it are healthy
+                    if name in to_start and name in REQUIRES:
+                        self._spawn(name, java)
+                        started.append(name)
                     summary = self._wait_healthy(name)
+                    summary += self._after_healthy(name)
                     state = "started" if name in to_start else "already running"
                     pid = self._running_record(name)
                     pid_text = f", pid {pid.pid}" if pid else ""
@@ -294,7 +365,7 @@ class ServiceManager:
                 for name in started:
                     self._stop_locked(name, kill=True)
                 raise
-            if all(self._running_record(n) is not None for n in SERVICE_NAMES):
+            if all(self._running_record(n) is not None for n in DEFAULT_SERVICES):
                 self._write_services_env()
             return messages
 
@@ -327,6 +398,8 @@ class ServiceManager:
         result: list[ServiceStatus] = []
         for name in SERVICE_NAMES:
             record = self._running_record(name)
+            if record is None and name not in DEFAULT_SERVICES and not self.pid_file(name).exists():
+                continue  # an opt-in service never started here
             if record is None:
                 stale = self._clean_stale(name)
                 detail = f"removed stale PID file (pid {stale.pid})" if stale is not None else ""
@@ -365,9 +438,30 @@ class ServiceManager:
         if log.exists() and log.stat().st_size > LOG_ROTATE_BYTES:
             log.replace(log.with_suffix(".log.1"))
         ports = self.configured_ports[name]
-        classpath = jars.classpath(self.jars_dir, name)
         tmp_dir = self.state_dir / "tmp"
-        if name == "kafka":
+        env: dict[str, str] | None = None
+        if name == "mariadb":
+            mariadb.prepare(self.state_dir, self.mariadb_credentials, log_path=log)
+            cmd = mariadb.server_command(self.state_dir, ports["port"], self.markers(name))
+            proc = spawn(cmd, log_path=log, cwd=mariadb.base_dir(self.state_dir))
+            self._children[name] = proc
+            write_pid_file(
+                self.pid_file(name), PidRecord(pid=proc.pid, ports=dict(ports), started_at=time.time())
+            )
+            return
+        classpath = jars.classpath(self.jars_dir, name)
+        if name == "connect":
+            home = self.state_dir / "connect"
+            home.mkdir(parents=True, exist_ok=True)
+            config = home / "worker.properties"
+            plugins = self.jars_dir / jars.CONNECT_PLUGINS_DIR
+            properties = connect.render_worker_properties(self.kafka_bootstrap, ports["port"], plugins)
+            config.write_text(properties, encoding="utf-8")
+            cmd = connect.worker_command(java, classpath, config, self.markers(name), tmp_dir)
+            env = {**os.environ, "CONNECT_BOOTSTRAP_SERVERS": self.kafka_bootstrap}
+            if self._running_record("mariadb") is not None:
+                env.update(connect.worker_env(mariadb.parse_dsn(self.mariadb_dsn)))
+        elif name == "kafka":
             home = self.state_dir / "kafka"
             data_dir = home / "data"
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -387,7 +481,7 @@ class ServiceManager:
             store = mongo.data_file(self.state_dir)
             store.parent.mkdir(parents=True, exist_ok=True)
             cmd = mongo.server_command(java, classpath, ports["port"], store, self.markers(name), tmp_dir)
-        proc = spawn(cmd, log_path=log, cwd=self.state_dir)
+        proc = spawn(cmd, log_path=log, cwd=self.state_dir, env=env)
         self._children[name] = proc
         write_pid_file(
             self.pid_file(name), PidRecord(pid=proc.pid, ports=dict(ports), started_at=time.time())
@@ -396,7 +490,23 @@ class ServiceManager:
     def _health(self, name: str, timeout_s: float) -> str:
         if name == "kafka":
             return kafka_summary(self.kafka_bootstrap, timeout_s=timeout_s)
+        if name == "mariadb":
+            return mariadb.mariadb_summary(self.mariadb_dsn, timeout_s=timeout_s)
+        if name == "connect":
+            return connect.connect_summary(self.connect_url, timeout_s=timeout_s)
         return mongo_summary(self.mongo_uri, timeout_s=timeout_s)
+
+    def _after_healthy(self, name: str) -> str:
+        """MariaDB: apply the study's schema (idempotent). Connect: register the Debezium connector when
+        MariaDB runs here. Returns text appended to the service's message."""
+        if name == "mariadb":
+            if mariadb.schema_missing(self.mariadb_dsn):
+                mariadb.apply_schema(self.mariadb_dsn)
+                return ", schema applied"
+            return ", schema present"
+        if name == "connect" and self._running_record("mariadb") is not None:
+            return ", " + connect.register_connector(self.connect_url, timeout_s=self.start_timeout_s)
+        return ""
 
     def _wait_healthy(self, name: str) -> str:
         deadline = time.monotonic() + self.start_timeout_s

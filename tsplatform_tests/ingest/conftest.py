@@ -38,3 +38,30 @@ def postgres_dsn(postgres_server: str) -> Iterator[str]:
     yield postgres_server.replace("dbname=postgres", f"dbname={name}")
     with psycopg.connect(postgres_server, autocommit=True) as conn, contextlib.suppress(psycopg.Error):
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def mariadb_service(services):  # type: ignore[no-untyped-def]
+    """The session's service manager with the local MariaDB running too (``services.start("mariadb")``).
+
+    Stopped again after the module (its data dir is kept), so the session's other tests see only Kafka and
+    MongoDB-wire in ``services.status()``.
+    """
+    from tsplatform.errors import TsplatformError
+
+    try:
+        services.start("mariadb")
+    except TsplatformError as exc:
+        pytest.fail(f"MariaDB did not start: {exc.one_line()}", pytrace=False)
+    yield services
+    services.stop("mariadb")
+
+
+@pytest.fixture()
+def mariadb_dsn(mariadb_service) -> str:  # type: ignore[no-untyped-def]
+    """URL of a fresh scratch database ``sensors_t<hex>`` with the study's schema (left for inspection)."""
+    from tsplatform.services import mariadb
+
+    dsn = mariadb.scratch_dsn(mariadb_service.mariadb_dsn, f"t{uuid.uuid4().hex[:12]}")
+    mariadb.apply_schema(dsn)
+    return dsn

@@ -306,26 +306,32 @@ def test_position_file_is_replaced_atomically(sensor_db: str, env: Path) -> None
         load_position(path, other)
 
 
-def test_late_row_inside_the_delay_window_is_not_lost(
+def test_late_rows_and_late_commits_are_never_skipped_in_incrementing_mode(
     sensor_db: str, env: Path, topic: str, kafka_bootstrap: str, publisher: Publisher
 ) -> None:
+    """Unlike Connect's timestamp+incrementing mode, rows are read by id: a row inserted after newer ones with
+    an older event time is published, and so is a row whose id was taken before a published one but
+    committed after it (awaited as a gap)."""
     with psycopg.connect(sensor_db) as conn:
         db_now = conn.execute("SELECT now()").fetchone()[0]
-    early = (1, db_now - dt.timedelta(minutes=5), 1.0, "p", "t", None)
     recent = (1, db_now - dt.timedelta(seconds=10), 3.0, "p", "t", None)
-    _insert(sensor_db, [early, recent])
-    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=60_000)
+    held = psycopg.connect(sensor_db)  # takes id 1, commits after id 2 was published
+    held.execute(INSERT, (1, db_now - dt.timedelta(minutes=1), 2.0, "p", "t", None))
+    _insert(sensor_db, [recent])
+    config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic)
     first = run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env)
-    assert first.published == 1  # `recent` is younger than the delay: not read yet
-    # a row committed late, with a timestamp before `recent` (a higher id, an earlier time)
-    late = (1, db_now - dt.timedelta(seconds=30), 2.0, "p", "t", None)
+    assert first.published == 1 and first.position is not None
+    assert [(lo, hi) for lo, hi, _ in first.position.gaps] == [(1, 1)]
+    held.commit()
+    held.close()
+    late = (1, db_now - dt.timedelta(days=2), 1.0, "p", "t", None)  # uploaded late: older than all
     _insert(sensor_db, [late])
-    # 60 s later the delay window has passed for all of them: emulate by a zero delay
-    later = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=0)
-    second = run_source(later, dsn=sensor_db, publish=publisher.publish, state_dir=env)
-    assert second.published == 2
+    second = run_source(config, dsn=sensor_db, publish=publisher.publish, state_dir=env)
+    assert second.published == 2 and second.position is not None and second.position.gaps == ()
     frame = _decoded(_consume_all(kafka_bootstrap, topic), topic)
-    assert list(frame["value"]) == [1.0, 2.0, 3.0]  # in time order, the late row included, once each
+    assert sorted(frame["value"]) == [1.0, 2.0, 3.0]  # each once
+    with pytest.raises(ConfigError, match="--delay-ms is for timestamp mode"):
+        SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, delay_ms=1000)
 
 
 def test_timestamp_mode_never_splits_a_timestamp_across_batches(
@@ -391,8 +397,9 @@ def test_untrusted_names_are_quoted_never_executed(sensor_db: str, env: Path) ->
         assert conn.execute("SELECT count(*) FROM sensor_data").fetchone() == (0,)
         shape = inspect_table(conn, SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic="t"))
         query, _ = build_batch_query(SourceConfig(table=hostile, id_column="id", topic="t"), shape, None, NOW)
-        rendered = query.as_string(conn)
-    assert '"x""; DROP TABLE sensor_data; --"' in rendered  # one quoted identifier
+    assert 'FROM "x""; DROP TABLE sensor_data; --" ORDER BY' in query  # one quoted identifier
+    percent, _ = build_batch_query(SourceConfig(table="a%s", id_column="id", topic="t"), shape, None, NOW)
+    assert 'FROM "a%%s"' in percent  # a % in a name is not a placeholder
     path = state_file_path(env, "../../etc/passwd 광 주")
     assert path.parent == env / "sql_source" and path.name.startswith("etc_passwd")
 
@@ -422,7 +429,7 @@ def test_errors_are_one_clear_line(
     assert "has no column(s) ['nope']" in no_column
     unreachable = "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2"
     down = error_of(["--table", "SENSOR_DATA_VIEW"], unreachable)
-    assert "cannot connect to the database" in down and "TSPLATFORM_SQL_SOURCE_DSN" in down
+    assert "cannot connect to the PostgreSQL database" in down and "TSPLATFORM_SQL_SOURCE_DSN" in down
 
 
 def test_undeliverable_batch_is_an_error_and_saves_no_position(sensor_db: str, env: Path) -> None:
