@@ -34,8 +34,9 @@ from tsplatform.settings import Settings, get_settings
 DEMO_DATA = Path(__file__).resolve().parent.parent / "demo" / "data" / "b4b_co2_2022-10-24_31.csv"
 
 
-def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
-    """The demo CSV as readings: position ``room <id>``, type_name = source, CO2 in ppm."""
+def demo_readings(path: Path = DEMO_DATA, days: int | None = None) -> pd.DataFrame:
+    """The demo CSV as readings: position ``room <id>``, type_name = source, CO2 in ppm, sorted by time.
+    ``days``: only the readings of the first ``days`` UTC days (from the earliest reading's day)."""
     if not path.is_file():
         raise BadInput(f"demo data not found at {path} (run from a checkout of the repository)")
     raw = pd.read_csv(path, dtype={"id": str})
@@ -48,6 +49,11 @@ def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
         constants={"unit": "ppm", "rstart": 0.0, "rend": 10_000.0, "rlev1": 1000.0, "rlev2": 1500.0},
     )
     frame = prepare_readings(raw, cmap).frame
+    if days is not None:
+        if days < 1:
+            raise BadInput(f"--days must be >= 1, got {days}")
+        start = frame["event_time"].min().floor("D")
+        frame = frame[frame["event_time"] < start + pd.Timedelta(days=days)]
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
@@ -144,8 +150,9 @@ def profile_series(lake: Lake, catalog: Catalog) -> list[dict[str, Any]]:
     return rows
 
 
-def validate_days(instance: Any, days: list[str]) -> list[str]:
-    """Materialize ``validated_readings`` for the raw days it has not validated yet; one line per day."""
+def validate_days(instance: Any, days: list[str], report: dict[str, Any] | None = None) -> list[str]:
+    """Materialize ``validated_readings`` for the raw days it has not validated yet; one line per day.
+    ``report`` (when given) gets ``{day: {"valid", "rejected", "checks_passed", "checks"}}`` per day run."""
     import dagster as dg
 
     from tsplatform.assets.clean import validated_readings
@@ -164,6 +171,13 @@ def validate_days(instance: Any, days: list[str]) -> list[str]:
         meta = result.asset_materializations_for_node("validated_readings")[0].metadata
         checks = result.get_asset_check_evaluations()
         passed = sum(c.passed for c in checks)
+        if report is not None:
+            report[day] = {
+                "valid": int(meta["dagster/row_count"].value),
+                "rejected": int(meta["rejected"].value),
+                "checks_passed": int(passed),
+                "checks": len(checks),
+            }
         lines.append(
             f"{day}: {meta['dagster/row_count'].value} valid, {meta['rejected'].value} rejected "
             f"{meta['reasons'].value}, checks {passed}/{len(checks)} passed"
@@ -211,7 +225,9 @@ def ensure_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def run_demo(*, with_spark: bool = True) -> None:
+def run_demo(*, with_spark: bool = True, data: Path = DEMO_DATA, days: int | None = None) -> None:
+    """Run the walk-through (module doc) on ``data`` (default: the week of demo CO2 data; ``days``: only its
+    first days). What it prints is also written to ``<state>/demo_summary.json``."""
     import dagster as dg
 
     console = Console(width=max(Console().width, 110))
@@ -222,13 +238,15 @@ def run_demo(*, with_spark: bool = True) -> None:
     started = time.monotonic()
 
     console.rule("1. publish real CO2 readings to Kafka (Connect JSON envelope)")
-    readings = demo_readings()
+    readings = demo_readings(data, days)
+    published = 0
     _ensure_topic(settings, topic)
     already = sum(high - low for low, high, _committed in end_offsets(settings, [topic]).values())
     if already >= len(readings):
         console.print(f"topic {topic} already holds {already} records: not publishing again")
     else:
         result = publish(readings, topic, settings, progress=True)
+        published = result.published
         console.print(f"published {result.published} readings of {result.series} series to {topic}")
 
     console.rule("2. Kafka offset sensor -> ingestion runs (Dagster instance at $DAGSTER_HOME)")
@@ -251,14 +269,17 @@ def run_demo(*, with_spark: bool = True) -> None:
             table.add_row(*[str(v) for v in row.values()])
         console.print(table)
         quarantined = sum(d["rows"] for d in catalog.partitions("quarantine"))
-        console.print(f"catalog: {len(catalog.all_series())} series, quarantine: {quarantined} record(s)")
+        catalog_series = len(catalog.all_series())
+        console.print(f"catalog: {catalog_series} series, quarantine: {quarantined} record(s)")
     finally:
         catalog.close()
 
+    validated: dict[str, Any] = {}
+    means = pd.DataFrame()
     if with_spark:
         console.rule("4. validated_readings on Spark (Pandera schema, timestamps, range, duplicates)")
         with dg.DagsterInstance.get() as instance:
-            for line in validate_days(instance, materialized):
+            for line in validate_days(instance, materialized, validated):
                 console.print(line)
         console.rule("5. Hive tables + Spark SQL: daily mean CO2 of the validated readings")
         means = spark_daily_means(settings, lake)
@@ -273,8 +294,16 @@ def run_demo(*, with_spark: bool = True) -> None:
         "                            WHERE year='2022' AND month='10'"
     )
     summary = {
+        "published": published,
+        "runs_requested": requested,
+        "runs_succeeded": ok,
         "materialized_days": materialized,
         "series": len(rows),
+        "profiles": rows,
+        "catalog_series": catalog_series,
+        "quarantined": quarantined,
+        "validated": validated,
+        "daily_means": json.loads(means.astype({"day": str}).to_json(orient="records")) if len(means) else [],
         "finished": dt.datetime.now(dt.UTC).isoformat(),
     }
     (settings.state_path / "demo_summary.json").write_text(json.dumps(summary, indent=2))
@@ -286,6 +315,8 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         spark: bool = typer.Option(True, "--spark/--no-spark", help="Finish with Hive tables + Spark SQL."),
+        data: Path = typer.Option(DEMO_DATA, help="Readings CSV (columns id, source, timestamp, co2__ppm)."),
+        days: int | None = typer.Option(None, min=1, help="Only the first N days of the data (e.g. tests)."),
     ) -> None:
         """End-to-end demo on real CO2 data: Kafka -> Dagster ingestion -> lake + catalog -> Spark SQL."""
-        run_demo(with_spark=spark)
+        run_demo(with_spark=spark, data=data, days=days)
