@@ -73,21 +73,23 @@ def numpy_column(s: pd.Series) -> pd.Series:
     return time_as_datetime64(number_as_float(text_as_object(s)))
 
 
+def needs_conversion(dtype: object) -> bool:
+    """True for the extension dtypes :func:`numpy_column` converts (a numpy dtype never needs it)."""
+    if isinstance(dtype, np.dtype):
+        return False
+    return is_text_dtype(dtype) or _is_extension_number(dtype) or _arrow_timestamp_dtype(dtype) is not None
+
+
 def numpy_columns(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """``df`` with ``columns`` (those present) through :func:`numpy_column`: ``df`` itself when none changes,
-    else a shallow copy (the input is never modified)."""
-    changed = {}
-    for position, name in enumerate(df.columns):
-        if name in columns:
-            column = df.iloc[:, position]
-            converted = numpy_column(column)
-            if converted is not column:
-                changed[position] = converted
-    if not changed:
+    """``df`` with ``columns`` (those present) through :func:`numpy_column`: ``df`` itself when none needs
+    it (checked on the dtypes alone), else a shallow copy (the input is never modified)."""
+    dtypes = df.dtypes.to_numpy()
+    todo = [i for i, name in enumerate(df.columns) if name in columns and needs_conversion(dtypes[i])]
+    if not todo:
         return df
     out = df.copy(deep=False)
-    for position, column in changed.items():
-        out.isetitem(position, column)
+    for position in todo:
+        out.isetitem(position, numpy_column(df.iloc[:, position]))
     return out
 
 
