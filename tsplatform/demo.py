@@ -60,8 +60,9 @@ DEFAULT_TIMEOUT_S = 25 * 60
 PROGRESS_EVERY_S = 15.0
 
 
-def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
-    """The demo CSV as readings: position ``room <id>``, type_name = source, CO2 in ppm."""
+def demo_readings(path: Path = DEMO_DATA, days: int | None = None) -> pd.DataFrame:
+    """The demo CSV as readings: position ``room <id>``, type_name = source, CO2 in ppm, sorted by time.
+    ``days``: only the readings of the first ``days`` UTC days (from the earliest reading's day)."""
     from tsplatform.ingest.replay import ColumnMap, prepare_readings
 
     if not path.is_file():
@@ -76,6 +77,11 @@ def demo_readings(path: Path = DEMO_DATA) -> pd.DataFrame:
         constants={"unit": "ppm", "rstart": 0.0, "rend": 10_000.0, "rlev1": 1000.0, "rlev2": 1500.0},
     )
     frame = prepare_readings(raw, cmap).frame
+    if days is not None:
+        if days < 1:
+            raise BadInput(f"--days must be >= 1, got {days}")
+        start = frame["event_time"].min().floor("D")
+        frame = frame[frame["event_time"] < start + pd.Timedelta(days=days)]
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
@@ -393,7 +399,14 @@ def _interrupts_as_exceptions() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S, port: int = 3000) -> None:
+def run_demo(
+    *,
+    keep_running: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    port: int = 3000,
+    data: Path = DEMO_DATA,
+    first_days: int | None = None,
+) -> None:
     """The demo (see the module doc). Raises on a failure; Ctrl-C stops everything it started."""
     import warnings
 
@@ -408,7 +421,7 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     console = Console(width=max(Console().width, 110))
     started = time.monotonic()
-    readings = demo_readings()
+    readings = demo_readings(data, first_days)
     days = data_days(readings)
     os.environ["TSPLATFORM_START_DATE"] = days[0].isoformat()  # partitions start where the data starts
     get_settings.cache_clear()
@@ -416,11 +429,15 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
 
     console.rule("setup: local services and the Dagster webserver + daemon")
     manager = ServiceManager.from_settings(settings)
-    before = {s.name for s in manager.status() if s.state == "healthy"}
-    for name, message in manager.up(["kafka", "mongo"]).items():
-        console.print(f"{name:<6} {message}")
-    get_settings.cache_clear()
-    settings = get_settings()  # the services' addresses from services.env
+    if _configured_services_answer(settings):  # e.g. a cluster, or services someone else started
+        console.print(f"using Kafka at {settings.kafka_bootstrap} and the configured MongoDB")
+        before = {"kafka", "mongo"}
+    else:
+        before = {s.name for s in manager.status() if s.state == "healthy"}
+        for name, message in manager.up(["kafka", "mongo"]).items():
+            console.print(f"{name:<6} {message}")
+        get_settings.cache_clear()
+        settings = get_settings()  # the services' addresses from services.env
     home = ensure_dagster_home(settings)
     if not port_is_free(port):
         raise BadInput(f"port {port} for the Dagster UI is in use (choose another with --port)")
@@ -448,8 +465,10 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
             on_time, late = split_late(readings)
             already = sum(high - low for low, high, _ in end_offsets(settings, [topic]).values())
             fresh = already < len(readings)
+            published = 0
             if fresh:
                 result = publish(on_time, topic, settings, progress=True)
+                published = result.published
                 bad = publish_malformed(settings, topic)
                 console.print(
                     f"published {result.published} readings of {result.series} series and {bad} malformed "
@@ -470,7 +489,7 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
 
             rematerialized: dict[str, list[str]] = {}
             with dg.DagsterInstance.get() as instance:
-                if fresh:
+                if fresh and len(late):
                     validated = dg.AssetKey("validated_readings")
                     wait_for_graph(
                         instance,
@@ -479,13 +498,16 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
                         timeout_s,
                         report,
                         dagster.check_alive,
-                        until=lambda p: len(instance.get_materialized_partitions(validated)) >= 3,
+                        until=lambda p: (
+                            len(instance.get_materialized_partitions(validated)) >= min(3, len(days))
+                        ),
                     )
                     late_result = publish(late, topic, settings, progress=False)
+                    published += late_result.published
                     console.print(f"late batch: published {late_result.published} readings of {LATE_DAY}")
                     late_since = time.time()
                 progress = wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive)
-                if fresh:
+                if fresh and len(late):
                     rematerialized = _late_rematerializations(instance, late_since)
             if rematerialized:
                 console.print(
@@ -512,6 +534,10 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
             console.print(f"report: {written.series} series, {written.figures} figures -> {report_path}")
             summary = {
                 "days": [d.isoformat() for d in days],
+                "published": published,
+                "malformed": len(MALFORMED_RECORDS) if fresh else 0,
+                "series": written.series,
+                "figures": written.figures,
                 "asset_days": progress.done,
                 "setup_s": round(setup_s, 1),
                 "graph_s": round(graph_s, 1),
@@ -546,6 +572,19 @@ def run_demo(*, keep_running: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S
         )
 
 
+def _configured_services_answer(settings: Settings) -> bool:
+    """True when the configured Kafka and MongoDB both answer (then the demo starts no local service)."""
+    from tsplatform.errors import TsplatformError
+    from tsplatform.services.health import check_kafka, check_mongo
+
+    try:
+        check_kafka(settings.kafka_bootstrap, settings.kafka_security, timeout_s=3)
+        check_mongo(settings.mongo_uri, timeout_s=3)
+    except TsplatformError:
+        return False
+    return True
+
+
 def _late_rematerializations(instance: Any, since: float) -> dict[str, list[str]]:
     """Asset -> days materialized after ``since`` (what the late batch caused)."""
     import dagster as dg
@@ -571,6 +610,10 @@ def register(app: typer.Typer) -> None:
         ),
         port: int = typer.Option(3000, "--port", help="Port of the Dagster UI (127.0.0.1)."),
         timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", help="Seconds to wait for the graph."),
+        data: Path = typer.Option(
+            DEMO_DATA, "--data", help="The readings CSV (the demo's week of CO2 data)."
+        ),
+        days: int = typer.Option(None, "--days", help="Only the first N days of the data (a shorter demo)."),
     ) -> None:
         """The whole platform on real CO2 data: Kafka -> Dagster daemon -> every asset -> report."""
-        run_demo(keep_running=keep_running, timeout_s=timeout, port=port)
+        run_demo(keep_running=keep_running, timeout_s=timeout, port=port, data=data, first_days=days)

@@ -1,18 +1,23 @@
 """The whole Definitions object loads, and its asset graph matches the reviewed snapshot.
 
-After an intended change of the graph, refresh the snapshot with
-``TSPLATFORM_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tsplatform_tests/test_definitions.py`` and review the diff.
+After an intended change of the graph, (re)write the snapshot with
+``TSPLATFORM_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tsplatform_tests/test_definitions.py``, review
+``git diff tsplatform_tests/snapshots`` and commit it. That run writes the file and still fails (so a write
+never passes as a check); a missing snapshot fails with this instruction.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
+from tsplatform.assets.ingest import INGEST_TAG
 from tsplatform.definitions import defs
 from tsplatform.partitions import daily_partitions
 
@@ -45,9 +50,16 @@ def graph_snapshot() -> dict[str, Any]:
     }
 
 
+UPDATE_ENV = "TSPLATFORM_UPDATE_SNAPSHOTS"
+
+
 def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
-    assert defs.resolve_job_def("ingest_kafka") is not None
+    job = defs.resolve_job_def("ingest_kafka")
+    assert list(job.graph.node_dict) == ["ingest_kafka_ranges"]
+    assert job.tags.get(INGEST_TAG) == "kafka"
+    assert {"kafka", "lake", "catalog"} <= job.get_required_resource_defs().keys()
+    assert defs.get_repository_def().get_sensor_def("kafka_offset_sensor").job_name == "ingest_kafka"
 
 
 def test_partitioned_assets_share_the_one_partitions_definition() -> None:
@@ -62,6 +74,33 @@ def test_partitioned_assets_share_the_one_partitions_definition() -> None:
 
 def test_asset_graph_matches_snapshot() -> None:
     current = graph_snapshot()
-    if os.environ.get("TSPLATFORM_UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+    if os.environ.get(UPDATE_ENV) == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        pytest.fail(f"{SNAPSHOT} written; review `git diff` of it, commit it, and rerun without {UPDATE_ENV}")
+    if not SNAPSHOT.exists():
+        pytest.fail(f"no snapshot at {SNAPSHOT}: write it with {UPDATE_ENV}=1 (see this module's docstring)")
     assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_a_missing_snapshot_fails_with_the_way_to_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "definitions.json"
+    monkeypatch.setattr(sys.modules[__name__], "SNAPSHOT", missing)
+    monkeypatch.delenv(UPDATE_ENV, raising=False)
+    with pytest.raises(pytest.fail.Exception, match=f"{UPDATE_ENV}=1"):
+        test_asset_graph_matches_snapshot()
+    assert not missing.exists()
+
+
+def test_updating_the_snapshot_writes_it_and_still_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "definitions.json"
+    monkeypatch.setattr(sys.modules[__name__], "SNAPSHOT", target)
+    monkeypatch.setenv(UPDATE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="written"):
+        test_asset_graph_matches_snapshot()
+    assert json.loads(target.read_text()) == graph_snapshot()
+    monkeypatch.delenv(UPDATE_ENV)
+    test_asset_graph_matches_snapshot()  # the written snapshot now matches

@@ -199,7 +199,7 @@ def test_webserver_serves_the_asset_graph_and_stops_cleanly(
         returncode = process.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         pytest.fail(f"dagster-webserver ignored SIGTERM for {STOP_TIMEOUT_S:.0f} s; log:\n{_log_tail(log)}")
-    assert returncode is not None
+    assert returncode == 0, f"dagster-webserver exited with {returncode} on SIGTERM; log:\n{_log_tail(log)}"
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while (left := _live_group_members(pgid)) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,11 +218,14 @@ def publish(
     speedup: float = 0.0,
     progress: bool = True,
     batch_size: int = 10_000,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PublishResult:
     """Publish ``frame`` (time-sorted readings) to ``topic``; returns delivered/failed counts.
 
     ``speedup`` 0 publishes as fast as possible; N > 0 waits so that reading i goes out
-    ``(t_i - t_0) / N`` after the first one (t = event time).
+    ``(t_i - t_0) / N`` seconds of ``clock`` after the start (t = event time), sleeping with ``sleep`` in
+    steps of at most 0.5 s while serving delivery reports (tests pass a controllable clock).
     """
     from confluent_kafka import KafkaException, Producer
 
@@ -248,7 +252,7 @@ def publish(
             f"cannot create a Kafka producer: {exc}", setting="TSPLATFORM_KAFKA_BOOTSTRAP"
         ) from exc
     times_ms = frame["event_time"].dt.tz_convert(None).to_numpy(dtype="datetime64[ms]").astype(np.int64)
-    started = time.monotonic()
+    started = clock()
     bar = Progress(
         TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=Console(stderr=True), disable=not progress,
@@ -265,14 +269,12 @@ def publish(
             for k, (value, key) in enumerate(zip(values, keys, strict=True)):
                 if speedup > 0:
                     due = started + (times_ms[start + k] - times_ms[0]) / 1000.0 / speedup
-                    wait = due - time.monotonic()
-                    if wait > 0:
-                        producer.poll(min(wait, 0.5))
-                        while (wait := due - time.monotonic()) > 0:
-                            time.sleep(min(wait, 0.5))
+                    while (wait := due - clock()) > 0:
+                        producer.poll(0)  # serve delivery reports while waiting
+                        sleep(min(wait, 0.5))
                 _produce(producer, topic, value, key, delivered)
             producer.poll(0)
-            elapsed = max(time.monotonic() - started, 1e-9)
+            elapsed = max(clock() - started, 1e-9)
             bar.update(task, advance=len(part), rate=f"{(start + len(part)) / elapsed:,.0f}/s")
     remaining = producer.flush(60)
     if remaining:

@@ -32,6 +32,7 @@ from pandas.api.typing import Expanding, Rolling
 
 from tsplatform.timeseries.anomaly_likelihood import detect_likelihood
 from tsplatform.timeseries.decompose import decompose, seasonal_periods, usable_periods
+from tsplatform.timeseries.dtypes import value_series
 from tsplatform.timeseries.period import linear_quantiles
 
 AnomalyMethod = Literal["likelihood", "iqr", "residual"]
@@ -150,7 +151,7 @@ def iqr_scores(
 
 
 def _auto_periods(series: pd.Series) -> tuple[int, ...]:
-    steps = np.diff(series.index.asi8)
+    steps = np.diff(series.index.as_unit("ns").asi8)  # (asi8 counts the index's own unit)
     steps = steps[steps > 0]
     if steps.size == 0:
         return ()
@@ -302,6 +303,7 @@ def detect_anomalies(
         method = "likelihood" if causal else "iqr"
     if method not in METHODS:
         raise ValueError(f"unknown anomaly method {method!r}; expected one of {METHODS}")
+    series = value_series(series)
     if not isinstance(series.index, pd.DatetimeIndex):
         raise ValueError("series must have a DatetimeIndex")
     params = dict(params)

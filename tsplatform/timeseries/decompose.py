@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.dtypes import value_series
+
 DAY = pd.Timedelta(days=1)
 WEEK = pd.Timedelta(days=7)
 SEASONS: tuple[pd.Timedelta, ...] = (DAY, WEEK)
@@ -87,6 +89,7 @@ def decompose(
     """
     from statsmodels.tsa.seasonal import MSTL, STL
 
+    series = value_series(series)
     values = series.to_numpy(dtype=float)
     if np.isnan(values).any():
         raise ValueError(f"series has {int(np.isnan(values).sum())} NaN values: impute before decompose")

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.dtypes import value_series, with_datetime_index
 from tsplatform.timeseries.period import linear_quantiles
 
 DenoiseMethod = Literal["drop", "clip", "ema"]
@@ -60,7 +61,8 @@ def denoise(
     """
     if method not in METHODS:
         raise ValueError(f"unknown denoise method {method!r}; expected one of {METHODS}")
-    flagged = _flags_for(series, flags)
+    series = value_series(series)
+    flagged = _flags_for(series, with_datetime_index(flags))
     values = series.to_numpy(dtype=float)
     if method == "drop":
         _no_params(method, params)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.dtypes import value_series
 from tsplatform.timeseries.period import PeriodEstimate, _grid_index, sorted_distinct, to_epoch_ns
 
 GAP_COLUMNS = ("start", "end", "n_missing", "prev_observed", "next_observed")
@@ -104,6 +105,7 @@ def regularize(series: pd.Series, estimate: PeriodEstimate | pd.Timedelta | str)
     ``result.attrs["collisions"]``. The result has a UTC DatetimeIndex with ``freq = period`` and also carries
     ``attrs["period"]`` and ``attrs["phase"]``. Raises ValueError for a non-datetime index.
     """
+    series = value_series(series)
     if not isinstance(series.index, pd.DatetimeIndex):
         raise ValueError("regularize needs a series indexed by a DatetimeIndex")
     p = _period_ns(estimate)

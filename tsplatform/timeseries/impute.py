@@ -62,6 +62,8 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import PchipInterpolator
 
+from tsplatform.timeseries.dtypes import value_series
+
 IMPUTATION_METHODS = ("linear", "pchip", "locf", "moving_average", "seasonal", "kalman")
 DEFAULT_GAP_LENGTHS = (1, 2, 3, 6, 12)
 MA_HALF_WINDOW = 4
@@ -290,6 +292,7 @@ def impute(series: pd.Series, method: str, *, season_length: int | None = None) 
     if method not in IMPUTATION_METHODS:
         known = ", ".join(IMPUTATION_METHODS)
         raise ValueError(f"unknown imputation method {method!r}; expected one of {known}")
+    series = value_series(series)
     if not pd.api.types.is_numeric_dtype(series.dtype):
         raise ValueError(f"impute needs a numeric series, got dtype {series.dtype}")
     out = _fill(series.astype("float64"), method, season_length)
@@ -381,7 +384,7 @@ def select_imputation(
         raise ValueError(f"unknown or no imputation method(s) {unknown}; expected from {known}")
     if max_samples is not None and max_samples < 1:
         raise ValueError(f"max_samples must be >= 1 or None, got {max_samples}")
-    y = series.astype("float64")
+    y = value_series(series).astype("float64")
     if season_length is None:
         season_length = default_season_length(y)
     own_lengths = gap_lengths(y)  # of the whole series, also when the backtest sees only its tail

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.dtypes import value_series, with_datetime_index
+
 PROFILE_QUANTILES: dict[str, float] = {"q01": 0.01, "q25": 0.25, "median": 0.5, "q75": 0.75, "q99": 0.99}
 
 
@@ -36,6 +38,7 @@ def profile(
       ``detect_anomalies``, aligned on the series index); NaN without flags.
     Every rate is NaN for an empty series.
     """
+    series = value_series(series)
     values = series.to_numpy(dtype=float)
     present = ~np.isnan(values)
     count = int(present.sum())
@@ -61,7 +64,7 @@ def profile(
     if flags is None or count == 0:
         result["anomaly_rate"] = float("nan")
     else:
-        flagged = _flag_series(flags)
+        flagged = _flag_series(with_datetime_index(flags))
         if len(flagged) != rows or not flagged.index.equals(series.index):
             raise ValueError("flags must be indexed exactly like the series")
         result["anomaly_rate"] = float((flagged.to_numpy() & present).sum() / count)

@@ -12,6 +12,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.dtypes import value_series
+
 ResampleHow = Literal["mean", "min", "max", "last", "interpolate", "ffill"]
 DOWN_METHODS: tuple[str, ...] = ("mean", "min", "max", "last")
 UP_METHODS: tuple[str, ...] = ("interpolate", "ffill")
@@ -51,6 +53,7 @@ def resample(
     NaN (a grid point that coincides with an observation always gets its value).
     Raises ValueError for an unknown ``how`` or a non-positive ``rule``.
     """
+    series = value_series(series)
     _check_series(series)
     step = pd.Timedelta(rule)
     if step <= pd.Timedelta(0):
@@ -72,8 +75,8 @@ def _onto_grid(
     observed: pd.Series, grid: pd.DatetimeIndex, how: str, max_gap: pd.Timedelta | None
 ) -> np.ndarray:
     """Values of a NaN-free, sorted series at ``grid`` (NaN outside its span and across gaps > max_gap)."""
-    times = observed.index.asi8
-    target = grid.tz_convert(observed.index.tz).asi8 if len(grid) else grid.asi8
+    times = observed.index.as_unit("ns").asi8  # one unit for both (an index may be in s, ms, us or ns)
+    target = grid.as_unit("ns").asi8
     values = observed.to_numpy(dtype=float)
     result = np.full(len(target), np.nan)
     if len(times) == 0 or len(target) == 0:
@@ -96,7 +99,7 @@ def _onto_grid(
 
 
 def _median_step(series: pd.Series) -> pd.Timedelta:
-    steps = np.diff(series.dropna().index.asi8)
+    steps = np.diff(series.dropna().index.as_unit("ns").asi8)
     steps = steps[steps > 0]
     if len(steps) == 0:
         raise ValueError(f"series {series.name!r} has fewer than two distinct timestamps: no period")
@@ -122,6 +125,7 @@ def align(
     """
     if not series_by_name:
         raise ValueError("align needs at least one series")
+    series_by_name = {name: value_series(series) for name, series in series_by_name.items()}
     for series in series_by_name.values():
         _check_series(series)
     periods = {name: _median_step(series) for name, series in series_by_name.items()}

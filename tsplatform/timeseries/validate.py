@@ -3,7 +3,13 @@
 A reading frame has ``position``, ``type_name``, ``series_id`` (str), ``event_time`` (datetime64[ms, UTC])
 and ``value`` (float64), optionally ``rstart`` / ``rend`` (float64, the sensor's valid range) and any other
 columns (ss_id, unit, rlev1..8, topic, partition, offset, ingested_at, schema_id, ...), which pass through
-untouched.
+untouched. ``series_id`` may be left out: it is then derived from the key (:func:`tsplatform.ids.series_id`;
+None where the key is not two strings) and added to both outputs.
+
+Column dtypes: the key columns may be ``object``, ``string`` (python or pyarrow storage), ``category`` or
+pyarrow strings; ``event_time`` also a pyarrow timestamp; ``value`` / ``rstart`` / ``rend`` also nullable or
+pyarrow numbers (:mod:`tsplatform.timeseries.dtypes`, missing entries as None / NaN / NaT). Valid rows come
+back with the key columns as ``object`` (str); rejected rows keep the input's dtypes and values.
 
 Rejection reasons (column ``reason`` of the rejected frame; one per row, the first that applies, in
 this order):
@@ -49,6 +55,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandas.api.types import infer_dtype
 from pandera.engines import pandas_engine
+
+from tsplatform.ids import series_ids
+from tsplatform.timeseries.dtypes import numpy_columns
 
 REQUIRED_COLUMNS = ("position", "type_name", "series_id", "event_time", "value")
 KEY_COLUMNS = ("position", "type_name", "series_id")
@@ -112,9 +121,37 @@ readings_schema = pa.DataFrameSchema(
 
 
 def _check_columns(df: pd.DataFrame) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    derivable = "position" in df.columns and "type_name" in df.columns  # series_id can be derived
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns and not (c == "series_id" and derivable)]
     if missing:
         raise ValueError(f"readings frame lacks required column(s): {', '.join(missing)}")
+
+
+def _with_series_id(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` itself when it has ``series_id``, else a shallow copy with the derived ids (None where the key
+    is not two strings), inserted after ``type_name``."""
+    if "series_id" in df.columns:
+        return df
+    keys = numpy_columns(df, ("position", "type_name"))
+    position, type_name = keys["position"], keys["type_name"]
+    both = _str_mask(position.to_numpy(dtype=object)) & _str_mask(type_name.to_numpy(dtype=object))
+    ids = np.full(len(df), None, dtype=object)
+    if both.any():
+        ids[both] = series_ids(position[both], type_name[both]).to_numpy()
+    out = df.copy(deep=False)
+    out.insert(list(df.columns).index("type_name") + 1, "series_id", ids)
+    return out
+
+
+_NUMPY_DTYPE_COLUMNS = (*KEY_COLUMNS, "event_time", "value", "rstart", "rend")
+
+
+def _inputs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(original, work)``: the input with ``series_id`` (derived when absent), whose rows the rejected
+    frame keeps, and the same with numpy dtypes for the checks (see the module doc)."""
+    _check_columns(df)
+    original = _with_series_id(df)
+    return original, numpy_columns(original, _NUMPY_DTYPE_COLUMNS)
 
 
 def parse_event_time(raw: pd.Series) -> pd.Series:
@@ -213,10 +250,10 @@ def validate_readings(
     column (original values) plus ``reason`` (see the module doc). Raises ValueError only when a required
     column is missing entirely. Fast path and reference implementation: see the module doc (same results).
     """
-    _check_columns(df)
+    original, df = _inputs(df)
     now_ts = _now_utc(now)
     if pd.isna(now_ts) or not _fast_path_applies(df):  # (a NaT cut-off compares False everywhere)
-        return _validate_readings_reference(df, day=day, now=now_ts)
+        return _validate_readings_reference(original, day=day, now=now_ts)
     raw_time = df["event_time"]
     parsed = raw_time if raw_time.dtype == EVENT_TIME_DTYPE else parse_event_time(raw_time)
     t_ms = parsed.array.asi8  # int64 milliseconds since the epoch (UTC); NaT is the int64 minimum
@@ -253,9 +290,9 @@ def validate_readings(
     valid = _rows(work, ok)
     cases = schema_failure_cases(valid)
     if cases is None or cases:  # the schema rejects something (or cannot be evaluated here): reference path
-        return _validate_readings_reference(df, day=day, now=now_ts)
+        return _validate_readings_reference(original, day=day, now=now_ts)
     bad = ~ok
-    rejected = _rows(df, bad)
+    rejected = _rows(original, bad)
     rejected.insert(len(rejected.columns), "reason", _FAST_REASONS[code[bad]])
     return valid, rejected
 
@@ -352,7 +389,7 @@ def _validate_readings_reference(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference implementation of :func:`validate_readings` for any input: pandas parsing per column,
     then ``readings_schema.validate(lazy=True)`` on the rows that passed, its failures quarantined."""
-    _check_columns(df)
+    original, df = _inputs(df)
     now_ts = _now_utc(now)
     work = df.copy()
     reason = pd.Series(pd.NA, index=df.index, dtype="object")
@@ -398,7 +435,7 @@ def _validate_readings_reference(
             reason[reason.isna()] = f"schema:{first['column']}"
         ok = reason.isna().to_numpy()
         valid = work[ok]
-    rejected = df[~ok].copy()
+    rejected = original[~ok].copy()
     rejected["reason"] = reason[~ok].astype(str)
     return valid, rejected
 
@@ -410,6 +447,10 @@ def _is_nan_like(v: object) -> bool:
 def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Remove exact duplicates, then same ``(series_id, event_time)`` duplicates; keep the first.
 
+    Without a ``series_id`` column the series key is ``(position, type_name)`` (the same partition of the
+    rows). Key and time columns may have any of the dtypes of :mod:`tsplatform.timeseries.dtypes` (equal
+    values are equal whatever their dtype); both outputs keep the input's dtypes.
+
     "Exact" means equal in every column except the Kafka provenance columns (topic, partition, offset,
     ingested_at, schema_id), so a reading delivered twice is an exact duplicate. "First" is the lowest
     ``offset`` when that column exists (stable, so ties keep input order), else input order. Returns
@@ -420,19 +461,28 @@ def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     repeated time has nothing to drop (an exact duplicate repeats the time too), so ``df`` is returned as a
     copy with an empty ``duplicates_df``, without the per-column factorisation of ``DataFrame.duplicated``.
     """
-    for col in ("series_id", "event_time"):
-        if col not in df.columns:
-            raise ValueError(f"deduplicate needs column {col!r}")
-    if _one_series_distinct_times(df):
+    key = _dedup_key(df)
+    work = numpy_columns(df, (*key, "event_time"))
+    if _one_series_distinct_times(work, key):
         duplicates = _rows(df, np.zeros(len(df), dtype=bool))
         duplicates.insert(len(duplicates.columns), "reason", np.empty(0, dtype=object))
         return df.copy(), duplicates
     return _deduplicate_reference(df)
 
 
-def _one_series_distinct_times(df: pd.DataFrame) -> bool:
-    """True when ``series_id`` holds one string throughout and ``event_time`` (datetime64) never repeats."""
-    if not df.columns.is_unique or len(df) == 0:
+def _dedup_key(df: pd.DataFrame) -> tuple[str, ...]:
+    """The series key columns of :func:`deduplicate`; ValueError when ``df`` has none or no ``event_time``."""
+    key = ("series_id",) if "series_id" in df.columns else ("position", "type_name")
+    for col in (*key, "event_time"):
+        if col not in df.columns:
+            raise ValueError(f"deduplicate needs column {col!r} (or series_id)")
+    return key
+
+
+def _one_series_distinct_times(df: pd.DataFrame, key: tuple[str, ...] = ("series_id",)) -> bool:
+    """True when ``key`` is the single column ``series_id``, holds one string throughout, and ``event_time``
+    (datetime64) never repeats."""
+    if key != ("series_id",) or not df.columns.is_unique or len(df) == 0:
         return False
     sid = df["series_id"].to_numpy()
     if sid.dtype != _OBJECT or not isinstance(sid[0], str) or not (sid == sid[0]).all():
@@ -446,16 +496,18 @@ def _one_series_distinct_times(df: pd.DataFrame) -> bool:
 
 def _deduplicate_reference(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`deduplicate` for any input (``DataFrame.duplicated`` on the payload, then on the key)."""
+    key = _dedup_key(df)
+    work = numpy_columns(df, tuple(df.columns))  # equal values compare equal whatever their dtype
     order = (
         np.argsort(df["offset"].to_numpy(), kind="stable") if "offset" in df.columns else np.arange(len(df))
     )
-    ordered = df.iloc[order]
+    ordered = work.iloc[order]
     payload = [c for c in df.columns if c not in PROVENANCE_COLUMNS]
     exact = ordered.duplicated(subset=payload, keep="first").to_numpy()
     same_ts = np.zeros(len(df), dtype=bool)
     remaining = ordered[~exact]
     same_ts[np.flatnonzero(~exact)] = remaining.duplicated(
-        subset=["series_id", "event_time"], keep="first"
+        subset=[*key, "event_time"], keep="first"
     ).to_numpy()
     reason = np.full(len(df), None, dtype=object)
     reason[order[exact]] = "exact_duplicate"

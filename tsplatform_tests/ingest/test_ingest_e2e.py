@@ -43,6 +43,7 @@ from tsplatform_tests.ingest.workload import (
 pytestmark = pytest.mark.integration
 
 RAW = dg.AssetKey("raw_readings")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -200,45 +201,59 @@ def test_redelivered_offsets_do_not_duplicate(ingested: Ingested) -> None:
     assert len(read_dataset(ingested.lake, "quarantine")) == len(q_before)
 
 
-def test_late_data_rematerializes_an_old_day(ingested: Ingested) -> None:
-    wl = ingested.workload
-    old_day = min(wl.days)
-    events_before = len(
-        ingested.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=RAW, asset_partitions=[old_day.isoformat()]), limit=100
-        ).records
-    )
-    assert events_before >= 1
-    late = pd.DataFrame(
-        {
-            "position": ["late sensor", "광 주 A"],
-            "type_name": ["CO2", "CO2"],
-            "event_time": [pd.Timestamp(old_day, tz="UTC") + pd.Timedelta(hours=h) for h in (3, 5)],
-            "value": [111.0, 222.0],
-        }
-    )
-    producer = Producer({"bootstrap.servers": get_settings().kafka_bootstrap})
-    for key, value in zip(message_keys(late), encode_readings(late), strict=True):
-        producer.produce(wl.topic, key=key, value=value)
-    assert producer.flush(30) == 0
-    cursor, runs = run_sensor_and_runs(ingested.instance, ingested.cursor)
-    assert runs == 1
-    ingested.cursor = cursor
-    records = ingested.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=RAW, asset_partitions=[old_day.isoformat()]), limit=100
-    ).records
-    assert len(records) == events_before + 1
-    day = ingested.lake.read_partition("raw_readings", old_day).to_pandas()
-    assert {111.0, 222.0} <= set(day["value"])
-    assert "late sensor" in set(day["position"])
-    # only that day was materialized by the late run
-    latest_run = records[0].event_log_entry.run_id
-    touched = {
-        r.partition_key
-        for r in ingested.instance.fetch_materializations(RAW, limit=1000).records
-        if r.event_log_entry.run_id == latest_run
-    }
-    assert touched == {old_day.isoformat()}
+def test_late_data_rematerializes_an_old_day(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Its own topic, lake and instance (the module's lake stays as the exact-count tests expect)."""
+    topic = fresh_topic(partitions=2)
+    first_day, old_day = dt.date(2024, 8, 1), dt.date(2024, 8, 3)
+    _publish_simple(services.kafka_bootstrap, topic, 3_000, first_day, seed=11)  # 3 days from first_day
+    with env_settings(tmp_path, topic, max_per_run=10_000) as settings, dg.instance_for_test() as instance:
+        catalog = Catalog(settings.mongo_uri, settings.mongo_db)
+        lake = Lake(settings.lake_uri)
+        try:
+            cursor, runs = run_sensor_and_runs(instance, None)
+            assert runs == 1
+            days = [first_day + dt.timedelta(days=i) for i in range(3)]
+            assert instance.get_materialized_partitions(RAW) == {d.isoformat() for d in days}
+            before = lake.read_partition("raw_readings", old_day).to_pandas()
+
+            def materializations(day: dt.date) -> list:
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=RAW, asset_partitions=[day.isoformat()]), limit=100
+                ).records
+                return list(records)
+
+            assert len(materializations(old_day)) == 1
+            late = pd.DataFrame(
+                {
+                    "position": ["late sensor", "광 주 A"],
+                    "type_name": ["CO2", "CO2"],
+                    "event_time": [pd.Timestamp(old_day, tz="UTC") + pd.Timedelta(hours=h) for h in (3, 5)],
+                    "value": [111.0, 222.0],
+                }
+            )
+            producer = Producer({"bootstrap.servers": services.kafka_bootstrap})
+            for key, value in zip(message_keys(late), encode_readings(late), strict=True):
+                producer.produce(topic, key=key, value=value)
+            assert producer.flush(30) == 0
+            _cursor, runs = run_sensor_and_runs(instance, cursor)
+            assert runs == 1
+            records = materializations(old_day)
+            assert len(records) == 2
+            day = lake.read_partition("raw_readings", old_day).to_pandas()
+            assert len(day) == len(before) + 2
+            assert day.loc[day["position"] == "late sensor", "value"].tolist() == [111.0]
+            assert day.loc[day["position"] == "광 주 A", "value"].tolist() == [222.0]
+            # only that day was materialized by the late run
+            latest_run = records[0].event_log_entry.run_id
+            touched = {
+                r.partition_key
+                for r in instance.fetch_materializations(RAW, limit=1000).records
+                if r.event_log_entry.run_id == latest_run
+            }
+            assert touched == {old_day.isoformat()}
+            assert all(len(materializations(d)) == 1 for d in days if d != old_day)
+        finally:
+            catalog.close()
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -275,9 +290,11 @@ def assert_landed_exactly_once(raw: pd.DataFrame, sent: pd.DataFrame) -> None:
 
 
 def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tsplatform.ingest import pipeline
+
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 120_000, dt.date(2024, 5, 1))
-    with env_settings(tmp_path, topic, max_per_run=4_000) as settings:
+    with env_settings(tmp_path, topic, max_per_run=4_000) as settings, pytest.MonkeyPatch.context() as mp:
         lake = Lake(settings.lake_uri)
         outcome: dict[str, object] = {}
 
@@ -287,15 +304,27 @@ def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fres
             except Exception as exc:
                 outcome["error"] = exc
 
+        # the first landing pauses the run until the broker is down: the kill lands mid-ingestion however
+        # fast or slow the machine is
+        first_landed, broker_down = threading.Event(), threading.Event()
+        land_readings = pipeline.land_readings
+
+        def pausing_land_readings(*args: object, **kwargs: object) -> object:
+            result = land_readings(*args, **kwargs)  # type: ignore[arg-type]
+            if not first_landed.is_set():
+                first_landed.set()
+                assert broker_down.wait(300), "the test never killed the broker"
+            return result
+
+        mp.setattr(pipeline, "land_readings", pausing_land_readings)
         worker = threading.Thread(target=run)
         worker.start()
-        deadline = time.monotonic() + 120
-        while not lake.days("raw_readings") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert lake.days("raw_readings"), "ingestion did not start"
+        assert first_landed.wait(300), f"ingestion did not land anything: {outcome}"
+        assert lake.days("raw_readings")
         services.stop("kafka", kill=True)
         killed_while_running = worker.is_alive()
-        time.sleep(3)
+        broker_down.set()
+        time.sleep(3)  # the outage's length (any length must give the same lake)
         services.start("kafka")
         worker.join(300)
         assert not worker.is_alive()
@@ -312,39 +341,42 @@ def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, f
     sent = _publish_simple(services.kafka_bootstrap, topic, 150_000, dt.date(2024, 6, 1), seed=5)
     env = {**os.environ, **_env(tmp_path, topic, max_per_run=10_000)}
     lake = Lake(str(tmp_path / "lake"))
-    cmd = [str(Path(sys.executable).with_name("tsplatform")), "ingest", "--once", "--no-catalog"]
-    kills = 0
-    early_exits: list[str] = []
+    args = ["ingest", "--once", "--no-catalog"]
     raw_dir = tmp_path / "lake" / "raw_readings"
-    staging = raw_dir / "_staging"
-    for _attempt in range(3):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        landed_before = len(list(raw_dir.rglob("part-*.parquet")))
-        deadline = time.monotonic() + 120
-        # kill it while a file is being written (a staged file exists) or right after its next landing
-        while proc.poll() is None and time.monotonic() < deadline:
-            if staging.is_dir() and any(staging.iterdir()):
-                break
-            if len(list(raw_dir.rglob("part-*.parquet"))) > landed_before:
-                break
-            time.sleep(0.002)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-            kills += 1
-        else:
-            early_exits.append(
-                f"exit {proc.returncode}: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-            )
+    for attempt in range(3):
+        # attempt k stops with its (k+2)-th file staged but not moved (tsplatform_tests.ingest.paused_ingest),
+        # and is SIGKILLed there: always mid-write, whatever the machine's speed
+        marker = tmp_path / f"paused-{attempt}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "tsplatform_tests.ingest.paused_ingest",
+            str(attempt + 2),
+            str(marker),
+            *args,
+        ]
+        log = tmp_path / f"paused-{attempt}.log"
+        with log.open("wb") as stderr:
+            proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 600
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the marker: how long it takes does not matter
+        if not marker.exists():
+            proc.kill()
+            pytest.fail(f"attempt {attempt} did not pause (exit {proc.wait(60)}): {log.read_text()[-2000:]}")
+        staged = Path(marker.read_text())
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(60) == -signal.SIGKILL
+        assert staged.is_file() and staged.parent.resolve() == (raw_dir / "_staging").resolve()  # mid-write
         # whatever is visible is complete, readable and duplicate-free
         raw = read_dataset(lake, "raw_readings")
-        if len(raw):
-            assert raw.set_index(["partition", "offset"]).index.is_unique
-    assert kills >= 1, early_exits
+        assert len(raw) and raw.set_index(["partition", "offset"]).index.is_unique
+    cmd = [str(Path(sys.executable).with_name("tsplatform")), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     raw = read_dataset(lake, "raw_readings")
     assert_landed_exactly_once(raw, sent)
+    assert not any((raw_dir / "_staging").iterdir())  # the orphans of the killed writers were removed
 
 
 def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -46,12 +45,14 @@ def test_prefetched_stops_and_closes_the_consumer_when_the_caller_stops_early() 
         finally:
             closed.set()
 
+    before = {t for t in threading.enumerate() if t.name == "kafka-consume"}
     stream = prefetched(source(), depth=2)
     assert next(stream) == 0
+    (consumer,) = {t for t in threading.enumerate() if t.name == "kafka-consume"} - before
     stream.close()  # the caller gives up (e.g. a decode error)
-    assert closed.wait(5), "the consumer generator was not closed"
-    time.sleep(0.05)
-    assert not any(t.name == "kafka-consume" and t.is_alive() for t in threading.enumerate())
+    assert closed.wait(60), "the consumer generator was not closed"
+    consumer.join(60)  # waits for the thread to end instead of guessing how long that takes
+    assert not consumer.is_alive()
 
 
 def test_ingestion_allocates_arrow_memory_from_jemalloc(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -349,13 +349,27 @@ def test_cli_dry_run_then_real_run(
         get_settings.cache_clear()
 
 
-@pytest.mark.integration
-def test_dagster_job_applies_retention_with_the_project_resources(
-    tmp_path: Path, services: Any, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class RecordingCatalogResource:
+    """Stand-in for ``CatalogResource``: ``catalog()`` hands out a :class:`RecordingCatalog`."""
 
+    def __init__(self, lake: Lake, calls: list) -> None:
+        self.lake, self.calls, self.closed = lake, calls, 0
+
+    def catalog(self) -> RecordingCatalog:
+        catalog = RecordingCatalog(self.lake, calls=self.calls)
+        catalog.close = self._closed  # type: ignore[attr-defined]
+        return catalog
+
+    def _closed(self) -> None:
+        self.closed += 1
+
+
+def test_dagster_job_orchestrates_metastore_lake_and_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's wiring (config, settings, resources, order of the steps), with stand-ins for the metastore
+    and the catalog: a unit test. The real metastore and catalog: the integration tests around it."""
     from tsplatform.assets.retention import retention_job, retention_schedule
-    from tsplatform.resources.catalog import CatalogResource
     from tsplatform.resources.lake import LakeResource
 
     monkeypatch.setenv("TSPLATFORM_STATE_DIR", str(tmp_path / "state"))
@@ -363,19 +377,18 @@ def test_dagster_job_applies_retention_with_the_project_resources(
     get_settings.cache_clear()
     try:
         lake = _make_lake(tmp_path / "lake")
-        catalog = Catalog(services.mongo_uri, mongo_db.name)
-        _synced(lake, catalog)
         calls: list = []
+        catalog = RecordingCatalogResource(lake, calls)
         resources = {
             "lake": LakeResource(root=str(tmp_path / "lake")),
-            "catalog": CatalogResource(uri=services.mongo_uri, db=mongo_db.name),
+            "catalog": catalog,
             "spark": RecordingMetastore(calls=calls),
         }
         config = {"ops": {"retention_op": {"config": {"dry_run": True, "today": TODAY.isoformat()}}}}
         dry = retention_job.execute_in_process(run_config=config, resources=resources)
         assert dry.success
         assert len(dry.output_for_node("retention_op")["removed"]) == len(EXPIRED)
-        assert calls == [] and _catalog_partitions(catalog) == _present(lake) and len(_present(lake)) == 11
+        assert calls == [] and len(_present(lake)) == 11
 
         config["ops"]["retention_op"]["config"]["dry_run"] = False
         real = retention_job.execute_in_process(run_config=config, resources=resources)
@@ -383,10 +396,18 @@ def test_dagster_job_applies_retention_with_the_project_resources(
         assert sorted(real.output_for_node("retention_op")["removed"]) == sorted(
             f"{ds}/{d.isoformat()}" for ds, d in EXPIRED
         )
-        assert {(c[1], c[2]) for c in calls} == EXPIRED
-        assert _present(lake) & EXPIRED == set() and _catalog_partitions(catalog) == _present(lake)
+        # per partition: the metastore first, then the catalog once the lake partition is gone
+        metastore = [(c[1], c[2]) for c in calls if c[0] == "metastore"]
+        forgotten = [(c[1], c[2]) for c in calls if c[0] == "catalog"]
+        assert set(metastore) == set(forgotten) == EXPIRED and len(calls) == 2 * len(EXPIRED)
+        assert all(not c[3] for c in calls if c[0] == "catalog")
+        for item in EXPIRED:
+            assert calls.index(("metastore", *item)) < min(
+                i for i, c in enumerate(calls) if c[0] == "catalog" and (c[1], c[2]) == item
+            )
+        assert _present(lake) & EXPIRED == set() and len(_present(lake)) == 11 - len(EXPIRED)
+        assert catalog.closed == 2  # one catalog per run, closed
         assert (tmp_path / "state" / "logs" / "retention.jsonl").is_file()
-        catalog.close()
     finally:
         get_settings.cache_clear()
     assert retention_schedule.cron_schedule == "0 3 * * *"
