@@ -24,10 +24,12 @@ Progress: ``progress(TuningProgress)`` after every finished trial; ``callbacks``
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +92,7 @@ class TrialSummary:
     epochs: int  # iterations reported (epochs for LSTM, 1 for the others)
     status: str
     checkpoint_path: str | None = None
+    cpu_s: float = math.nan  # CPU seconds the trial's process spent (its last report)
 
 
 @dataclass
@@ -154,6 +157,7 @@ def _trial(
     from ray import tune
 
     torch.set_num_threads(1)  # one CPU per trial
+    cpu_start = time.process_time()
     train = as_series_list(train)  # copies: Ray's arrays are read-only
     val = as_series_list(val, "val")
     model = make_forecaster(config["family"], **trial_params(config, horizon, fixed))
@@ -172,14 +176,16 @@ def _trial(
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             improved = metrics["val_mse"] < best[0]
             best[0] = min(best[0], metrics["val_mse"])
-            report(model, {**metrics, "best_val_mse": best[0], "epoch": epoch}, improved)
+            cpu_s = time.process_time() - cpu_start
+            report(model, {**metrics, "best_val_mse": best[0], "epoch": epoch, "cpu_s": cpu_s}, improved)
 
         model.fit(train, val, on_epoch=on_epoch)
         return
     model.fit(train, val)
     predicted, actual = validation_predictions(model, train, val, horizon)
     score = forecast_metrics(actual, predicted)["mse"]
-    report(model, {"val_mse": score, "best_val_mse": score, "epoch": 1}, True)
+    cpu_s = time.process_time() - cpu_start
+    report(model, {"val_mse": score, "best_val_mse": score, "epoch": 1, "cpu_s": cpu_s}, True)
 
 
 def ray_temp_dir(state_dir: Path) -> str:
@@ -221,6 +227,8 @@ def ensure_ray(
 def _summaries(grid: Any) -> list[TrialSummary]:
     out = []
     for result in grid:
+        if result.config is None:  # never started (time budget spent first)
+            continue
         frame = result.metrics_dataframe
         if frame is None or METRIC not in frame or frame[METRIC].isna().all():
             out.append(TrialSummary(dict(result.config), math.inf, 0, "error" if result.error else "empty"))
@@ -233,6 +241,7 @@ def _summaries(grid: Any) -> list[TrialSummary]:
                 epochs=len(frame),
                 status="error" if result.error else "done",
                 checkpoint_path=checkpoint.path if checkpoint is not None else None,
+                cpu_s=float(frame["cpu_s"].iloc[-1]) if "cpu_s" in frame else math.nan,
             )
         )
     return out
@@ -343,8 +352,6 @@ def tune_forecaster(
     ``num_samples`` is the trial budget (with ``tune.grid_search`` entries: repeats of the grid).
     Raises RuntimeError when no trial produced a validation score.
     """
-    import time
-
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
@@ -392,6 +399,7 @@ def tune_forecaster(
             num_samples=num_samples,
             time_budget_s=time_budget_s,
             max_concurrent_trials=max_concurrent_trials,
+            reuse_actors=True,  # no torch import per trial
         ),
         run_config=tune.RunConfig(
             name=experiment_name,
@@ -415,7 +423,15 @@ def tune_forecaster(
     members: list[dict[str, Any]] = []
     champion = load_forecaster(best.checkpoint_path)
     if ensemble_size > 1:
-        candidates = [(t, load_forecaster(t.checkpoint_path)) for t in ranked[:ensemble_candidates]]
+        distinct: dict[str, TrialSummary] = {}  # one trial per distinct model (unused keys ignored)
+        for t in ranked:
+            key = json.dumps(trial_params(t.config, horizon, fixed_params), sort_keys=True, default=str)
+            distinct.setdefault(key, t)
+        candidates = [
+            (t, load_forecaster(t.checkpoint_path))
+            for t in list(distinct.values())[:ensemble_candidates]
+            if t.checkpoint_path
+        ]
         chosen, _ = select_ensemble(candidates, train_rows, val_rows, horizon, ensemble_size)
         if len(chosen) > 1:
             champion = ensemble_of([candidates[i][1] for i in chosen])
