@@ -198,9 +198,13 @@ def ray_temp_dir(state_dir: Path) -> str:
 
 
 def ensure_ray(
-    address: str | None = None, num_cpus: int | None = None, state_dir: Path | None = None
+    address: str | None = None,
+    num_cpus: int | None = None,
+    state_dir: Path | None = None,
+    start_attempts: int = 3,
 ) -> None:
-    """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray; reuse a running one."""
+    """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray (retried: on a loaded
+    machine Ray's fixed 30-s raylet registration can time out); reuse an initialised one."""
     import ray
 
     if ray.is_initialized():
@@ -215,13 +219,21 @@ def ensure_ray(
     state = state_dir or settings.state_path
     temp = ray_temp_dir(state)
     Path(temp).mkdir(parents=True, exist_ok=True)
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        _temp_dir=temp,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    for attempt in range(1, start_attempts + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                _temp_dir=temp,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as error:  # Ray gives its raylet a fixed 30 s to register: too short under load
+            ray.shutdown()
+            if attempt == start_attempts:
+                raise RuntimeError(f"local Ray did not start after {attempt} attempts: {error}") from error
+            log.warning("local Ray did not start (attempt %d of %d): %s", attempt, start_attempts, error)
 
 
 def _summaries(grid: Any) -> list[TrialSummary]:
