@@ -6,7 +6,8 @@ for a per-series model, many for a global one), scores it on ``val`` (``val[i]``
 caller's units), and returns the champion: the trial with the best validation MSE at its best epoch,
 reloaded from that epoch's checkpoint (``get_best_checkpoint`` with ``checkpoint_score_attribute``; a
 trial's last-epoch result is not its best). With ``ensemble_size`` > 1 the champion may be the plain mean
-of several good trials, chosen by greedy forward selection on validation, when validation prefers it.
+of several good trials, chosen by greedy forward selection on validation among the best
+``ensemble_candidates`` distinct trials of each family (so members differ), when validation prefers it.
 
 The search space (:func:`default_search_space`) is the study's -- ``hidden_size`` in [2, 4, 8, 16, 32,
 64], ``lr`` loguniform(0.001, 0.1), ``num_layers`` 1..5 -- plus ``input_len`` and ``family``; a key that a
@@ -348,7 +349,7 @@ def tune_forecaster(
     seed: int = 0,
     max_concurrent_trials: int | None = None,
     ensemble_size: int = 1,
-    ensemble_candidates: int = 10,
+    ensemble_candidates: int = 8,
     storage_dir: Path | str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
@@ -439,11 +440,12 @@ def tune_forecaster(
         for t in ranked:
             key = json.dumps(trial_params(t.config, horizon, fixed_params), sort_keys=True, default=str)
             distinct.setdefault(key, t)
-        candidates = [
-            (t, load_forecaster(t.checkpoint_path))
-            for t in list(distinct.values())[:ensemble_candidates]
-            if t.checkpoint_path
-        ]
+        per_family: dict[str, list[TrialSummary]] = {}  # the best of EACH family: diverse members
+        for t in distinct.values():
+            per_family.setdefault(t.config["family"], []).append(t)
+        pool = sorted((t for ts in per_family.values() for t in ts[:ensemble_candidates]),
+                      key=lambda t: t.best_val_mse)  # fmt: skip
+        candidates = [(t, load_forecaster(t.checkpoint_path)) for t in pool if t.checkpoint_path]
         chosen, _ = select_ensemble(candidates, train_rows, val_rows, horizon, ensemble_size)
         if len(chosen) > 1:
             champion = ensemble_of([candidates[i][1] for i in chosen])
