@@ -9,7 +9,7 @@ gets. LSTM: input 96 as 4 patches of 24 values, last-value normalisation, 1024 w
 Reported: trial-epochs spent, best validation MSE reached, the test MSE of each search's champion
 (information only: the search decides on validation), wall time and the trials' CPU seconds.
 
-Run: ``.venv/bin/python -m bench.ml_tuning_efficiency [--epochs 15] [--write]``.
+Run: ``.venv/bin/python -m bench.ml_tuning_efficiency [--epochs 9] [--write]``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ HORIZON = 96
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=None)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
