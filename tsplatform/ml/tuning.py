@@ -202,7 +202,7 @@ def ensure_ray(
     address: str | None = None,
     num_cpus: int | None = None,
     state_dir: Path | None = None,
-    start_attempts: int = 3,
+    start_attempts: int = 5,
 ) -> None:
     """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray (retried: on a loaded
     machine Ray's fixed 30-s raylet registration can time out); reuse an initialised one."""
