@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".tsplatform")
 SERVICES_ENV_FILE = "services.env"
+#: Default bound (characters) of a reading's text fields: series names and unit.
+DEFAULT_MAX_TEXT_CHARS = 256
 
 #: Datasets of the lake, in pipeline order. Retention and catalog sync iterate over these.
 DATASETS: tuple[str, ...] = (
@@ -83,6 +85,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Payload field mapping (JSON object with keys time, value, series_keys, type_name, "
         "time_unit, attributes); empty = the Connect contract. See tsplatform.ingest.decode.FieldMapping.",
+    )
+    max_text_chars: int = Field(
+        DEFAULT_MAX_TEXT_CHARS,
+        ge=1,
+        description="Longest series name (position, type_name) or unit accepted, in characters; longer "
+        "records go to the quarantine as oversized_field.",
     )
 
     # --- Local services (`tsplatform services up`), all bound to 127.0.0.1 ----------------------

@@ -21,7 +21,7 @@ HOSTILE_POSITIONS = [
     "../../etc/x",
     "a/b",
     "광 주 A",
-    "x" * 1000,
+    "x" * 256,  # the longest name accepted by default (TSPLATFORM_MAX_TEXT_CHARS)
     "C:\\temp\\..\\y",
     "name with 'quotes' %s \n",
 ]
