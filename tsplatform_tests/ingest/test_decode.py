@@ -272,7 +272,8 @@ def test_oversized_names_and_units_are_quarantined_with_a_reason() -> None:
     assert batch.readings.column("position").to_pylist() == ["광" * 256, "short"]
     # the limit is configurable
     small = decode([envelope(payload(position="abcd"))], max_text_chars=3)
-    assert small.quarantine.column("reason").to_pylist() == ["oversized_field:position (4 characters, limit 3)"]
+    reason = "oversized_field:position (4 characters, limit 3)"
+    assert small.quarantine.column("reason").to_pylist() == [reason]
     with pytest.raises(ValueError, match="max_text_chars"):
         decode([envelope(payload())], max_text_chars=0)
 
