@@ -120,6 +120,17 @@ class Settings(BaseSettings):
         description="Days each dataset is kept (JSON object); datasets not listed are kept forever.",
     )
 
+    @field_validator("lake_root")
+    @classmethod
+    def _no_glob_characters(cls, value: str | None) -> str | None:
+        """Spark and Hadoop read paths as globs: ``{a,b}``, ``[ab]``, ``*``, ``?`` would change them."""
+        if value is not None and any(c in value for c in "{}[]*?"):
+            raise ValueError(
+                f"lake_root {value!r} contains a Hadoop glob character ({{ }} [ ] * ?), which Spark would "
+                "expand when reading the lake; choose a path without them"
+            )
+        return value
+
     @field_validator("topics", mode="before")
     @classmethod
     def _split_topics(cls, value: object) -> object:
