@@ -24,7 +24,8 @@ Quarantine reasons (``code`` or ``code:detail``):
 
 =========================  ===========================================================================
 ``empty_message``          ``None`` value (tombstone), zero bytes, or an envelope whose payload is null
-``malformed_json``         not valid JSON (also invalid UTF-8); detail = the parser's message
+``malformed_json``         not valid JSON (also invalid UTF-8, or nested deeper than ``MAX_JSON_DEPTH``);
+                           detail = the parser's message
 ``not_an_object``          the value (or the envelope's payload) is not a JSON object; detail = its type
 ``missing_field``          a required field (time, value, a series key) is absent or null; detail = field
 ``wrong_type``             a mapped field has the wrong JSON type (e.g. a string value, a fractional
@@ -81,6 +82,8 @@ TimeUnit = Literal["ms", "s", "us", "iso"]
 CHUNK_RECORDS = 65_536
 #: Block size of a threaded Arrow read (blocks are parsed in parallel).
 BLOCK_BYTES = 1 << 20
+#: Deepest nesting of arrays/objects accepted on the per-record route (orjson re-serialises at most 255).
+MAX_JSON_DEPTH = 64
 #: ``absurd_timestamp`` when an event time is later than ``now`` plus this many milliseconds (1 day).
 MAX_FUTURE_MS = 86_400_000
 
@@ -294,6 +297,21 @@ def schema_incompatibility(schema: Any, mapping: FieldMapping) -> str | None:
 # --- per-record classification (rare path) -------------------------------------------------------
 
 
+def _loads(value: bytes) -> Any:
+    """``orjson.loads`` that also rejects nesting deeper than ``MAX_JSON_DEPTH`` (JSONDecodeError)."""
+    obj = orjson.loads(value)
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    raise orjson.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
+                stack.append((child, depth + 1))
+    return obj
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -328,7 +346,7 @@ def _non_finite_token_reason(value: bytes, mapping: FieldMapping) -> str | None:
     if not count:
         return None
     try:
-        obj = orjson.loads(patched)
+        obj = _loads(patched)
     except orjson.JSONDecodeError:
         return None
     if isinstance(obj, dict) and _is_envelope(obj):
@@ -347,7 +365,7 @@ def classify_record(value: bytes | None, mapping: FieldMapping, cache: SchemaCac
     if not value:
         return "empty_message"
     try:
-        obj = orjson.loads(value)
+        obj = _loads(value)
     except orjson.JSONDecodeError as exc:
         return _non_finite_token_reason(value, mapping) or f"malformed_json:{str(exc).splitlines()[0][:120]}"
     if not isinstance(obj, dict):
@@ -508,7 +526,7 @@ def _single_line_layout(
     for k, line in enumerate(lines):
         if b"\n" in line or b"\r" in line:
             try:
-                line = orjson.dumps(orjson.loads(line))
+                line = orjson.dumps(_loads(line))
             except orjson.JSONDecodeError:
                 ctx.reject(indices[k], None)
                 continue
@@ -611,7 +629,7 @@ def _screen(
     mapping = ctx.mapping
     for k in rows:
         try:
-            payload = orjson.loads(lines[k])
+            payload = _loads(lines[k])
         except orjson.JSONDecodeError:
             ctx.reject(indices[k], None)
             continue
@@ -922,7 +940,7 @@ def _read_uniform_chunk(chunk: Sequence[bytes | None], start: int, ctx: _Context
     prefix = next((p for p in ctx.cache.by_prefix if first.startswith(p)), None)
     if prefix is None and first.startswith(ENVELOPE_PREFIX):  # a schema not seen yet: learn it from `first`
         try:
-            obj = orjson.loads(first)
+            obj = _loads(first)
         except orjson.JSONDecodeError:
             return False
         if not isinstance(obj, dict) or not _is_envelope(obj):
@@ -1001,7 +1019,7 @@ def _split_records(values: Sequence[bytes | None], start: int, ctx: _Context, gr
 def _slow_path(i: int, value: bytes, ctx: _Context, groups: _Groups) -> None:
     """A record that may be an envelope in an unknown layout: parse it fully with orjson."""
     try:
-        obj = orjson.loads(value)
+        obj = _loads(value)
     except orjson.JSONDecodeError:
         ctx.reject(i, None)
         return
