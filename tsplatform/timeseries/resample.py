@@ -12,6 +12,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from tsplatform.timeseries.gaps import check_grid_size
+
 ResampleHow = Literal["mean", "min", "max", "last", "interpolate", "ffill"]
 DOWN_METHODS: tuple[str, ...] = ("mean", "min", "max", "last")
 UP_METHODS: tuple[str, ...] = ("interpolate", "ffill")
@@ -30,6 +32,7 @@ def _epoch_grid(start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> p
     last = end.floor(step)
     if last < first:
         return pd.DatetimeIndex([], tz=start.tz)
+    check_grid_size((last - first) / step + 1, "the grid")
     return pd.date_range(first, last, freq=step)
 
 
@@ -49,13 +52,16 @@ def resample(
     observations bracketing a grid point; ``ffill`` takes the latest observation at or before the grid
     point. With ``max_gap`` a grid point whose bracketing observations are more than ``max_gap`` apart is
     NaN (a grid point that coincides with an observation always gets its value).
-    Raises ValueError for an unknown ``how`` or a non-positive ``rule``.
+    Raises ValueError for an unknown ``how``, a non-positive ``rule``, or a grid of more than
+    ``MAX_GRID_SAMPLES`` points (:mod:`tsplatform.timeseries.gaps`).
     """
     _check_series(series)
     step = pd.Timedelta(rule)
     if step <= pd.Timedelta(0):
         raise ValueError(f"rule must be a positive duration, got {rule!r}")
     if how in DOWN_METHODS:
+        if len(series):
+            check_grid_size((series.index[-1] - series.index[0]) / step + 1, "the resampled series")
         resampler = series.resample(step, label="left", closed="left", origin="epoch")
         return getattr(resampler, how)().rename(series.name)
     if how not in UP_METHODS:
