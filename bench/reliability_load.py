@@ -282,8 +282,8 @@ def run(args: argparse.Namespace) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for f in results:
         cpu_rate = f.readings / f.cpu_s if f.cpu_s else float("nan")
-        print(f"| {f.name} | {f.readings:,} | {f.wall_s:.1f} | {f.cpu_s:.1f} | {f.rate:,.0f} | {cpu_rate:,.0f} | "
-              f"{f.peak_rss_mb:,.0f} | {json.dumps(f.extra)} |")  # fmt: skip
+        print(f"| {f.name} | {f.readings:,} | {f.wall_s:.1f} | {f.cpu_s:.1f} | {f.rate:,.0f} | "
+              f"{cpu_rate:,.0f} | {f.peak_rss_mb:,.0f} | {json.dumps(f.extra)} |")  # fmt: skip
     for name, mb in peaks.items():
         print(f"| {name} server (whole run) | | | | | | {mb:,.0f} | |")
     print(f"\nnothing lost: {not lost}")
