@@ -16,6 +16,11 @@ def scaled(bounded: int, full: int) -> int:
     return full if FULL else bounded
 
 
+def fuzz_examples(bounded: int, full: int) -> int:
+    """Hypothesis examples per fuzz test: ``TSPLATFORM_FUZZ_EXAMPLES`` if set, else :func:`scaled`."""
+    return int(os.environ.get("TSPLATFORM_FUZZ_EXAMPLES") or scaled(bounded, full))
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float, what: str) -> Iterator[None]:
     """Raise ``TimeoutError`` naming ``what`` if the block runs longer than ``seconds`` (main thread only):

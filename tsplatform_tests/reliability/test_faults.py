@@ -264,16 +264,20 @@ def test_spark_asset_run_sigkilled_at_random_points(tmp_path: Path) -> None:
            "--select", "validated_readings", "--partition", day.isoformat()]  # fmt: skip
     killed = 0
     for _ in range(kills):
+        # its own process group: the run is the CLI, its step worker (a spawned child) and their Spark JVM,
+        # killed at once as on a lost machine or container (SIGKILL of the CLI alone leaves the step worker
+        # and the JVM running on, holding the Derby metastore lock: found by this test)
         proc = subprocess.Popen(
-            cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+            cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
         time.sleep(rng.uniform(3, 40))
         if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             killed += 1
         proc.wait(120)
         assert_no_partial_files(lake)
-    done = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     valid = lake.read_partition("validated_readings", day).to_pandas()
     rejects = lake.read_partition("validation_rejects", day)
@@ -294,6 +298,75 @@ def test_spark_asset_run_sigkilled_at_random_points(tmp_path: Path) -> None:
     )
     assert f"ROWS {raw.num_rows}" in hive.stdout, hive.stderr[-3000:]
     survived["Spark asset SIGKILLs"] = survived.get("Spark asset SIGKILLs", 0) + killed
+
+
+def test_dagster_daemon_killed_while_runs_are_queued(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The daemon's Kafka offset sensor queues ingestion runs (one at a time by the tag limit); the daemon
+    is SIGKILLed with runs queued and started again: the queue survives and the automation alone lands
+    everything."""
+    import dagster as dg
+
+    workload = _workload(fresh_topic, services, scaled(12_000, 60_000), seed=25)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, **_env(tmp_path, workload.topic, max_per_run=2_000), "PYTHONPATH": str(REPO_ROOT),
+           "DAGSTER_HOME": str(home), "TSPLATFORM_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    cmd = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m", "tsplatform.definitions"]
+
+    def start() -> subprocess.Popen:
+        log = (tmp_path / "daemon.log").open("ab")
+        return subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def runs_by_status(instance: dg.DagsterInstance) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for run in instance.get_runs():
+            counts[run.status.value] = counts.get(run.status.value, 0) + 1
+        return counts
+
+    daemon = start()
+    queued_at_kill: dict[str, int] = {}
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DAGSTER_HOME", str(home))
+            with dg.DagsterInstance.get() as instance:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline and runs_by_status(instance).get("QUEUED", 0) < 2:
+                    assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                    time.sleep(0.5)
+                queued_at_kill = runs_by_status(instance)
+                assert queued_at_kill.get("QUEUED", 0) >= 2, queued_at_kill
+                daemon.send_signal(signal.SIGKILL)
+                daemon.wait(60)
+                assert runs_by_status(instance).get("QUEUED", 0) >= 1  # the queue is in the instance
+                daemon = start()
+                deadline = time.monotonic() + 900
+                while time.monotonic() < deadline:
+                    status = runs_by_status(instance)
+                    busy = sum(status.get(k, 0) for k in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED"))
+                    if not busy and len(
+                        read_dataset(Lake(env["TSPLATFORM_LAKE_ROOT"]), "raw_readings")
+                    ) >= len(workload.valid_offsets):
+                        break
+                    time.sleep(1)
+                final = runs_by_status(instance)
+    finally:
+        if daemon.poll() is None:
+            daemon.terminate()
+            try:
+                daemon.wait(60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait(30)
+    assert final.get("FAILURE", 0) == 0 and final.get("SUCCESS", 0) >= 2, (queued_at_kill, final)
+    lake = Lake(env["TSPLATFORM_LAKE_ROOT"])
+    assert_lake_matches(lake, workload)
+    catalog = Catalog(env["TSPLATFORM_MONGO_URI"], env["TSPLATFORM_MONGO_DB"])
+    try:
+        assert_catalog_agrees(catalog, lake)
+    finally:
+        catalog.close()
+    survived["daemon kills"] = survived.get("daemon kills", 0) + 1
 
 
 def test_report_faults_survived() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tsplatform.ids import is_series_id
 from tsplatform.ingest.decode import MAX_FUTURE_MS, FieldMapping, SchemaCache, decode_records
 from tsplatform.settings import DEFAULT_MAX_TEXT_CHARS
-from tsplatform_tests.reliability.budget import FULL, scaled, time_limit
+from tsplatform_tests.reliability.budget import FULL, fuzz_examples, time_limit
 from tsplatform_tests.reliability.fuzz_corpus import mutated_record, valid_envelope
 
 pytestmark = pytest.mark.fuzz
@@ -29,7 +29,7 @@ REASON_CODES = {
     "incompatible_schema", "unsupported_record",
 }  # fmt: skip
 FUZZ_SETTINGS = settings(
-    max_examples=scaled(60, 3000),
+    max_examples=fuzz_examples(60, 3000),
     deadline=None,
     derandomize=not FULL,  # the default suite is reproducible; the full run explores
     phases=list(Phase) if FULL else [Phase.explicit, Phase.generate],  # bounded: no shrinking time

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import tsplatform.timeseries as ts
-from tsplatform_tests.reliability.budget import FULL, scaled, time_limit
+from tsplatform_tests.reliability.budget import FULL, fuzz_examples, time_limit
 
 pytestmark = pytest.mark.fuzz
 
 FUZZ = settings(
-    max_examples=scaled(15, 400),
+    max_examples=fuzz_examples(15, 400),
     deadline=None,
     derandomize=not FULL,
     phases=list(Phase) if FULL else [Phase.explicit, Phase.generate],
