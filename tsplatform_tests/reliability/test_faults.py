@@ -369,5 +369,8 @@ def test_dagster_daemon_killed_while_runs_are_queued(services, fresh_topic, tmp_
     survived["daemon kills"] = survived.get("daemon kills", 0) + 1
 
 
-def test_report_faults_survived() -> None:
+@pytest.fixture(scope="module", autouse=True)
+def _report():  # type: ignore[no-untyped-def]
+    """Print this module's figures after its tests (for BENCHMARKS.md; run with -s)."""
+    yield
     print(f"\nfaults survived: {survived}")

@@ -139,6 +139,8 @@ def test_extreme_records_are_accounted_for(mapping: FieldMapping) -> None:
     check_accounted_for(values, mapping)
 
 
-def test_report_fuzzed_count() -> None:
-    """Last in the module (pytest runs in file order): prints the count for BENCHMARKS.md."""
+@pytest.fixture(scope="module", autouse=True)
+def _report():  # type: ignore[no-untyped-def]
+    """Print this module's figures after its tests (for BENCHMARKS.md; run with -s)."""
+    yield
     print(f"\nfuzz: decoder {fuzzed['messages']} messages, {fuzzed['quarantined']} quarantined, 0 crashes")
