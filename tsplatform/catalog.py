@@ -30,10 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pymongo import ASCENDING, MongoClient, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, ConnectionFailure, OperationFailure, ServerSelectionTimeoutError
 
 from tsplatform.errors import ServiceUnavailable
 from tsplatform.lake import Lake
+from tsplatform.services.health import redact_uri
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,8 @@ class CatalogUnavailable(ServiceUnavailable):
 
 
 _RETRYABLE = (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError)
+#: MongoDB error codes of a refused login or a missing privilege (AuthenticationFailed, Unauthorized).
+_AUTH_CODES = frozenset({18, 13})
 _ATTRIBUTES = ("position", "type_name", "ss_id", "unit", "rstart", "rend", *[f"rlev{i}" for i in range(1, 9)])
 
 
@@ -94,15 +97,24 @@ class Catalog:
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()``, retried while MongoDB is unreachable; errors name the URI without its password."""
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
             try:
                 return fn()
+            except OperationFailure as exc:
+                if exc.code in _AUTH_CODES or "saslStart" in str(exc):
+                    why = (exc.details or {}).get("errmsg") or type(exc).__name__
+                    raise CatalogUnavailable(
+                        f"MongoDB at {redact_uri(self.uri)} refused the credentials during {what}: {why}",
+                        setting="TSPLATFORM_MONGO_URI",
+                    ) from exc
+                raise
             except _RETRYABLE as exc:
                 if attempt == self.retries:
                     raise CatalogUnavailable(
-                        f"MongoDB at {self.uri} unreachable during {what} after {self.retries + 1} attempts: "
-                        f"{type(exc).__name__}",
+                        f"MongoDB at {redact_uri(self.uri)} unreachable during {what} after "
+                        f"{self.retries + 1} attempts: {type(exc).__name__}",
                         setting="TSPLATFORM_MONGO_URI",
                     ) from exc
                 log.warning("catalog %s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)

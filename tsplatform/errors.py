@@ -74,3 +74,7 @@ def from_validation_error(exc: Any, env_prefix: str = "TSPLATFORM_") -> ConfigEr
     shown = f" {value!r}" if isinstance(value, str | int | float) else ""
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return ConfigError(f"invalid value{shown}: {first.get('msg', 'invalid')}{more}", setting=setting)
+
+
+class LakeWriteError(TsplatformError):
+    """Writing to the lake failed (disk full, permissions, storage gone); nothing partial is visible."""

@@ -11,10 +11,11 @@ checked against strict patterns; series keys never appear in paths.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,6 +23,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from tsplatform.errors import LakeWriteError
 
 _DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.parquet$")
@@ -103,24 +106,48 @@ class Lake:
 
     # --- writing -----------------------------------------------------------------------------
     def write_file(self, dataset: str, day: dt.date, name: str, table: pa.Table) -> str:
-        """Atomically write ``table`` as ``<partition>/<name>``, replacing a file of the same name."""
+        """Atomically write ``table`` as ``<partition>/<name>``, replacing a file of the same name.
+
+        Raises :class:`LakeWriteError` (one line: what, where, the OS's reason) when the storage fails, e.g.
+        a full disk; the half-written staged file is removed and nothing new is visible.
+        """
         check_file_name(name)
         fs = self.fs
         final_dir = self.partition_path(dataset, day)
-        fs.create_dir(final_dir, recursive=True)
-        tmp = self._staged(dataset, name)
-        pq.write_table(table, tmp, filesystem=fs, compression="zstd")
         final = f"{final_dir}/{name}"
-        fs.move(tmp, final)
+        with self._writing(f"{dataset}/{day_partition(day)}/{name}") as staged:
+            fs.create_dir(final_dir, recursive=True)
+            tmp = self._staged(dataset, name)
+            staged.append(tmp)
+            pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+            fs.move(tmp, final)
         return final
 
     def write_metadata(self, dataset: str, name: str, data: bytes) -> None:
         """Atomically write a small metadata file ``<dataset>/<name>`` (``_name.json``), replacing it."""
         check_metadata_name(name)
-        tmp = self._staged(dataset, name)
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(data)
-        self.fs.move(tmp, f"{self.dataset_path(dataset)}/{name}")
+        with self._writing(f"{dataset}/{name}") as staged:
+            tmp = self._staged(dataset, name)
+            staged.append(tmp)
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, f"{self.dataset_path(dataset)}/{name}")
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[list[str]]:
+        """Turn a storage ``OSError`` into one :class:`LakeWriteError`; delete the staged files listed."""
+        staged: list[str] = []
+        try:
+            yield staged
+        except OSError as exc:
+            for tmp in staged:
+                with contextlib.suppress(OSError):  # else clean_staging removes it later
+                    self.fs.delete_file(tmp)
+            reason = exc.strerror or str(exc).splitlines()[0]
+            raise LakeWriteError(
+                f"writing {what} into the lake at {self.root} failed: {reason}",
+                setting="TSPLATFORM_LAKE_ROOT",
+            ) from exc
 
     def _staging_dir(self, dataset: str) -> str:
         return f"{self.dataset_path(dataset)}/_staging"

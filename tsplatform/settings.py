@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".tsplatform")
 SERVICES_ENV_FILE = "services.env"
+#: Default bound (characters) of a reading's text fields: series names and unit.
+DEFAULT_MAX_TEXT_CHARS = 256
 
 #: Datasets of the lake, in pipeline order. Retention and catalog sync iterate over these.
 DATASETS: tuple[str, ...] = (
@@ -84,6 +86,12 @@ class Settings(BaseSettings):
         description="Payload field mapping (JSON object with keys time, value, series_keys, type_name, "
         "time_unit, attributes); empty = the Connect contract. See tsplatform.ingest.decode.FieldMapping.",
     )
+    max_text_chars: int = Field(
+        DEFAULT_MAX_TEXT_CHARS,
+        ge=1,
+        description="Longest series name (position, type_name) or unit accepted, in characters; longer "
+        "records go to the quarantine as oversized_field.",
+    )
 
     # --- Local services (`tsplatform services up`), all bound to 127.0.0.1 ----------------------
     kafka_port: int = Field(9092, ge=1, le=65535, description="Port of the local Kafka broker.")
@@ -124,6 +132,17 @@ class Settings(BaseSettings):
         default_factory=lambda: {"raw_readings": 400, "quarantine": 90},
         description="Days each dataset is kept (JSON object); datasets not listed are kept forever.",
     )
+
+    @field_validator("lake_root")
+    @classmethod
+    def _no_glob_characters(cls, value: str | None) -> str | None:
+        """Spark and Hadoop read paths as globs: ``{a,b}``, ``[ab]``, ``*``, ``?`` would change them."""
+        if value is not None and any(c in value for c in "{}[]*?"):
+            raise ValueError(
+                f"lake_root {value!r} contains a Hadoop glob character ({{ }} [ ] * ?), which Spark would "
+                "expand when reading the lake; choose a path without them"
+            )
+        return value
 
     @field_validator("topics", mode="before")
     @classmethod

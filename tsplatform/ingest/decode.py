@@ -24,13 +24,16 @@ Quarantine reasons (``code`` or ``code:detail``):
 
 =========================  ===========================================================================
 ``empty_message``          ``None`` value (tombstone), zero bytes, or an envelope whose payload is null
-``malformed_json``         not valid JSON (also invalid UTF-8); detail = the parser's message
+``malformed_json``         not valid JSON (also invalid UTF-8, or nested deeper than ``MAX_JSON_DEPTH``);
+                           detail = the parser's message
 ``not_an_object``          the value (or the envelope's payload) is not a JSON object; detail = its type
 ``missing_field``          a required field (time, value, a series key) is absent or null; detail = field
 ``wrong_type``             a mapped field has the wrong JSON type (e.g. a string value, a fractional
                            ``ss_id``, a number out of range); detail = field
 ``unparseable_timestamp``  an ISO-8601 time field that does not parse, or a NaN/Infinity epoch
 ``absurd_timestamp``       before 1970-01-01 or more than one day after ``now``; detail = the instant
+``oversized_field``        a series key or ``unit`` longer than ``max_text_chars`` characters (setting
+                           ``TSPLATFORM_MAX_TEXT_CHARS``, default 256); detail = field, length and limit
 ``non_finite_value``       the value (or a numeric attribute) is the non-JSON token NaN, Infinity or
                            -Infinity (JSON has none; some producers emit them); detail = field. The
                            token in an unmapped field is ignored on the columnar route but makes the
@@ -71,6 +74,7 @@ import pyarrow.json as pajson
 
 from tsplatform.ids import series_ids
 from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA, UTC_MS
+from tsplatform.settings import DEFAULT_MAX_TEXT_CHARS
 
 TimeUnit = Literal["ms", "s", "us", "iso"]
 
@@ -78,6 +82,8 @@ TimeUnit = Literal["ms", "s", "us", "iso"]
 CHUNK_RECORDS = 65_536
 #: Block size of a threaded Arrow read (blocks are parsed in parallel).
 BLOCK_BYTES = 1 << 20
+#: Deepest nesting of arrays/objects accepted on the per-record route (orjson re-serialises at most 255).
+MAX_JSON_DEPTH = 64
 #: ``absurd_timestamp`` when an event time is later than ``now`` plus this many milliseconds (1 day).
 MAX_FUTURE_MS = 86_400_000
 
@@ -291,6 +297,21 @@ def schema_incompatibility(schema: Any, mapping: FieldMapping) -> str | None:
 # --- per-record classification (rare path) -------------------------------------------------------
 
 
+def _loads(value: bytes) -> Any:
+    """``orjson.loads`` that also rejects nesting deeper than ``MAX_JSON_DEPTH`` (JSONDecodeError)."""
+    obj = orjson.loads(value)
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    raise orjson.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", "", 0)
+                stack.append((child, depth + 1))
+    return obj
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -325,7 +346,7 @@ def _non_finite_token_reason(value: bytes, mapping: FieldMapping) -> str | None:
     if not count:
         return None
     try:
-        obj = orjson.loads(patched)
+        obj = _loads(patched)
     except orjson.JSONDecodeError:
         return None
     if isinstance(obj, dict) and _is_envelope(obj):
@@ -344,7 +365,7 @@ def classify_record(value: bytes | None, mapping: FieldMapping, cache: SchemaCac
     if not value:
         return "empty_message"
     try:
-        obj = orjson.loads(value)
+        obj = _loads(value)
     except orjson.JSONDecodeError as exc:
         return _non_finite_token_reason(value, mapping) or f"malformed_json:{str(exc).splitlines()[0][:120]}"
     if not isinstance(obj, dict):
@@ -505,7 +526,7 @@ def _single_line_layout(
     for k, line in enumerate(lines):
         if b"\n" in line or b"\r" in line:
             try:
-                line = orjson.dumps(orjson.loads(line))
+                line = orjson.dumps(_loads(line))
             except orjson.JSONDecodeError:
                 ctx.reject(indices[k], None)
                 continue
@@ -523,6 +544,7 @@ class _Context:
     mapping: FieldMapping
     cache: SchemaCache
     values: Sequence[bytes | None]
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
     reasons: dict[int, str] = field(default_factory=dict)
     parsed: _Parsed = field(default_factory=_Parsed)
 
@@ -607,7 +629,7 @@ def _screen(
     mapping = ctx.mapping
     for k in rows:
         try:
-            payload = orjson.loads(lines[k])
+            payload = _loads(lines[k])
         except orjson.JSONDecodeError:
             ctx.reject(indices[k], None)
             continue
@@ -684,7 +706,31 @@ def _first_reasons(checks: list[tuple[np.ndarray, str | np.ndarray]], n: int) ->
     return reasons
 
 
-def _check_rows(table: pa.Table, mapping: FieldMapping, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
+def _oversized_rows(column: pa.ChunkedArray, name: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of rows whose string has more than ``limit`` characters, and their ``oversized_field`` reasons.
+
+    Bytes bound characters from above, so only strings longer than ``limit`` bytes are counted (invalid
+    UTF-8 is counted with replacement characters; such rows are rejected earlier anyway).
+    """
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(array)
+    lengths = pc.fill_null(pc.binary_length(array.view(pa.binary())), 0).to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(lengths > limit)
+    over = np.zeros(n, dtype=bool)
+    reasons = np.full(n, None, dtype=object)
+    if len(candidates):
+        raw = array.view(pa.binary()).take(pa.array(candidates)).to_pylist()
+        for k, item in zip(candidates, raw, strict=True):
+            chars = len(item.decode("utf-8", errors="replace"))
+            if chars > limit:
+                over[k] = True
+                reasons[k] = f"oversized_field:{name} ({chars} characters, limit {limit})"
+    return over, reasons
+
+
+def _check_rows(
+    table: pa.Table, mapping: FieldMapping, now_ms: int, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+) -> tuple[np.ndarray, np.ndarray]:
     """Reasons per row (``None`` = accepted) and event time in ms (int64, 0 where rejected)."""
     n = table.num_rows
     checks: list[tuple[np.ndarray, str | np.ndarray]] = []
@@ -692,6 +738,7 @@ def _check_rows(table: pa.Table, mapping: FieldMapping, now_ms: int) -> tuple[np
         column = table.column(name)
         checks.append((column.is_null().to_numpy(zero_copy_only=False), f"missing_field:{name}"))
         checks.append((_invalid_utf8_rows(column), f"malformed_json:invalid UTF-8 in {name}"))
+        checks.append(_oversized_rows(column, name, max_text_chars))
     time_column = table.column(mapping.time)
     checks.append((time_column.is_null().to_numpy(zero_copy_only=False), f"missing_field:{mapping.time}"))
     value = _np(table.column(mapping.value))
@@ -714,6 +761,7 @@ def _check_rows(table: pa.Table, mapping: FieldMapping, now_ms: int) -> tuple[np
         data = table.column(source)
         if column in _STRING_ATTRIBUTES:
             checks.append((_invalid_utf8_rows(data), f"malformed_json:invalid UTF-8 in {source}"))
+            checks.append(_oversized_rows(data, source, max_text_chars))
             continue
         numbers = _np(data)
         valid = data.is_valid().to_numpy(zero_copy_only=False)
@@ -822,13 +870,16 @@ def decode_records(
     mapping: FieldMapping = FieldMapping(),
     now: pd.Timestamp | None = None,
     cache: SchemaCache | None = None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> DecodedBatch:
     """Decode Kafka record values into ``raw_readings`` rows; the rest into quarantine with a reason.
 
     ``keys``, ``partitions`` and ``offsets`` are per record (same length as ``values``); ``keys`` may be
     ``None``. ``ingested_at`` and ``now`` (default: the current time) are instants (naive = UTC);
     ``now`` bounds the future (``absurd_timestamp`` beyond ``now`` + 1 day). Readings keep the input order,
-    as do quarantine rows. Raises ``ValueError`` only for inconsistent arguments, never for bad records.
+    as do quarantine rows. Series keys and ``unit`` longer than ``max_text_chars`` characters are
+    quarantined (``oversized_field``). Raises ``ValueError`` only for inconsistent arguments, never for
+    bad records.
     """
     n = len(values)
     partitions_np = np.asarray(partitions, dtype=np.int64).reshape(-1)
@@ -841,7 +892,9 @@ def decode_records(
     cache = cache or schema_cache(mapping)
     ingested_ms = _as_ms(ingested_at)
     now_ms = _as_ms(now) if now is not None else _as_ms(pd.Timestamp.now(tz="UTC"))
-    ctx = _Context(mapping=mapping, cache=cache, values=values)
+    if max_text_chars < 1:
+        raise ValueError(f"decode_records: max_text_chars must be >= 1, got {max_text_chars}")
+    ctx = _Context(mapping=mapping, cache=cache, values=values, max_text_chars=max_text_chars)
     groups = _Groups()
     for start in range(0, n, CHUNK_RECORDS):
         chunk = values[start : start + CHUNK_RECORDS]
@@ -887,7 +940,7 @@ def _read_uniform_chunk(chunk: Sequence[bytes | None], start: int, ctx: _Context
     prefix = next((p for p in ctx.cache.by_prefix if first.startswith(p)), None)
     if prefix is None and first.startswith(ENVELOPE_PREFIX):  # a schema not seen yet: learn it from `first`
         try:
-            obj = orjson.loads(first)
+            obj = _loads(first)
         except orjson.JSONDecodeError:
             return False
         if not isinstance(obj, dict) or not _is_envelope(obj):
@@ -966,7 +1019,7 @@ def _split_records(values: Sequence[bytes | None], start: int, ctx: _Context, gr
 def _slow_path(i: int, value: bytes, ctx: _Context, groups: _Groups) -> None:
     """A record that may be an envelope in an unknown layout: parse it fully with orjson."""
     try:
-        obj = orjson.loads(value)
+        obj = _loads(value)
     except orjson.JSONDecodeError:
         ctx.reject(i, None)
         return
@@ -1009,7 +1062,7 @@ def _accepted_readings(
     order = np.argsort(indices, kind="stable")
     if not np.all(order[:-1] < order[1:]):
         table, indices, schema_ids = table.take(pa.array(order)), indices[order], schema_ids[order]
-    row_reasons, event_ms = _check_rows(table, mapping, now_ms)
+    row_reasons, event_ms = _check_rows(table, mapping, now_ms, ctx.max_text_chars)
     rejected = np.flatnonzero(row_reasons != None)  # noqa: E711
     for k in rejected:
         reasons[int(indices[k])] = row_reasons[k]

@@ -782,6 +782,7 @@ def ingest_ranges(
                 offsets=chunk.offset_array(),
                 ingested_at=ingested_at,
                 mapping=mapping,
+                max_text_chars=settings.max_text_chars,
             )
             summary.consumed += len(chunk.values)
             if batch.readings.num_rows:

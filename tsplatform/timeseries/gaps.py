@@ -19,6 +19,18 @@ from tsplatform.timeseries.dtypes import value_series
 from tsplatform.timeseries.period import PeriodEstimate, _grid_index, sorted_distinct, to_epoch_ns
 
 GAP_COLUMNS = ("start", "end", "n_missing", "prev_observed", "next_observed")
+#: Most grid points (or missing samples) a call may produce: ~1.6 years at 1 s, 400 MB of float64.
+#: A period far below the span's scale (e.g. 1 ns over months) is a ValueError instead of a MemoryError.
+MAX_GRID_SAMPLES = 50_000_000
+
+
+def check_grid_size(n: int | float, what: str) -> None:
+    """Raise ValueError when ``what`` would hold more than ``MAX_GRID_SAMPLES`` samples."""
+    if n > MAX_GRID_SAMPLES:
+        raise ValueError(
+            f"{what} would hold {n:.3g} samples, more than MAX_GRID_SAMPLES={MAX_GRID_SAMPLES:,}: "
+            "the period is too small for the time span"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,10 +90,13 @@ def detect_gaps(timestamps: Any, period: pd.Timedelta | PeriodEstimate | str) ->
 
     ``timestamps``: anything :func:`~tsplatform.timeseries.period.to_epoch_ns` accepts (any order,
     duplicates allowed, naive = UTC). ``period``: a Timedelta (or string) or a ``PeriodEstimate``.
-    Fewer than 2 distinct timestamps give an empty report. Vectorised (``np.repeat``).
+    Fewer than 2 distinct timestamps give an empty report. Vectorised (``np.repeat``). Raises ValueError
+    for a non-positive period or more than ``MAX_GRID_SAMPLES`` missing samples.
     """
     p = _period_ns(period)
     t = sorted_distinct(to_epoch_ns(timestamps))
+    if t.size >= 2:
+        check_grid_size((int(t[-1]) - int(t[0])) / p, "the gap report")
     d = np.diff(t)
     n_miss = np.maximum(np.rint(d / p).astype(np.int64) - 1, 0)
     gap_at = np.flatnonzero(n_miss)
@@ -103,7 +118,8 @@ def regularize(series: pd.Series, estimate: PeriodEstimate | pd.Timedelta | str)
     from the first to the last occupied point. When several samples snap to one grid point the one nearest
     to it wins (ties: the first in input order); the number of samples so dropped is reported in
     ``result.attrs["collisions"]``. The result has a UTC DatetimeIndex with ``freq = period`` and also carries
-    ``attrs["period"]`` and ``attrs["phase"]``. Raises ValueError for a non-datetime index.
+    ``attrs["period"]`` and ``attrs["phase"]``. Raises ValueError for a non-datetime index, a non-positive
+    period, or a grid of more than ``MAX_GRID_SAMPLES`` points.
     """
     series = value_series(series)
     if not isinstance(series.index, pd.DatetimeIndex):
@@ -125,6 +141,7 @@ def regularize(series: pd.Series, estimate: PeriodEstimate | pd.Timedelta | str)
     first[1:] = k[order][1:] != k[order][:-1]
     winners = order[first]
     k0, k1 = int(k.min()), int(k.max())
+    check_grid_size(k1 - k0 + 1, "the regular grid")
     values = np.full(k1 - k0 + 1, np.nan)
     values[k[winners] - k0] = series.to_numpy(dtype="float64")[winners]
     grid = pd.date_range(

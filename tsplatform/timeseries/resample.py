@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tsplatform.timeseries.dtypes import value_series
+from tsplatform.timeseries.gaps import check_grid_size
 
 ResampleHow = Literal["mean", "min", "max", "last", "interpolate", "ffill"]
 DOWN_METHODS: tuple[str, ...] = ("mean", "min", "max", "last")
@@ -32,6 +33,7 @@ def _epoch_grid(start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> p
     last = end.floor(step)
     if last < first:
         return pd.DatetimeIndex([], tz=start.tz)
+    check_grid_size((last - first) / step + 1, "the grid")
     return pd.date_range(first, last, freq=step)
 
 
@@ -51,7 +53,8 @@ def resample(
     observations bracketing a grid point; ``ffill`` takes the latest observation at or before the grid
     point. With ``max_gap`` a grid point whose bracketing observations are more than ``max_gap`` apart is
     NaN (a grid point that coincides with an observation always gets its value).
-    Raises ValueError for an unknown ``how`` or a non-positive ``rule``.
+    Raises ValueError for an unknown ``how``, a non-positive ``rule``, or a grid of more than
+    ``MAX_GRID_SAMPLES`` points (:mod:`tsplatform.timeseries.gaps`).
     """
     series = value_series(series)
     _check_series(series)
@@ -59,6 +62,8 @@ def resample(
     if step <= pd.Timedelta(0):
         raise ValueError(f"rule must be a positive duration, got {rule!r}")
     if how in DOWN_METHODS:
+        if len(series):
+            check_grid_size((series.index[-1] - series.index[0]) / step + 1, "the resampled series")
         resampler = series.resample(step, label="left", closed="left", origin="epoch")
         return getattr(resampler, how)().rename(series.name)
     if how not in UP_METHODS:

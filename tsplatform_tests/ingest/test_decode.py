@@ -71,6 +71,7 @@ def decode(values: list[bytes | None], mapping: FieldMapping = FieldMapping(), *
         mapping=mapping,
         now=NOW,
         cache=kwargs.pop("cache", SchemaCache(mapping)),  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -238,7 +239,7 @@ def test_every_record_lands_in_exactly_one_table_across_chunks(monkeypatch: pyte
 
 
 def test_series_keys_are_kept_exactly_and_ids_are_path_safe() -> None:
-    keys = [("광 주 A", "C02"), ("../../etc/x", "T"), ("x" * 1000, "y" * 3), (" lead space", "tab\there"),
+    keys = [("광 주 A", "C02"), ("../../etc/x", "T"), ("x" * 256, "y" * 3), (" lead space", "tab\there"),
             ('quote"and\\back', "emoji 🌡"), ("nul\x00byte", "/abs/path")]  # fmt: skip
     values = [envelope(payload(position=p, type_name=t)) for p, t in keys]
     batch = decode(values)
@@ -247,6 +248,43 @@ def test_series_keys_are_kept_exactly_and_ids_are_path_safe() -> None:
     for row, (p, t) in zip(rows, keys, strict=True):
         assert row["series_id"] == series_id(p, t)
         assert is_series_id(row["series_id"])
+
+
+@pytest.mark.security
+def test_oversized_names_and_units_are_quarantined_with_a_reason() -> None:
+    big = "광" * 600_000  # a 600k-character (1.8 MB) series name
+    values = [
+        envelope(payload(position=big)),
+        envelope(payload(type_name="t" * 257)),
+        envelope(payload(unit="u" * 300)),
+        orjson.dumps(payload(position="p" * 257)),  # bare payload, per-record route
+        envelope(payload(position="광" * 256, type_name="t" * 256, unit="u" * 256)),  # at the limit
+        envelope(payload(position="short")),
+    ]
+    batch = decode(values)
+    reasons = batch.quarantine.column("reason").to_pylist()
+    assert reasons == [
+        "oversized_field:position (600000 characters, limit 256)",
+        "oversized_field:type_name (257 characters, limit 256)",
+        "oversized_field:unit (300 characters, limit 256)",
+        "oversized_field:position (257 characters, limit 256)",
+    ]
+    assert batch.quarantine.column("raw").to_pylist() == values[:4]  # original bytes kept
+    assert batch.readings.column("position").to_pylist() == ["광" * 256, "short"]
+    # the limit is configurable
+    small = decode([envelope(payload(position="abcd"))], max_text_chars=3)
+    reason = "oversized_field:position (4 characters, limit 3)"
+    assert small.quarantine.column("reason").to_pylist() == [reason]
+    with pytest.raises(ValueError, match="max_text_chars"):
+        decode([envelope(payload())], max_text_chars=0)
+
+
+def test_max_text_chars_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsplatform.settings import DEFAULT_MAX_TEXT_CHARS, Settings
+
+    assert Settings().max_text_chars == DEFAULT_MAX_TEXT_CHARS == 256
+    monkeypatch.setenv("TSPLATFORM_MAX_TEXT_CHARS", "64")
+    assert Settings().max_text_chars == 64
 
 
 def test_bare_payloads_get_a_fingerprint_of_their_fields() -> None:

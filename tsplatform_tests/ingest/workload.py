@@ -21,7 +21,7 @@ HOSTILE_POSITIONS = [
     "../../etc/x",
     "a/b",
     "광 주 A",
-    "x" * 1000,
+    "x" * 256,  # the longest name accepted by default (TSPLATFORM_MAX_TEXT_CHARS)
     "C:\\temp\\..\\y",
     "name with 'quotes' %s \n",
 ]
@@ -117,8 +117,13 @@ def make_workload(
     return Workload(topic, frame, malformed_messages(rng, n_bad, int(start.value // 1_000_000)))
 
 
-def publish(workload: Workload, bootstrap: str, *, seed: int = 11) -> None:
-    """Publish valid and malformed messages interleaved; record each one's (partition, offset)."""
+def publish(
+    workload: Workload, bootstrap: str, *, seed: int = 11, client_config: dict[str, str] | None = None
+) -> None:
+    """Publish valid and malformed messages interleaved; record each one's (partition, offset).
+
+    ``client_config``: extra librdkafka options (e.g. SASL_SSL security) for the producer.
+    """
     values = encode_readings(workload.readings)
     keys: list[bytes | None] = list(message_keys(workload.readings))
     rng = np.random.default_rng(seed)
@@ -128,7 +133,8 @@ def publish(workload: Workload, bootstrap: str, *, seed: int = 11) -> None:
     bad_positions = rng.integers(0, len(items) + 1, len(workload.malformed))
     for pos, raw in sorted(zip(bad_positions.tolist(), workload.malformed, strict=True), reverse=True):
         items.insert(pos, (None, raw, -1))
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    options = {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000}
+    producer = Producer({**(client_config or {}), **options})
     failures: list[str] = []
 
     def on_delivery(err, msg, idx: int) -> None:  # type: ignore[no-untyped-def]

@@ -136,3 +136,21 @@ def test_gap_frame_equals_the_frame_built_from_index_columns() -> None:
     )
     pd.testing.assert_frame_equal(report.gaps, expected, check_exact=True, check_index_type=True)
     assert report.n_missing == 6
+
+
+def test_a_grid_too_fine_for_the_span_is_a_value_error_not_a_memory_error() -> None:
+    """Found by the fuzz suite: a 1 ns period over a day asked numpy for 690 TB."""
+    from tsplatform.timeseries import align, detect_gaps, regularize, resample
+
+    index = pd.DatetimeIndex(["2024-03-01 00:00", "2024-03-09 00:00"], tz="UTC")
+    series = pd.Series([1.0, 2.0], index=index)
+    with pytest.raises(ValueError, match="MAX_GRID_SAMPLES"):
+        regularize(series, pd.Timedelta(1, unit="ns"))
+    with pytest.raises(ValueError, match="MAX_GRID_SAMPLES"):
+        detect_gaps(index, pd.Timedelta(1, unit="ns"))
+    for how in ("mean", "interpolate"):
+        with pytest.raises(ValueError, match="MAX_GRID_SAMPLES"):
+            resample(series, "1ns", how)
+    with pytest.raises(ValueError, match="MAX_GRID_SAMPLES"):
+        align({"a": series}, grid="1ns")
+    assert len(regularize(series, pd.Timedelta("1min"))) == 8 * 1440 + 1  # a fine but sane grid still works
