@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     tune_num_samples: int = Field(8, ge=1, description="Trial budget of a Ray Tune search per target.")
     tune_time_budget_s: float = Field(1800.0, gt=0, description="Seconds one Ray Tune search may take.")
     tune_max_epochs: int = Field(30, ge=1, description="Epoch cap of a trial (ASHA's max_t).")
+    tune_families: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["linear", "lstm"],
+        description="Model families the search samples (JSON list or comma-separated; see tsplatform.ml.models).",
+    )
     drift_factor: float = Field(
         1.5,
         gt=0,
@@ -140,7 +144,7 @@ class Settings(BaseSettings):
         description="Days each dataset is kept (JSON object); datasets not listed are kept forever.",
     )
 
-    @field_validator("topics", "forecast_targets", mode="before")
+    @field_validator("topics", "forecast_targets", "tune_families", mode="before")
     @classmethod
     def _split_topics(cls, value: object) -> object:
         if isinstance(value, str):

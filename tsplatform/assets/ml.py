@@ -234,6 +234,7 @@ def tuned_models(
                 num_samples=settings.tune_num_samples,
                 time_budget_s=settings.tune_time_budget_s,
                 max_epochs=settings.tune_max_epochs,
+                families=settings.tune_families,
                 progress=lambda p, t=target: context.log.info(f"tuning {t}: {p}"),
                 address=ray.address or None,
                 num_cpus=ray.num_cpus or settings.ray_num_cpus,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tsplatform.ml.evaluation import forecast_metrics
+from tsplatform.ml.models import SeasonalNaiveForecaster
 from tsplatform.timeseries.impute import impute
 from tsplatform.timeseries.period import estimate_period
 from tsplatform.timeseries.resample import align
@@ -90,8 +92,9 @@ class TargetFrame:
 
 
 def _series(group: pd.DataFrame) -> pd.Series:
-    times = pd.to_datetime(group["event_time"], utc=True)
-    series = pd.Series(group["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(times))
+    # nanosecond index: align() compares raw int64 stamps of the series and the (ns) grid
+    times = pd.DatetimeIndex(pd.to_datetime(group["event_time"], utc=True)).as_unit("ns")
+    series = pd.Series(group["value"].to_numpy(dtype=float), index=times)
     series = series[~series.index.duplicated(keep="first")].sort_index()
     return series.dropna()
 
@@ -262,31 +265,6 @@ def target_splits(table: pd.DataFrame) -> list[TargetSplit]:
     return out
 
 
-def point_errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE, MAE and MAPE (percent, over non-zero actuals; NaN when none) of paired finite points."""
-    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    keep = np.isfinite(actual) & np.isfinite(predicted)
-    a, p = actual[keep], predicted[keep]
-    if a.size == 0:
-        return {"mse": math.nan, "rmse": math.nan, "mae": math.nan, "mape": math.nan}
-    err = a - p
-    nonzero = a != 0
-    mse = float(np.mean(err**2))
-    mape = float(np.mean(np.abs(err[nonzero] / a[nonzero])) * 100) if nonzero.any() else math.nan
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))), "mape": mape}
-
-
-def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """``y[T + h] = y[T + h - season * ceil(h / season)]``; the last value when the history is shorter
-    than a season."""
-    history = np.asarray(history, dtype=float)
-    if len(history) < season:
-        return np.full(horizon, history[-1])
-    steps = np.arange(1, horizon + 1)
-    back = season * np.ceil(steps / season).astype(int)
-    return history[len(history) - back + steps - 1]
-
-
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
@@ -341,7 +319,7 @@ def score_forecasts(forecasts: pd.DataFrame, readings: pd.DataFrame) -> pd.DataF
         history = observed.get(sid)
         if history is None or len(history) < 2:
             continue
-        times = pd.DatetimeIndex(pd.to_datetime(group["event_time"], utc=True))
+        times = pd.DatetimeIndex(pd.to_datetime(group["event_time"], utc=True)).as_unit("ns")
         actual = align({sid: history}, grid=times)[sid].to_numpy()
         have = np.isfinite(actual)
         if not have.any():
@@ -352,12 +330,16 @@ def score_forecasts(forecasts: pd.DataFrame, readings: pd.DataFrame) -> pd.DataF
         past = history[history.index <= pd.Timestamp(issued_at)]
         naive = np.full(len(times), np.nan)
         if len(past) >= 2:
-            grid = pd.date_range(end=pd.Timestamp(issued_at), periods=season, freq=period)
+            grid = pd.date_range(end=pd.Timestamp(issued_at), periods=season, freq=period).as_unit("ns")
             past_grid = align({sid: past}, grid=grid)[sid].to_numpy()
             if np.isfinite(past_grid).all():
-                naive = seasonal_naive(past_grid, len(times), season)
-        model_err = point_errors(actual[have], predicted[have])
-        naive_err = point_errors(actual[have], naive[have])
+                naive = (
+                    SeasonalNaiveForecaster(season=season)
+                    .fit([past_grid])
+                    .predict([past_grid], len(times))[0]
+                )
+        model_err = forecast_metrics(actual[have], predicted[have])
+        naive_err = forecast_metrics(actual[have], naive[have])
         first = group.iloc[0]
         rows.append(
             {
