@@ -17,68 +17,32 @@ datasets in the lake (one Parquet file per day partition, replaced atomically).
 
 # No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 import datetime as dt
+import functools
 import json
 import math
 from typing import Any
 
 import dagster as dg
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
-from tsplatform.lake import Lake
+from tsplatform.ml.datasets import (
+    ACCURACY_SCHEMA,
+    FORECAST_HISTORY_DAYS,
+    FORECASTS_SCHEMA,
+    INPUT_DATASET,
+    TRAINING_SETS_SCHEMA,
+    accuracy_day,
+    build_training_set,
+    forecast_day,
+    window_days,
+    write_day,
+)
 from tsplatform.partitions import daily_partitions
 from tsplatform.resources.lake import LakeResource
 from tsplatform.resources.ml import RayResource, RegistryResource
 from tsplatform.settings import get_settings
 
-#: The readings the models learn from and forecast. The one place to switch to ``denoised_readings``.
-INPUT_DATASET = "validated_readings"
-INPUT_COLUMNS = ["series_id", "position", "type_name", "event_time", "value"]
-#: Days of history ``forecasts`` reads behind its day (enough context for every model's input length).
-FORECAST_HISTORY_DAYS = 7
-#: Days of forecasts ``forecast_accuracy`` reads (a forecast issued on D-1 reaches into D).
-ACCURACY_LOOKBACK_DAYS = 2
 DRIFT_CHECK = "error_within_drift_factor"
-UTC_MS = pa.timestamp("ms", tz="UTC")
-
-FORECASTS_SCHEMA = pa.schema(
-    [
-        pa.field("series_id", pa.string(), nullable=False),
-        pa.field("position", pa.string(), nullable=False),
-        pa.field("type_name", pa.string(), nullable=False),
-        pa.field("issued_at", UTC_MS, nullable=False),
-        pa.field("event_time", UTC_MS, nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-        pa.field("model", pa.string(), nullable=False),
-    ]
-)
-ACCURACY_SCHEMA = pa.schema(
-    [
-        pa.field("series_id", pa.string(), nullable=False),
-        pa.field("position", pa.string(), nullable=False),
-        pa.field("type_name", pa.string(), nullable=False),
-        pa.field("issued_at", UTC_MS, nullable=False),
-        pa.field("n", pa.int64(), nullable=False),
-        *[pa.field(m, pa.float64()) for m in ("mse", "mae", "mape", "naive_mse", "naive_mae", "naive_mape")],
-    ]
-)
-TRAINING_SETS_SCHEMA = pa.schema(
-    [
-        pa.field("series_id", pa.string(), nullable=False),
-        pa.field("position", pa.string(), nullable=False),
-        pa.field("type_name", pa.string(), nullable=False),
-        pa.field("feature", pa.string(), nullable=False),
-        pa.field("feature_type_name", pa.string(), nullable=False),
-        pa.field("role", pa.string(), nullable=False),
-        pa.field("event_time", UTC_MS, nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        *[
-            pa.field(c, pa.float64())
-            for c in ("value", "value_scaled", "scale_center", "scale_scale", "period_s")
-        ],
-    ]
-)
 
 _SETTINGS = get_settings()
 TRAINING_WINDOW_DAYS = _SETTINGS.training_window_days
@@ -88,25 +52,8 @@ RETRAIN_CRON = "0 2 * * 1"
 FORECAST_CRON = "30 0 * * *"
 
 
-def window_days(day: dt.date, days: int) -> list[dt.date]:
-    """``days`` day partitions ending at ``day`` (oldest first), none before the first partition."""
-    first = _SETTINGS.start_date
-    return [d for d in (day - dt.timedelta(days=i) for i in range(days - 1, -1, -1)) if d >= first]
-
-
-def read_readings(lake: Lake, days: list[dt.date], dataset: str = INPUT_DATASET) -> pd.DataFrame:
-    """The readings of ``days`` (columns :data:`INPUT_COLUMNS`; empty frame when none)."""
-    table = lake.read_days(dataset, days, columns=INPUT_COLUMNS)
-    if table is None:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in INPUT_COLUMNS})
-    frame = table.to_pandas()
-    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
-    return frame
-
-
-def _write(lake: Lake, dataset: str, day: dt.date, frame: pd.DataFrame, schema: pa.Schema) -> None:
-    table = pa.Table.from_pandas(frame[[f.name for f in schema]], schema=schema, preserve_index=False)
-    lake.write_file(dataset, day, f"{day.isoformat()}.parquet", table)
+def _days(day: dt.date, days: int) -> list[dt.date]:
+    return window_days(day, days, _SETTINGS.start_date)
 
 
 class TargetsConfig(dg.Config):
@@ -136,15 +83,14 @@ def _targets(config: TargetsConfig) -> list[str] | None:
 def training_sets(
     context: dg.AssetExecutionContext, config: TargetsConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
-    from tsplatform.ml.pipeline import target_frames, training_set
-
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    days = window_days(day, TRAINING_WINDOW_DAYS)
-    readings = read_readings(the_lake, days)
-    frames, skipped = target_frames(readings, _targets(config))
-    table = training_set(frames, get_settings().validation_fraction, get_settings().test_fraction)
-    _write(the_lake, "training_sets", day, table, TRAINING_SETS_SCHEMA)
+    days = _days(day, TRAINING_WINDOW_DAYS)
+    settings = get_settings()
+    table, frames, skipped = build_training_set(
+        the_lake, days, _targets(config), settings.validation_fraction, settings.test_fraction
+    )
+    write_day(the_lake, "training_sets", day, table, TRAINING_SETS_SCHEMA)
     for sid, reason in skipped.items():
         context.log.warning(f"training_sets: target {sid} skipped: {reason}")
     return dg.MaterializeResult(
@@ -174,6 +120,11 @@ def _metrics_table(reports: list[Any]) -> str:
             f"{r.val_metrics['mse']:.4g} |"
         )
     return "\n".join(lines)
+
+
+def _log_progress(target: str, progress: Any) -> None:
+    """Tuning progress into the run's logs (picklable: Ray Tune pickles its callbacks with the Tuner)."""
+    dg.get_dagster_logger().info(f"tuning {target}: {progress}")
 
 
 class TunedModelsConfig(TargetsConfig):
@@ -220,8 +171,10 @@ def tuned_models(
         for s in splits:
             if s.type_name in types:
                 groups.setdefault(global_target(s.type_name), []).append(s)
-    partitions = [d.isoformat() for d in window_days(day, TRAINING_WINDOW_DAYS)]
+    partitions = [d.isoformat() for d in _days(day, TRAINING_WINDOW_DAYS)]
     the_registry = registry.registry()
+    if groups:
+        ray.ensure()
     reports, failed = [], {}
     for target, group in groups.items():
         try:
@@ -235,7 +188,7 @@ def tuned_models(
                 time_budget_s=settings.tune_time_budget_s,
                 max_epochs=settings.tune_max_epochs,
                 families=settings.tune_families,
-                progress=lambda p, t=target: context.log.info(f"tuning {t}: {p}"),
+                progress=functools.partial(_log_progress, target),
                 address=ray.address or None,
                 num_cpus=ray.num_cpus or settings.ray_num_cpus,
             )
@@ -265,22 +218,6 @@ def tuned_models(
     )
 
 
-def forecast_day(
-    lake: Lake, registry: Any, day: dt.date, targets: list[str] | None
-) -> tuple[pd.DataFrame, dict]:
-    """The ``forecasts`` rows of ``day`` (see the module doc) and ``{series_id: reason}`` for skipped ones."""
-    from tsplatform.ml.champion import serve_forecasts
-    from tsplatform.ml.pipeline import forecast_rows, target_frames
-
-    readings = read_readings(lake, window_days(day, FORECAST_HISTORY_DAYS))
-    frames, skipped = target_frames(readings, targets)
-    histories = {f.series_id: f.values for f in frames}
-    type_names = {f.series_id: f.type_name for f in frames}
-    predictions, labels, not_served = serve_forecasts(registry, histories, type_names)
-    skipped.update(not_served)
-    return forecast_rows(frames, predictions, labels), skipped
-
-
 @dg.asset(
     partitions_def=daily_partitions,
     deps=[
@@ -302,8 +239,8 @@ def forecasts(
 ) -> dg.MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    rows, skipped = forecast_day(the_lake, registry.registry(), day, _targets(config))
-    _write(the_lake, "forecasts", day, rows, FORECASTS_SCHEMA)
+    rows, skipped = forecast_day(the_lake, registry.registry(), day, _targets(config), _SETTINGS.start_date)
+    write_day(the_lake, "forecasts", day, rows, FORECASTS_SCHEMA)
     for sid, reason in skipped.items():
         context.log.warning(f"forecasts: {sid} not forecast: {reason}")
     return dg.MaterializeResult(
@@ -316,22 +253,6 @@ def forecasts(
             else dg.MetadataValue.json([]),
         }
     )
-
-
-def accuracy_day(lake: Lake, day: dt.date) -> pd.DataFrame:
-    """``forecast_accuracy`` rows of ``day``: forecasts with event_time in ``day`` against its actuals."""
-    from tsplatform.ml.pipeline import score_forecasts
-
-    days = window_days(day, ACCURACY_LOOKBACK_DAYS)
-    table = lake.read_days("forecasts", days)
-    if table is None:
-        return score_forecasts(pd.DataFrame(), pd.DataFrame())
-    issued = table.to_pandas()
-    for column in ("issued_at", "event_time"):
-        issued[column] = pd.to_datetime(issued[column], utc=True)
-    start = pd.Timestamp(day, tz="UTC")
-    issued = issued[(issued["event_time"] >= start) & (issued["event_time"] < start + pd.Timedelta(days=1))]
-    return score_forecasts(issued, read_readings(lake, days))
 
 
 @dg.asset(
@@ -356,8 +277,8 @@ def forecast_accuracy(
 
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    scores = accuracy_day(the_lake, day)
-    _write(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
+    scores = accuracy_day(the_lake, day, _SETTINGS.start_date)
+    write_day(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
     factor = get_settings().drift_factor
     type_names = dict(zip(scores["series_id"], scores["type_name"], strict=True)) if len(scores) else {}
     reference = validation_mse(registry.registry().champions(), type_names)
