@@ -109,7 +109,7 @@ def forecast_day(
     from tsplatform.ml.champion import serve_forecasts
 
     readings = read_readings(lake, window_days(day, FORECAST_HISTORY_DAYS, first))
-    frames, skipped = target_frames(readings, targets)
+    frames, skipped = target_frames(readings, targets, covariates=False)
     histories = {f.series_id: f.values for f in frames}
     type_names = {f.series_id: f.type_name for f in frames}
     predictions, labels, not_served = serve_forecasts(registry, histories, type_names)

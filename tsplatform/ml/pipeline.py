@@ -111,13 +111,14 @@ def _fill(values: pd.Series) -> pd.Series:
 
 
 def target_frames(
-    readings: pd.DataFrame, targets: Iterable[str] | None = None
+    readings: pd.DataFrame, targets: Iterable[str] | None = None, covariates: bool = True
 ) -> tuple[list[TargetFrame], dict[str, str]]:
     """Regular aligned frames per target (see the module doc) and ``{series_id: reason}`` for targets skipped.
 
     ``readings``: columns series_id, position, type_name, event_time, value (any order, duplicates allowed).
     ``targets``: series_ids to build (default every series). A target that is absent, has fewer than
     :data:`MIN_POINTS` readings or no estimable period is skipped with a reason, never silently.
+    ``covariates=False``: the target alone (forecasting needs no covariates; saves the alignments).
     """
     if readings.empty:
         return [], {t: "no readings" for t in (targets or [])}
@@ -126,6 +127,9 @@ def target_frames(
     )
     wanted = list(dict.fromkeys(targets)) if targets else sorted(keys.index)
     series = {sid: _series(group) for sid, group in readings.groupby("series_id", sort=True)}
+    by_position = (
+        {pos: list(ids) for pos, ids in keys.groupby("position").groups.items()} if covariates else {}
+    )
     built: list[TargetFrame] = []
     skipped: dict[str, str] = {}
     for sid in wanted:
@@ -142,7 +146,8 @@ def target_frames(
             skipped[sid] = f"no sampling period: {exc}"
             continue
         position, type_name = keys.at[sid, "position"], keys.at[sid, "type_name"]
-        peers = [p for p in keys.index[keys["position"] == position] if p != sid and len(series[p]) >= 2]
+        at_position = by_position[position] if covariates else []
+        peers = [p for p in at_position if p != sid and len(series[p]) >= 2]
         aligned = align({sid: target, **{p: series[p] for p in peers}}, grid=period)
         first, last = target.index[0], target.index[-1]
         aligned = aligned[(aligned.index >= first) & (aligned.index <= last)]
