@@ -1,10 +1,11 @@
 """Forecast cost: one day's forecasts of 1,000 series from global champions, as the ``forecasts`` asset does.
 
-Data: real values of the NAB 5-min series (``<datasets>/nab``), each file one ``type_name``; its series are
-windows of that file starting at different offsets (one position each), cut to 7 days of readings (2,016
-per series) ending on the forecast day and written to a temp lake as the input dataset. Models: per type one
-**global** champion fitted on all its series (LSTM: hidden 32, 1 layer, input 96, horizon 24, 1 epoch;
-fitting is not timed) registered in a temp MLflow SQLite registry. Measured, in the same run:
+Data: real values of NAB 5-min series (``<datasets>/nab``; the first ``--types`` files, default 10), each
+file one ``type_name``; its series are windows of that file starting at different offsets (one position
+each), cut to 7 days of readings (2,016 per series) ending on the forecast day, written to a temp lake as
+the input dataset. Models: per type one **global** champion fitted on (up to 50 of) its series (LSTM:
+hidden 32, 1 layer, input 96, horizon 24, 1 epoch; fitting is not timed) registered in a temp MLflow
+SQLite registry. Measured, in the same run:
 
 - ``forecast_day`` end to end (read 7 days from the lake, each series onto its grid, champions looked up
   and loaded from the registry in safe formats, one batched ``predict`` per champion, rows built) and the
@@ -52,10 +53,13 @@ def datasets_dir(given: str | None) -> Path:
     return path
 
 
-def nab_types(root: Path, points: int) -> dict[str, np.ndarray]:
-    """``{type_name: values}`` of every NAB 5-min file long enough for ``points`` samples plus offsets."""
-    out = {}
+def nab_types(root: Path, points: int, count: int) -> dict[str, np.ndarray]:
+    """``{type_name: values}`` of the first ``count`` NAB files (by path) long enough for ``points`` samples
+    plus offsets."""
+    out: dict[str, np.ndarray] = {}
     for path in sorted((root / "nab").rglob("*.csv")):
+        if len(out) == count:
+            break
         values = pd.read_csv(path)["value"].to_numpy(dtype=float)
         if len(values) >= points + 200 and np.isfinite(values).all():
             out[path.stem] = values
@@ -121,9 +125,10 @@ def timed(func: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--types", type=int, default=10, help="NAB files = types = global champions")
     parser.add_argument("--datasets-dir", default=None)
     args = parser.parse_args()
-    types = nab_types(datasets_dir(args.datasets_dir), DAYS * 288)
+    types = nab_types(datasets_dir(args.datasets_dir), DAYS * 288, args.types)
     readings = build_readings(types, args.series)
     print(f"{args.series} series of {len(types)} types, {len(readings):,} readings over {DAYS} days")
     candidates = {
@@ -138,7 +143,9 @@ def main() -> None:
             lake = Lake(str(Path(tmp) / "lake"))
             write_lake(lake, readings)
             registry = ModelRegistry(f"sqlite:///{tmp}/mlflow.db", (Path(tmp) / "artifacts").as_uri())
+            print(f"{label}: fitting and registering one global champion per type ...", flush=True)
             register_globals(registry, readings, family, params)
+            print(f"{label}: forecasting ...", flush=True)
             registry = ModelRegistry(
                 registry.tracking_uri, registry.artifact_root
             )  # a fresh client, as a run

@@ -31,7 +31,7 @@ class RayResource(dg.ConfigurableResource):
     address: str = ""
     num_cpus: int = 0
 
-    def ensure(self, attempts: int = 3) -> None:
+    def ensure(self, attempts: int = 5) -> None:
         """Start (or connect to) Ray now, retrying a start-up that timed out: Ray gives its raylet a fixed
         30 s to register, which a loaded machine can miss. Tuning then reuses this Ray."""
         import ray

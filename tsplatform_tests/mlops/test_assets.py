@@ -50,6 +50,8 @@ def ml_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
+    # Ray gives its raylet a fixed 30 s to come up; on a loaded shared machine that may take a few tries
+    RayResource(num_cpus=2).ensure(attempts=10)
     yield
     get_settings.cache_clear()
     import ray
