@@ -11,16 +11,18 @@ interpolation as the pipeline's imputation would); clip (flagged values onto the
 (``scope="all"``, alpha 0.3: the whole series EMA-smoothed with flagged values excluded, the study's "EMA
 smoothing").
 
-Forecaster (no torch in the env yet; the LSTM comes with the ML issue): one-step-ahead ridge regression
-(sklearn ``Ridge(alpha=1)``) and a small MLP (``MLPRegressor(hidden_layer_sizes=(32,), random_state=0)``)
-on 12 lagged values (2 h, ``make_windows(input_len=12, horizon=1)``), min-max scaler fitted on the
+Forecasters, one step ahead from 12 lagged values (2 h, ``make_windows(input_len=12, horizon=1)``): the
+study's LSTM (``tsplatform.ml`` ``lstm``: one value per step, 1 layer of 32 units, Adam lr 0.005, batches
+of 64 windows, at most 20 epochs, early stopping with patience 4 on the last 20% of the training part,
+seed 0, last-value normalisation inside the model), ridge regression (sklearn ``Ridge(alpha=1)``) and a
+small MLP (``MLPRegressor(hidden_layer_sizes=(32,), random_state=0)``); min-max scaler fitted on the
 training part only (``fit_scaler``), on the unprocessed values so every variant is measured on one scale.
 Metrics on the test tail, RMSE and MAE on the min-max scaled values (as the study's), MAPE in % of the ppm
 values, against two targets:
 - raw: the observed (unprocessed) values - every variant predicts the same truth (the fair comparison);
 - processed: the variant's own processed test values (what the study appears to report; EMA makes its own
   target smoother, hence easier).
-Run: ``.venv/bin/python -m bench.accuracy.noise_processing [--datasets-dir /work/shared/datasets]``.
+Run: ``.venv/bin/python -m bench.accuracy.noise_processing [--datasets-dir ../shared/datasets]``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.neural_network import MLPRegressor
 
+from bench.ml_common import datasets_dir
 from bench.record import recorded
+from tsplatform.ml.models import Forecaster, make_forecaster
 from tsplatform.timeseries import denoise, detect_anomalies, fit_scaler, make_windows, resample
 
 ROOMS = ("917810", "925038", "999169")
@@ -42,6 +46,9 @@ GRID = "10min"
 MAX_FILL = 3  # samples (30 min)
 INPUT_LEN = 12
 TEST_FRACTION = 0.2
+LSTM_VAL_FRACTION = 0.2  # of the training part, for early stopping
+LSTM_PARAMS = {"input_len": INPUT_LEN, "horizon": 1, "hidden_size": 32, "num_layers": 1, "lr": 0.005,
+               "patch_len": 1, "batch_size": 64, "epochs": 20, "patience": 4, "seed": 0}  # fmt: skip
 STUDY = {"none": (0.8867, 0.5924, 10.32), "drop": (0.5939, 0.4984, 8.68), "clip": (0.5784, 0.4672, 8.41),
          "ema": (0.3513, 0.1815, 4.79)}  # fmt: skip
 
@@ -85,7 +92,11 @@ def evaluate(
     scaler = fit_scaler(raw.iloc[:split], kind="minmax")  # one scale for all variants: comparable errors
     x_scaled = np.asarray(scaler.transform(variant.to_numpy()))
     X_train, y_train = windows_without_nan(x_scaled, x_scaled, 0, split)
-    if model_name == "ridge":
+    if model_name == "lstm":
+        cut = int(split * (1 - LSTM_VAL_FRACTION))
+        lstm = make_forecaster("lstm", **LSTM_PARAMS).fit([x_scaled[:cut]], [x_scaled[cut:split]])
+        model = _RowForecaster(lstm)
+    elif model_name == "ridge":
         model = Ridge(alpha=1.0)
     else:
         model = MLPRegressor(hidden_layer_sizes=(32,), max_iter=500, random_state=0)
@@ -109,9 +120,22 @@ def evaluate(
     return result
 
 
+class _RowForecaster:
+    """sklearn-style ``predict(X)`` over the rows of X (each a 12-value history) for a tsplatform model."""
+
+    def __init__(self, model: Forecaster) -> None:
+        self.model = model
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _RowForecaster:
+        return self  # fitted on the series itself (its own windows, early stopping on validation)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(list(X), 1)[:, 0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=Path("/work/shared/datasets"))
+    parser.add_argument("--datasets-dir", type=Path, default=None, help="default: ../shared/datasets")
     parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
     args = parser.parse_args()
     with recorded("bench.accuracy.noise_processing", write=args.write):
@@ -120,12 +144,16 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     """The benchmark itself; prints its report (markdown)."""
+    import torch
+
+    torch.set_num_threads(1)
+    args.datasets_dir = datasets_dir(args.datasets_dir)
     rows = []
     for room in ROOMS:
         raw = load_room(args.datasets_dir, room)
         variants, n_flagged = processed_variants(raw)
         print(f"room {room}: {raw.notna().sum()} grid values, {n_flagged} flagged by residual analysis")
-        for model_name in ("ridge", "mlp"):
+        for model_name in ("lstm", "ridge", "mlp"):
             for name, variant in variants.items():
                 for target_name, metrics in evaluate(raw, variant, model_name).items():
                     rows.append((room, model_name, name, target_name, *metrics))
@@ -145,10 +173,11 @@ def run(args: argparse.Namespace) -> None:
         study = " / ".join(f"{v:g}" for v in STUDY[name])
         print(f"| {model_name} | {target_name} | {name} | {rmse:.4f} | {mae:.4f} | {mape:.2f} | {study} |")
     print()
-    print("per room (ridge, raw target): " + "; ".join(
-        f"{r.room} {r.processing} {r.rmse:.4f}/{r.mae:.4f}/{r.mape:.2f}"
-        for r in table[(table.model == "ridge") & (table.target == "raw")].itertuples()
-    ))  # fmt: skip
+    for model_name in ("lstm", "ridge"):
+        print(f"\nper room ({model_name}, raw target): " + "; ".join(
+            f"{r.room} {r.processing} {r.rmse:.4f}/{r.mae:.4f}/{r.mape:.2f}"
+            for r in table[(table.model == model_name) & (table.target == "raw")].itertuples()
+        ))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -368,7 +368,8 @@ class ARIMAForecaster(_StatsmodelsForecaster):
 
     def _forecast(self, values: np.ndarray, horizon: int) -> np.ndarray:
         assert self.fitted_params is not None
-        return np.asarray(self._model(values).filter(self.fitted_params).forecast(horizon), dtype=float)
+        result = self._model(values).filter(self.fitted_params, cov_type="none")  # no Hessian: 2x faster
+        return np.asarray(result.forecast(horizon), dtype=float)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ for a per-series model, many for a global one), scores it on ``val`` (``val[i]``
 caller's units), and returns the champion: the trial with the best validation MSE at its best epoch,
 reloaded from that epoch's checkpoint (``get_best_checkpoint`` with ``checkpoint_score_attribute``; a
 trial's last-epoch result is not its best). With ``ensemble_size`` > 1 the champion may be the plain mean
-of several good trials, chosen by greedy forward selection on validation, when validation prefers it.
+of several good trials, chosen by greedy forward selection on validation among the best
+``ensemble_candidates`` distinct trials of each family (so members differ), when validation prefers it.
 
 The search space (:func:`default_search_space`) is the study's -- ``hidden_size`` in [2, 4, 8, 16, 32,
 64], ``lr`` loguniform(0.001, 0.1), ``num_layers`` 1..5 -- plus ``input_len`` and ``family``; a key that a
@@ -24,10 +25,12 @@ Progress: ``progress(TuningProgress)`` after every finished trial; ``callbacks``
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +93,7 @@ class TrialSummary:
     epochs: int  # iterations reported (epochs for LSTM, 1 for the others)
     status: str
     checkpoint_path: str | None = None
+    cpu_s: float = math.nan  # CPU seconds the trial's process spent (its last report)
 
 
 @dataclass
@@ -154,6 +158,7 @@ def _trial(
     from ray import tune
 
     torch.set_num_threads(1)  # one CPU per trial
+    cpu_start = time.process_time()
     train = as_series_list(train)  # copies: Ray's arrays are read-only
     val = as_series_list(val, "val")
     model = make_forecaster(config["family"], **trial_params(config, horizon, fixed))
@@ -172,14 +177,16 @@ def _trial(
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             improved = metrics["val_mse"] < best[0]
             best[0] = min(best[0], metrics["val_mse"])
-            report(model, {**metrics, "best_val_mse": best[0], "epoch": epoch}, improved)
+            cpu_s = time.process_time() - cpu_start
+            report(model, {**metrics, "best_val_mse": best[0], "epoch": epoch, "cpu_s": cpu_s}, improved)
 
         model.fit(train, val, on_epoch=on_epoch)
         return
     model.fit(train, val)
     predicted, actual = validation_predictions(model, train, val, horizon)
     score = forecast_metrics(actual, predicted)["mse"]
-    report(model, {"val_mse": score, "best_val_mse": score, "epoch": 1}, True)
+    cpu_s = time.process_time() - cpu_start
+    report(model, {"val_mse": score, "best_val_mse": score, "epoch": 1, "cpu_s": cpu_s}, True)
 
 
 def ray_temp_dir(state_dir: Path) -> str:
@@ -192,9 +199,13 @@ def ray_temp_dir(state_dir: Path) -> str:
 
 
 def ensure_ray(
-    address: str | None = None, num_cpus: int | None = None, state_dir: Path | None = None
+    address: str | None = None,
+    num_cpus: int | None = None,
+    state_dir: Path | None = None,
+    start_attempts: int = 3,
 ) -> None:
-    """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray; reuse a running one."""
+    """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray (retried: on a loaded
+    machine Ray's fixed 30-s raylet registration can time out); reuse an initialised one."""
     import ray
 
     if ray.is_initialized():
@@ -209,18 +220,28 @@ def ensure_ray(
     state = state_dir or settings.state_path
     temp = ray_temp_dir(state)
     Path(temp).mkdir(parents=True, exist_ok=True)
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=False,
-        _temp_dir=temp,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    for attempt in range(1, start_attempts + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                _temp_dir=temp,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as error:  # Ray gives its raylet a fixed 30 s to register: too short under load
+            ray.shutdown()
+            if attempt == start_attempts:
+                raise RuntimeError(f"local Ray did not start after {attempt} attempts: {error}") from error
+            log.warning("local Ray did not start (attempt %d of %d): %s", attempt, start_attempts, error)
 
 
 def _summaries(grid: Any) -> list[TrialSummary]:
     out = []
     for result in grid:
+        if result.config is None:  # never started (time budget spent first)
+            continue
         frame = result.metrics_dataframe
         if frame is None or METRIC not in frame or frame[METRIC].isna().all():
             out.append(TrialSummary(dict(result.config), math.inf, 0, "error" if result.error else "empty"))
@@ -233,6 +254,7 @@ def _summaries(grid: Any) -> list[TrialSummary]:
                 epochs=len(frame),
                 status="error" if result.error else "done",
                 checkpoint_path=checkpoint.path if checkpoint is not None else None,
+                cpu_s=float(frame["cpu_s"].iloc[-1]) if "cpu_s" in frame else math.nan,
             )
         )
     return out
@@ -327,7 +349,7 @@ def tune_forecaster(
     seed: int = 0,
     max_concurrent_trials: int | None = None,
     ensemble_size: int = 1,
-    ensemble_candidates: int = 10,
+    ensemble_candidates: int = 8,
     storage_dir: Path | str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
@@ -343,8 +365,6 @@ def tune_forecaster(
     ``num_samples`` is the trial budget (with ``tune.grid_search`` entries: repeats of the grid).
     Raises RuntimeError when no trial produced a validation score.
     """
-    import time
-
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
@@ -392,6 +412,7 @@ def tune_forecaster(
             num_samples=num_samples,
             time_budget_s=time_budget_s,
             max_concurrent_trials=max_concurrent_trials,
+            reuse_actors=True,  # no torch import per trial
         ),
         run_config=tune.RunConfig(
             name=experiment_name,
@@ -415,7 +436,16 @@ def tune_forecaster(
     members: list[dict[str, Any]] = []
     champion = load_forecaster(best.checkpoint_path)
     if ensemble_size > 1:
-        candidates = [(t, load_forecaster(t.checkpoint_path)) for t in ranked[:ensemble_candidates]]
+        distinct: dict[str, TrialSummary] = {}  # one trial per distinct model (unused keys ignored)
+        for t in ranked:
+            key = json.dumps(trial_params(t.config, horizon, fixed_params), sort_keys=True, default=str)
+            distinct.setdefault(key, t)
+        per_family: dict[str, list[TrialSummary]] = {}  # the best of EACH family: diverse members
+        for t in distinct.values():
+            per_family.setdefault(t.config["family"], []).append(t)
+        pool = sorted((t for ts in per_family.values() for t in ts[:ensemble_candidates]),
+                      key=lambda t: t.best_val_mse)  # fmt: skip
+        candidates = [(t, load_forecaster(t.checkpoint_path)) for t in pool if t.checkpoint_path]
         chosen, _ = select_ensemble(candidates, train_rows, val_rows, horizon, ensemble_size)
         if len(chosen) > 1:
             champion = ensemble_of([candidates[i][1] for i in chosen])
