@@ -32,18 +32,12 @@ class RayResource(dg.ConfigurableResource):
     num_cpus: int = 0
 
     def ensure(self, attempts: int = 5) -> None:
-        """Start (or connect to) Ray now, retrying a start-up that timed out: Ray gives its raylet a fixed
-        30 s to register, which a loaded machine can miss. Tuning then reuses this Ray."""
-        import ray
-
+        """Start (or connect to) Ray now, retrying a local start-up that timed out (Ray gives its raylet a
+        fixed 30 s, which a loaded machine can miss). Tuning then reuses this Ray."""
         from tsplatform.ml.tuning import ensure_ray
 
-        settings = get_settings()
-        for attempt in range(1, attempts + 1):
-            try:
-                ensure_ray(address=self.address or None, num_cpus=self.num_cpus or settings.ray_num_cpus)
-                return
-            except Exception as exc:  # ray raises a bare Exception for the start-up timeout
-                if "timed out during startup" not in str(exc) or attempt == attempts:
-                    raise
-                ray.shutdown()
+        ensure_ray(
+            address=self.address or None,
+            num_cpus=self.num_cpus or get_settings().ray_num_cpus,
+            start_attempts=attempts,
+        )
