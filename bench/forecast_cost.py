@@ -3,7 +3,7 @@
 Data: real values of NAB 5-min series (``<datasets>/nab``; the first ``--types`` files, default 10), each
 file one ``type_name``; its series are windows of that file starting at different offsets (one position
 each), cut to 7 days of readings (2,016 per series) ending on the forecast day, written to a temp lake as
-the input dataset. Models: per type one **global** champion fitted on (up to 50 of) its series (LSTM:
+the input dataset. Models: per type one **global** champion fitted on (up to 10 of) its series (LSTM:
 hidden 32, 1 layer, input 96, horizon 24, 1 epoch; fitting is not timed) registered in a temp MLflow
 SQLite registry. Measured, in the same run:
 
@@ -109,7 +109,7 @@ def register_globals(
 ) -> None:
     for type_name, rows in readings.groupby("type_name"):
         series = [g["value"].to_numpy() for _, g in rows.groupby("series_id")]
-        model = make_forecaster(family, **params).fit(series[:50])
+        model = make_forecaster(family, **params).fit(series[:10])
         registry.register_champion(
             global_target(str(type_name)), model, family=family, params=params,
             metrics=dict.fromkeys(("mse", "rmse", "mae", "mape"), 0.0), lineage=Lineage([str(DAY)], "b"),

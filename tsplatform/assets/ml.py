@@ -44,8 +44,8 @@ from tsplatform.settings import get_settings
 
 DRIFT_CHECK = "error_within_drift_factor"
 
-_SETTINGS = get_settings()
-TRAINING_WINDOW_DAYS = _SETTINGS.training_window_days
+#: Fixed when the definitions load (it shapes the partition mapping); the rest is read at run time.
+TRAINING_WINDOW_DAYS = get_settings().training_window_days
 #: Weekly retraining: Mondays 02:00 UTC.
 RETRAIN_CRON = "0 2 * * 1"
 #: Daily forecasts: 00:30 UTC, once the day's first readings are in.
@@ -53,7 +53,7 @@ FORECAST_CRON = "30 0 * * *"
 
 
 def _days(day: dt.date, days: int) -> list[dt.date]:
-    return window_days(day, days, _SETTINGS.start_date)
+    return window_days(day, days, get_settings().start_date)
 
 
 class TargetsConfig(dg.Config):
@@ -63,7 +63,7 @@ class TargetsConfig(dg.Config):
 
 
 def _targets(config: TargetsConfig) -> list[str] | None:
-    return list(config.targets) or list(_SETTINGS.forecast_targets) or None
+    return list(config.targets) or list(get_settings().forecast_targets) or None
 
 
 @dg.asset(
@@ -239,7 +239,9 @@ def forecasts(
 ) -> dg.MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    rows, skipped = forecast_day(the_lake, registry.registry(), day, _targets(config), _SETTINGS.start_date)
+    rows, skipped = forecast_day(
+        the_lake, registry.registry(), day, _targets(config), get_settings().start_date
+    )
     write_day(the_lake, "forecasts", day, rows, FORECASTS_SCHEMA)
     for sid, reason in skipped.items():
         context.log.warning(f"forecasts: {sid} not forecast: {reason}")
@@ -277,7 +279,7 @@ def forecast_accuracy(
 
     day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    scores = accuracy_day(the_lake, day, _SETTINGS.start_date)
+    scores = accuracy_day(the_lake, day, get_settings().start_date)
     write_day(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
     factor = get_settings().drift_factor
     type_names = dict(zip(scores["series_id"], scores["type_name"], strict=True)) if len(scores) else {}

@@ -65,6 +65,7 @@ def _versions(instance: dg.DagsterInstance, key: str) -> int:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1800)  # two tiny Ray searches: ~3 min on an idle 2-core machine, far more when shared
 def test_tune_register_forecast_score_and_retrain_on_drift(tmp_path: Path, ml_env: None) -> None:
     lake = Lake(str(tmp_path / "lake"))
     readings = room_readings()
