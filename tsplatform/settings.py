@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     tune_max_epochs: int = Field(30, ge=1, description="Epoch cap of a trial (ASHA's max_t).")
     tune_families: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["linear", "lstm"],
-        description="Model families the search samples (JSON list or comma-separated; see tsplatform.ml.models).",
+        description="Model families the search samples (JSON list or comma-separated).",
     )
     drift_factor: float = Field(
         1.5,
