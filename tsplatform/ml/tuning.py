@@ -202,7 +202,7 @@ def ensure_ray(
     address: str | None = None,
     num_cpus: int | None = None,
     state_dir: Path | None = None,
-    start_attempts: int = 3,
+    start_attempts: int = 5,
 ) -> None:
     """Connect to ``address`` (or ``TSPLATFORM_RAY_ADDRESS``), else start a local Ray (retried: on a loaded
     machine Ray's fixed 30-s raylet registration can time out); reuse an initialised one."""
@@ -230,7 +230,9 @@ def ensure_ray(
                 configure_logging=False,
             )
             return
-        except Exception as error:  # Ray gives its raylet a fixed 30 s to register: too short under load
+        # A loaded machine misses Ray's fixed start-up timeouts (the raylet dies when the dashboard agent
+        # has not written its port file within 15 s: ray-project/ray#65983; node.py gives up after 30 s).
+        except Exception as error:
             ray.shutdown()
             if attempt == start_attempts:
                 raise RuntimeError(f"local Ray did not start after {attempt} attempts: {error}") from error
