@@ -111,7 +111,7 @@ def register_globals(
         series = [g["value"].to_numpy() for _, g in rows.groupby("series_id")]
         model = make_forecaster(family, **params).fit(series[:10])
         registry.register_champion(
-            global_target(str(type_name)), model, family=family, params=params,
+            global_target(str(type_name)), model, family=family, params={**params, "horizon": HORIZON},
             metrics=dict.fromkeys(("mse", "rmse", "mae", "mape"), 0.0), lineage=Lineage([str(DAY)], "b"),
         )  # fmt: skip
 
