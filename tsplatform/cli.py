@@ -23,6 +23,9 @@ COMMAND_MODULES: dict[str, str] = {
     "report": "tsplatform.report",
     "status": "tsplatform.status",
     "backfill": "tsplatform.backfill",
+    "tune": "tsplatform.ml.cli",
+    "forecast": "tsplatform.ml.cli",
+    "models": "tsplatform.ml.cli",
 }
 
 
@@ -35,8 +38,10 @@ def build_app(only: str | None = None) -> typer.Typer:
         add_completion=False,
     )
     cli.add_typer(services_app, name="services", help="Local Kafka and MongoDB-wire services.")
+    registered: set[str] = set()  # one module may add several commands (tsplatform.ml.cli)
     for command, module in COMMAND_MODULES.items():
-        if only is None or only == command:
+        if (only is None or only == command) and module not in registered:
+            registered.add(module)
             importlib.import_module(module).register(cli)
     return cli
 

@@ -8,10 +8,18 @@ import dagster as dg
 
 from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
+from tsplatform.assets.ml import (
+    accuracy_drift_sensor,
+    forecast_accuracy,
+    forecasts,
+    training_sets,
+    tuned_models,
+)
 from tsplatform.assets.retention import retention_job, retention_schedule
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
 from tsplatform.resources.lake import LakeResource
+from tsplatform.resources.ml import RayResource, RegistryResource
 from tsplatform.resources.spark import spark_resource
 from tsplatform.settings import get_settings
 
@@ -32,14 +40,25 @@ def resources_for(environment: str) -> dict[str, Any]:
         "catalog": CatalogResource(),
         "spark": spark,
         "metastore": spark,  # retention drops Hive partitions through the same Spark session
+        "registry": RegistryResource(),
+        "ray": RayResource(),
     }
 
 
 defs = dg.Definitions(
-    assets=[raw_readings, quarantine, validated_readings],
+    assets=[
+        raw_readings,
+        quarantine,
+        validated_readings,
+        training_sets,
+        tuned_models,
+        forecasts,
+        forecast_accuracy,
+    ],
     jobs=[ingest_kafka, retention_job],
     sensors=[
         kafka_offset_sensor,
+        accuracy_drift_sensor,
         dg.AutomationConditionSensorDefinition(
             "automation_sensor",
             target=dg.AssetSelection.all(),

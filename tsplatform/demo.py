@@ -357,11 +357,9 @@ def summary_tables(lake: Lake, days: list[dt.date]) -> list[Table]:
 
 
 def _champions() -> list[dict[str, Any]]:
-    try:
-        from tsplatform.ml.registry import list_champions
-    except ImportError:
-        return []
-    return list_champions(get_settings())
+    from tsplatform.status import registered_champions
+
+    return registered_champions(get_settings())
 
 
 def _mode(frame: pd.DataFrame, column: str) -> str:

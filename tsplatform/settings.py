@@ -37,6 +37,7 @@ DATASETS: tuple[str, ...] = (
     "correlations",
     "training_sets",
     "forecasts",
+    "forecast_accuracy",
 )
 
 
@@ -124,7 +125,38 @@ class Settings(BaseSettings):
 
     # --- Ray / MLflow ------------------------------------------------------------------------
     ray_address: str | None = Field(None, description="ray:// address; default starts a local Ray.")
-    mlflow_uri: str | None = Field(None, description="MLflow tracking URI; default <state>/mlruns.")
+    mlflow_uri: str | None = Field(
+        None,
+        description="MLflow tracking and registry URI (a server http(s)://, or a database URI); "
+        "default the SQLite store sqlite:///<state>/mlflow/mlflow.db.",
+    )
+    mlflow_artifacts: str | None = Field(
+        None, description="Artifact root of new MLflow experiments; default <state>/mlflow/artifacts."
+    )
+    ray_num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray; default all of them.")
+
+    # --- ML pipeline (assets/ml.py) ----------------------------------------------------------
+    training_window_days: int = Field(28, ge=1, description="Days of readings a training set spans.")
+    forecast_targets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="series_ids to forecast (JSON list or comma-separated); empty = every series.",
+    )
+    forecast_horizon: int = Field(24, ge=1, description="Steps (of the series' own period) forecast ahead.")
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Validation share of a training set.")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Held-out test share of a training set.")
+    tune_num_samples: int = Field(8, ge=1, description="Trial budget of a Ray Tune search per target.")
+    tune_time_budget_s: float = Field(1800.0, gt=0, description="Seconds one Ray Tune search may take.")
+    tune_max_epochs: int = Field(30, ge=1, description="Epoch cap of a trial (ASHA's max_t).")
+    tune_families: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["linear", "lstm"],
+        description="Model families the search samples (JSON list or comma-separated).",
+    )
+    drift_factor: float = Field(
+        1.5,
+        gt=0,
+        description="forecast_accuracy's check fails (and retrains) when a target's live MSE exceeds its "
+        "champion's validation MSE times this factor.",
+    )
 
     # --- Partitions and retention ------------------------------------------------------------
     start_date: dt.date = Field(dt.date(2022, 1, 1), description="First day partition (UTC).")
@@ -144,7 +176,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("topics", mode="before")
+    @field_validator("topics", "forecast_targets", "tune_families", mode="before")
     @classmethod
     def _split_topics(cls, value: object) -> object:
         if isinstance(value, str):
@@ -169,7 +201,16 @@ class Settings(BaseSettings):
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return self.mlflow_uri or (self.state_path / "mlruns").as_uri()
+        """``mlflow_uri`` or the local SQLite store ``sqlite:///<state>/mlflow/mlflow.db`` (the registry
+        needs a database; a plain ``file:`` store has none)."""
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return f"sqlite:///{self.state_path / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        """Where new experiments keep artifacts: ``mlflow_artifacts`` or ``<state>/mlflow/artifacts``."""
+        return self.mlflow_artifacts or (self.state_path / "mlflow" / "artifacts").as_uri()
 
     @property
     def spark_dir(self) -> Path:

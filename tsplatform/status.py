@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tsplatform.lake import Lake
@@ -54,6 +55,27 @@ def _safely(what: Callable[[], Any]) -> tuple[Any, str]:
         return None, f"{type(exc).__name__}: {':'.join(first)[:100]}"
 
 
+def registered_champions(settings: Settings) -> list[dict[str, Any]]:
+    """The registry's champions as rows (name, version, family, mse, naive_mse); none when the local
+    registry store does not exist yet (looking must not create it)."""
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).exists():
+        return []
+    from tsplatform.ml.registry import ModelRegistry
+
+    registry = ModelRegistry(uri, settings.mlflow_artifact_root)
+    return [
+        {
+            "name": c.name,
+            "version": c.version,
+            "family": c.family,
+            "mse": c.metrics.get("mse"),
+            "naive_mse": c.metrics.get("seasonal_naive_mse"),
+        }
+        for c in registry.champions()
+    ]
+
+
 def collect_status(settings: Settings) -> PlatformStatus:
     """Gather the status (never raises for an unreachable service: it is reported as a note)."""
     from tsplatform.services.manager import ServiceManager
@@ -82,12 +104,7 @@ def collect_status(settings: Settings) -> PlatformStatus:
 
     status.series, status.series_note = _safely(count_series)
 
-    def champions() -> list[dict[str, Any]]:
-        from tsplatform.ml.registry import list_champions  # the registry owns the MLflow calls
-
-        return list_champions(settings)
-
-    found, note = _safely(champions)
+    found, note = _safely(lambda: registered_champions(settings))
     status.champions = found or []
     status.champions_note = note
     return status
