@@ -437,6 +437,12 @@ def test_hive_metastore_partitions_follow_the_lake_via_job_and_cli(
     monkeypatch.setenv("TSPLATFORM_MONGO_DB", mongo_db.name)
     monkeypatch.delenv("TSPLATFORM_LAKE_ROOT", raising=False)
     get_settings.cache_clear()
+    from pyspark.sql import SparkSession
+
+    # a session left by another test (test_clean's step) has that test's metastore and warehouse, which a
+    # getOrCreate would reuse (static confs): stop it so this test's state dir is the one used, in any order
+    if (existing := SparkSession.getActiveSession() or SparkSession._instantiatedSession) is not None:
+        existing.stop()
     spark = _open_metastore().spark
     tables = {
         ds: ensure_table(spark, lake, ds, lake.read_partition(ds, LAKE_DAYS[ds][-1]).schema)
