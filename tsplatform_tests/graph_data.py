@@ -117,7 +117,9 @@ def build(start: dt.date, days: int = 14) -> GraphData:
     active = {name: where for name, where in DEFECTS.items() if where[1] < days}
     for i, (position, type_name, values, offset) in enumerate(base_series()):
         s = tile(values, start + dt.timedelta(days=offset), days - offset).round(6)
-        frame = pd.DataFrame({"position": position, "type_name": type_name, "event_time": s.index, "value": s})
+        frame = pd.DataFrame(
+            {"position": position, "type_name": type_name, "event_time": s.index, "value": s}
+        )
         frame = frame.reset_index(drop=True)
         if "gap_3h" in active and i == DEFECTS["gap_3h"][0]:
             lo = t0 + DEFECTS["gap_3h"][1] * DAY + pd.Timedelta(hours=9)
