@@ -6,7 +6,10 @@ from typing import Any
 
 import dagster as dg
 
+from tsplatform.assets.analyse import period_estimates
 from tsplatform.assets.clean import validated_readings
+from tsplatform.assets.decompose import decompositions
+from tsplatform.assets.denoise import denoised_readings
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
 from tsplatform.assets.ml import (
     accuracy_drift_sensor,
@@ -15,7 +18,9 @@ from tsplatform.assets.ml import (
     training_sets,
     tuned_models,
 )
+from tsplatform.assets.regularize import regularized_readings
 from tsplatform.assets.retention import retention_job, retention_schedule
+from tsplatform.assets.summarize import correlations, hourly_readings, series_profiles
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
 from tsplatform.resources.lake import LakeResource
@@ -50,6 +55,13 @@ defs = dg.Definitions(
         raw_readings,
         quarantine,
         validated_readings,
+        period_estimates,
+        regularized_readings,
+        denoised_readings,
+        decompositions,
+        hourly_readings,
+        series_profiles,
+        correlations,
         training_sets,
         tuned_models,
         forecasts,
@@ -63,7 +75,11 @@ defs = dg.Definitions(
             "automation_sensor",
             target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Evaluates the assets' automation conditions (late data re-validates old days).",
+            minimum_interval_seconds=get_settings().automation_interval_s,
+            description=(
+                "Evaluates the assets' automation conditions: new and late data re-materialize their day and "
+                "every day whose lookback window includes it; several days at once run as a backfill."
+            ),
         ),
     ],
     schedules=[retention_schedule],

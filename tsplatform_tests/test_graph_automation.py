@@ -1,0 +1,140 @@
+"""Declarative automation of the asset graph: which day partitions new and late data request.
+
+Real Dagster instance and the real Definitions; materializations and check results are reported as
+runless events, so the test is about the conditions, not the computation (tsplatform_tests/test_graph.py
+runs the graph itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+from tsplatform.partitions import (
+    ANOMALY_LOOKBACK_DAYS,
+    DECOMPOSITION_LOOKBACK_DAYS,
+    PERIOD_LOOKBACK_DAYS,
+)
+
+GRAPH = (
+    "validated_readings",
+    "period_estimates",
+    "regularized_readings",
+    "denoised_readings",
+    "decompositions",
+    "hourly_readings",
+    "series_profiles",
+    "correlations",
+)
+CHECKED = {  # blocking checks the conditions look at
+    "validated_readings": ("matches_reading_schema", "unique_series_timestamps"),
+    "period_estimates": ("matches_schema", "one_row_per_series_day"),
+    "regularized_readings": ("matches_schema", "one_row_per_series_time", "on_regular_grid"),
+    "denoised_readings": ("matches_schema", "one_row_per_series_time", "no_unprocessed_flags"),
+}
+START = dt.date(2024, 3, 1)
+DAYS = [START + dt.timedelta(days=i) for i in range(14)]
+
+
+def keys(first: dt.date, count: int, last: dt.date) -> set[str]:
+    """``count`` day keys from ``first``, not past ``last`` (the partitions that exist)."""
+    return {
+        (first + dt.timedelta(days=i)).isoformat()
+        for i in range(count)
+        if first + dt.timedelta(days=i) <= last
+    }
+
+
+def materialize(instance: dg.DagsterInstance, asset: str, day: str, passed: bool = True) -> None:
+    """Report a materialization of ``asset`` for ``day`` and its blocking checks' results against it."""
+    key = dg.AssetKey(asset)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=day))
+    checks = CHECKED.get(asset, ())
+    if not checks:
+        return
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+    ).records[0]
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+    for check in checks:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=check,
+                passed=passed,
+                partition=day,
+                target_materialization_data=target,
+            )
+        )
+
+
+def requested(result: dg.AutomationResult | object, asset: str) -> set[str]:
+    return set(result.get_requested_partitions(dg.AssetKey(asset)))  # type: ignore[attr-defined]
+
+
+def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
+    from tsplatform.definitions import defs
+
+    today = dt.datetime.now(dt.UTC).date()
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0  # no data: nothing to do
+        for day in DAYS:  # the 14 days landed and processed once
+            materialize(instance, "raw_readings", day.isoformat())
+            for asset in GRAPH:
+                materialize(instance, asset, day.isoformat())
+        settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        # the backlog above was reported after the first evaluation: every window that saw it is requested
+        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+        assert quiet.total_requested == 0, quiet.get_requested_partitions(dg.AssetKey("validated_readings"))
+
+        late = DAYS[3]  # late data lands for an old day
+        materialize(instance, "raw_readings", late.isoformat())
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+        expected = {
+            "validated_readings": {late.isoformat()},
+            "period_estimates": keys(late, PERIOD_LOOKBACK_DAYS, today),
+            "regularized_readings": keys(late, PERIOD_LOOKBACK_DAYS, today),
+            "denoised_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+            "decompositions": keys(
+                late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS + DECOMPOSITION_LOOKBACK_DAYS - 2, today
+            ),
+            "hourly_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+            "series_profiles": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+            "correlations": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+        }
+        for asset, days in expected.items():
+            assert requested(result, asset) == days, asset
+        assert not requested(result, "raw_readings")
+        # evaluated again without new data: nothing more
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+        assert again.total_requested == 0
+
+
+def test_a_30_day_backfill_is_one_run_per_asset() -> None:
+    """Dagster's run requests for 30 days of every asset downstream of raw_readings: each asset appears in
+    exactly one run, which covers the whole range (BackfillPolicy.single_run)."""
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+
+    from tsplatform.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    days = [(START + dt.timedelta(days=i)).isoformat() for i in range(30)]
+    wanted = [AssetKeyPartitionKey(dg.AssetKey(a), d) for a in GRAPH for d in days]
+    with dg.instance_for_test() as instance:
+        requests = build_run_requests_with_backfill_policies(wanted, graph, instance)
+    runs_of = {a: [r for r in requests if dg.AssetKey(a) in (r.asset_selection or [])] for a in GRAPH}
+    for asset, runs in runs_of.items():
+        assert len(runs) == 1, asset
+        tags = runs[0].tags
+        assert tags["dagster/asset_partition_range_start"] == days[0], asset
+        assert tags["dagster/asset_partition_range_end"] == days[-1], asset
