@@ -18,8 +18,8 @@ import pyarrow as pa
 from tsplatform.lake import Lake
 from tsplatform.ml.pipeline import TargetFrame, forecast_rows, score_forecasts, target_frames, training_set
 
-#: The readings the models learn from and forecast. The one place to switch to ``denoised_readings``.
-INPUT_DATASET = "validated_readings"
+#: The readings the models learn from and forecast: the denoised series of the asset graph.
+INPUT_DATASET = "denoised_readings"
 INPUT_COLUMNS = ["series_id", "position", "type_name", "event_time", "value"]
 #: Days of history a day's forecasts read (its own day and the ones before): context for every model.
 FORECAST_HISTORY_DAYS = 7

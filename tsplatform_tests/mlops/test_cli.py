@@ -52,7 +52,7 @@ def test_errors_are_one_line(state: Path, capsys: pytest.CaptureFixture) -> None
     assert err == ["error: --day '2022-13-45' is not a date YYYY-MM-DD"]
     assert run(["tune"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and err[0].startswith("error: the lake has no validated_readings partition"), err
+    assert len(err) == 1 and err[0].startswith(f"error: the lake has no {INPUT_DATASET} partition"), err
 
 
 def test_models_and_forecast_from_the_registry(state: Path, capsys: pytest.CaptureFixture) -> None:
