@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from tsplatform.assets.clean import validated_readings
+from tsplatform.assets.compaction import compact_raw_readings_job, compact_raw_readings_schedule
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
 from tsplatform.assets.retention import retention_job, retention_schedule
 from tsplatform.resources.catalog import CatalogResource
@@ -37,7 +38,7 @@ def resources_for(environment: str) -> dict[str, Any]:
 
 defs = dg.Definitions(
     assets=[raw_readings, quarantine, validated_readings],
-    jobs=[ingest_kafka, retention_job],
+    jobs=[ingest_kafka, retention_job, compact_raw_readings_job],
     sensors=[
         kafka_offset_sensor,
         dg.AutomationConditionSensorDefinition(
@@ -47,6 +48,6 @@ defs = dg.Definitions(
             description="Evaluates the assets' automation conditions (late data re-validates old days).",
         ),
     ],
-    schedules=[retention_schedule],
+    schedules=[retention_schedule, compact_raw_readings_schedule],
     resources=resources_for(get_settings().environment),
 )
