@@ -20,6 +20,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sql-source": "tsplatform.ingest.sql_source",
     "retention": "tsplatform.ingest.retention",
     "demo": "tsplatform.demo",
+    "sql": "tsplatform.sql",
 }
 
 

@@ -1,0 +1,170 @@
+"""``tsplatform sql`` on a real Spark session with the Hive metastore, over a materialized dataset.
+
+The dataset under test is materialized by its asset on a real Dagster instance; the rows ``tsplatform
+sql`` prints must equal the pure core run on pandas over the same raw day. ``CASE`` says which dataset:
+pointing the test at another asset means writing its ``materialize`` and ``expected`` pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from tsplatform.cli import main
+from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
+from tsplatform.lake import Lake
+from tsplatform.resources.lake import LakeResource
+from tsplatform.resources.spark import spark_resource
+from tsplatform_tests.test_clean import DAY, raw_day
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Case:
+    dataset: str
+    columns: tuple[str, ...]  # compared columns, in query order
+    materialize: Callable[[Lake], None]  # raw_readings/DAY is in the lake; materialize the dataset's DAY
+    expected: Callable[[pd.DataFrame], pd.DataFrame]  # the pure core on pandas over the raw day
+
+
+def _materialize_validated(lake: Lake) -> None:
+    from tsplatform.assets.clean import validated_readings
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [validated_readings],
+            partition_key=DAY.isoformat(),
+            instance=instance,
+            resources={"spark": spark_resource(), "lake": LakeResource(root=lake.root)},
+        )
+    assert result.success
+
+
+def _expected_validated(raw: pd.DataFrame) -> pd.DataFrame:
+    from tsplatform.assets.clean import validate_series
+
+    now = pd.Timestamp.now(tz="UTC")
+    parts = [validate_series(group, DAY, now) for _, group in raw.groupby("series_id", sort=False)]
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["reason"].isna()]
+
+
+CASE = Case(
+    dataset="validated_readings",
+    columns=("position", "type_name", "event_time", "value"),
+    materialize=_materialize_validated,
+    expected=_expected_validated,
+)
+
+
+def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """Comparable rows: event times as UTC ISO strings (``tsplatform sql --format json`` prints them)."""
+    out = frame[list(columns)].copy()
+    if "event_time" in out:
+        times = pd.to_datetime(out["event_time"], utc=True)
+        out["event_time"] = times.dt.tz_localize(None).map(lambda t: t.isoformat())
+    return sorted(map(tuple, out.itertuples(index=False)))
+
+
+def sql(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``tsplatform sql ...`` in this process (its Spark session); (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sql", *args])
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def materialized(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The raw day in a lake, and ``CASE.dataset`` materialized over it; returns the raw day."""
+    lake = Lake(str(tmp_path_factory.mktemp("sql") / "lake"))
+    raw = raw_day(DAY)
+    lake.write_file(
+        "raw_readings", DAY, "part-1.parquet", pa.Table.from_pandas(raw, schema=RAW_READINGS_SCHEMA)
+    )
+    CASE.materialize(lake)
+    return raw
+
+
+def test_sql_returns_the_rows_of_the_core(
+    materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns = ", ".join(f"`{c}`" for c in CASE.columns)
+    query = (
+        f"SELECT {columns} FROM {CASE.dataset} WHERE year='{DAY:%Y}' AND month='{DAY:%m}' AND day='{DAY:%d}'"
+    )
+    code, out, err = sql(capsys, query, "--limit", "0", "--format", "json")
+    assert code == 0, err
+    printed = pd.DataFrame([json.loads(line) for line in out.splitlines()])
+    expected = CASE.expected(materialized)
+    assert len(expected) > 0
+    assert _rows(printed, CASE.columns) == _rows(expected, CASE.columns)
+
+
+def test_sql_prints_a_table_and_honours_the_limit(
+    materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = CASE.expected(materialized)
+    query = (
+        f"SELECT position, count(*) AS n FROM tsplatform.{CASE.dataset} GROUP BY position ORDER BY position"
+    )
+    code, out, _ = sql(capsys, query)
+    assert code == 0
+    counts = expected.groupby("position").size()
+    lines = out.splitlines()
+    assert any("position" in line and "n" in line for line in lines[:3])  # the header
+    for position, n in counts.items():
+        assert any(position in line and f" {n} " in line for line in lines), (position, n, out)
+    assert lines[-1] == f"{len(counts)} row{'s' if len(counts) != 1 else ''}"
+    code, out, _ = sql(capsys, f"SELECT * FROM {CASE.dataset}", "--limit", "3", "--format", "csv")
+    assert code == 0
+    assert len(out.splitlines()) == 1 + 3  # header + the limit
+    code, out, _ = sql(capsys, f"SELECT * FROM {CASE.dataset}", "-n", "2")
+    assert out.splitlines()[-1] == "2 rows (--limit 2; more rows exist)"
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("SELEC * FROM x", "PARSE_SYNTAX_ERROR"),
+        ("SELECT * FROM no_such_table", "TABLE_OR_VIEW_NOT_FOUND"),
+        ("SELECT no_such_column FROM validated_readings", "UNRESOLVED_COLUMN"),
+    ],
+)
+def test_a_bad_query_is_one_line_and_exit_2(
+    materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str], query: str, reason: str
+) -> None:
+    code, out, err = sql(capsys, query)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: query failed: ") and reason in err
+
+
+def test_the_command_in_a_fresh_process_prints_only_its_error(tmp_path: Path) -> None:
+    """The real ``tsplatform`` script: Spark's start-up chatter goes to the log, stderr has one line."""
+    env = {**os.environ, "TSPLATFORM_STATE_DIR": str(tmp_path / "state")}
+    script = Path(sys.executable).with_name("tsplatform")
+    done = subprocess.run(
+        [str(script), "sql", "SELECT * FROM tsplatform.validated_readings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "TABLE_OR_VIEW_NOT_FOUND" in done.stderr  # a fresh metastore has no tables
+    assert (tmp_path / "state" / "logs" / "spark-sql.log").stat().st_size > 0
