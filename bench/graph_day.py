@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -323,11 +324,15 @@ def main() -> None:
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
                 f"({time.process_time() - cpu0:.1f} CPU s)\n"
             )
-            runs = [materialize(work, m.strip(), select) for m in args.masters.split(",") if m.strip()]
+            runs = []
+            for master in (m.strip() for m in args.masters.split(",") if m.strip()):
+                runs.append(materialize(work, master, select))
+                print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
             peer = None
             if not args.no_peer:
                 (work / "peer").mkdir(exist_ok=True)
                 peer = run_peer(lake, assets, work / "peer")
+                print(f"progress: peer {json.dumps(peer)}", file=sys.stderr, flush=True)
             report(args, table.num_rows, assets, runs, peer)
     finally:
         if args.keep is None:
