@@ -49,7 +49,7 @@ def spark_session() -> SparkSession:
     """A Spark session with the settings' Hive metastore (the current one, if this process has one).
 
     The JVM's own console output (start-up warnings, log4j) goes to ``<state>/logs/spark-sql.log``, not
-    to the terminal: the command's stderr carries only its own one-line errors.
+    to the terminal: the command's stdout carries only the result, its stderr only its one-line errors.
     """
     from pyspark.sql import SparkSession
 
@@ -65,7 +65,7 @@ def spark_session() -> SparkSession:
     log_path = get_settings().state_path / "logs" / "spark-sql.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _stderr_to(log_path):  # the JVM inherits this stderr for its lifetime
+        with _output_to(log_path):  # the JVM inherits these for its lifetime
             session = builder.enableHiveSupport().getOrCreate()
             session.sparkContext.setLogLevel("ERROR")
             session.catalog.listDatabases()  # opens the metastore now: a held Derby lock fails here
@@ -79,18 +79,23 @@ def spark_session() -> SparkSession:
 
 
 @contextlib.contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Point file descriptor 2 at ``path`` (appending) for the block; child processes keep it."""
+def _output_to(path: Path) -> Iterator[None]:
+    """Point file descriptors 1 and 2 at ``path`` (appending) for the block; child processes started in
+    it (the JVM) keep writing there, this process gets its own stdout and stderr back."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = [os.dup(1), os.dup(2)]
     target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
+        os.dup2(target, 1)
         os.dup2(target, 2)
         yield
     finally:
+        sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(target)
 
 

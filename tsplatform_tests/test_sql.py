@@ -161,7 +161,7 @@ def test_the_command_in_a_fresh_process_prints_only_its_error(tmp_path: Path) ->
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,  # a safety net only: seconds on an idle machine, many minutes on a crowded one
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == ""
