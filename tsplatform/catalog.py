@@ -272,6 +272,24 @@ class Catalog:
             lambda: self.db.series.update_one({"_id": series_id}, {"$set": fields}, upsert=True),
         )
 
+    def update_series_many(self, docs: list[dict[str, Any]]) -> None:
+        """``$set`` the fields of each ``{"_id": series_id, ...}`` document on its series (upsert)."""
+        ops = [
+            UpdateOne(
+                {"_id": d["_id"]}, {"$set": {k: _py(v) for k, v in d.items() if k != "_id"}}, upsert=True
+            )
+            for d in docs
+        ]
+        if ops:
+            self._call("update series", lambda: self.db.series.bulk_write(ops, ordered=False))
+
+    def series_fields(self, fields: list[str]) -> dict[str, dict[str, Any]]:
+        """``series_id -> {field: value}`` of every series document that has any of ``fields``."""
+        projection = dict.fromkeys(fields, 1)
+        query = {"$or": [{f: {"$exists": True}} for f in fields]}
+        docs = self._call("read series fields", lambda: list(self.db.series.find(query, projection)))
+        return {d.pop("_id"): d for d in docs}
+
 
 def partition_checksum(table: pa.Table) -> str:
     """Order-independent SHA-256 of a partition's readings (provenance and values), 16 hex digits."""

@@ -6,10 +6,15 @@ from typing import Any
 
 import dagster as dg
 
+from tsplatform.assets.analyse import period_estimates
 from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.compaction import compact_raw_readings_job, compact_raw_readings_schedule
+from tsplatform.assets.decompose import decompositions
+from tsplatform.assets.denoise import denoised_readings
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
+from tsplatform.assets.regularize import regularized_readings
 from tsplatform.assets.retention import retention_job, retention_schedule
+from tsplatform.assets.summarize import correlations, hourly_readings, series_profiles
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
 from tsplatform.resources.lake import LakeResource
@@ -37,7 +42,18 @@ def resources_for(environment: str) -> dict[str, Any]:
 
 
 defs = dg.Definitions(
-    assets=[raw_readings, quarantine, validated_readings],
+    assets=[
+        raw_readings,
+        quarantine,
+        validated_readings,
+        period_estimates,
+        regularized_readings,
+        denoised_readings,
+        decompositions,
+        hourly_readings,
+        series_profiles,
+        correlations,
+    ],
     jobs=[ingest_kafka, retention_job, compact_raw_readings_job],
     sensors=[
         kafka_offset_sensor,
@@ -45,7 +61,11 @@ defs = dg.Definitions(
             "automation_sensor",
             target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Evaluates the assets' automation conditions (late data re-validates old days).",
+            minimum_interval_seconds=get_settings().automation_interval_s,
+            description=(
+                "Evaluates the assets' automation conditions: new and late data re-materialize their day and "
+                "every day whose lookback window includes it; several days at once run as a backfill."
+            ),
         ),
     ],
     schedules=[retention_schedule, compact_raw_readings_schedule],

@@ -80,6 +80,19 @@ def register_partition(spark: SparkSession, lake: Lake, dataset: str, schema: pa
     return name
 
 
+def ensure_columns(spark: SparkSession, dataset: str, schema: pa.Schema) -> None:
+    """Add the columns of ``schema`` the table lacks (a dataset whose columns grow, e.g. a new season in
+    ``decompositions``); older partitions read them as null."""
+    name = table_name(dataset)
+    if not spark.catalog.tableExists(name):
+        return
+    present = {c.name for c in spark.catalog.listColumns(name)}
+    missing = [f for f in schema if f.name not in present]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {spark_ddl_type(f.type)}" for f in missing)
+        spark.sql(f"ALTER TABLE {name} ADD COLUMNS ({columns})")
+
+
 def drop_partition(spark: SparkSession, dataset: str, day: dt.date) -> None:
     """Remove a day partition from the metastore (files are the lake's business)."""
     spark.sql(

@@ -101,6 +101,23 @@ class Settings(BaseSettings):
         default_factory=dict, description="Extra Spark conf (JSON object), e.g. executor memory."
     )
 
+    # --- The asset graph on Spark (tsplatform/assets/, tsplatform/spark_io.py) -----------------
+    series_buckets: int = Field(
+        0,
+        ge=0,
+        description="Buckets of series per pandas call on the executors (hash(series_id) mod N); "
+        "0 = spark.sql.shuffle.partitions, raised so a bucket holds at most ~500k input rows.",
+    )
+    impute_max_gap_s: float = Field(
+        86_400.0, gt=0, description="Gaps longer than this (seconds) stay NaN in regularized_readings."
+    )
+    imputation_reselect_days: int = Field(
+        7, ge=1, description="A series' imputation method is re-selected when older than this many days."
+    )
+    automation_interval_s: int = Field(
+        30, ge=1, description="Seconds between evaluations of the automation sensor."
+    )
+
     # --- Ray / MLflow ------------------------------------------------------------------------
     ray_address: str | None = Field(None, description="ray:// address; default starts a local Ray.")
     mlflow_uri: str | None = Field(None, description="MLflow tracking URI; default <state>/mlruns.")

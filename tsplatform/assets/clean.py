@@ -1,41 +1,53 @@
 """``validated_readings``: each day's raw readings validated and de-duplicated per series, on Spark.
 
-Spark runs the pure functions of :mod:`tsplatform.timeseries.validate` per series
-(``groupBy("series_id").applyInPandas``): the Pandera reading schema, timestamp checks (parseable, not in
-the future, inside the partition's UTC day) and the sensor range ``[rstart, rend]``, then exact and
-same-timestamp duplicates (keep-first in offset order). Valid rows go to ``validated_readings``,
-rejected ones with their ``reason`` to ``validation_rejects`` — nothing is dropped silently. A day's
-output is bounded (one day of readings), so the driver writes each dataset's day partition as one
-atomically renamed Parquet file, replacing the previous version of the partition, and registers the
-day's partitions of ``raw_readings``, ``validated_readings`` and ``validation_rejects`` in the Hive
-metastore (``SELECT ... FROM tsplatform.validated_readings``).
+Spark runs the pure functions of :mod:`tsplatform.timeseries.validate` per series-day on the executors
+(:func:`tsplatform.spark_io.apply_per_series` over buckets of series): the Pandera reading schema,
+timestamp checks (parseable, not in the future, inside the partition's UTC day) and the sensor range
+``[rstart, rend]``, then exact and same-timestamp duplicates (keep-first in offset order). Valid rows go to
+``validated_readings``, rejected ones with their ``reason`` to ``validation_rejects`` — nothing is dropped
+silently. The executors write both datasets (:func:`tsplatform.spark_io.replace_day_partitions`: staged,
+then one atomic rename per day partition); nothing is collected to the driver but counts. The day's
+partitions of ``raw_readings``, ``validated_readings`` and ``validation_rejects`` are registered in the
+Hive metastore (``SELECT ... FROM tsplatform.validated_readings``).
 
-Automation: the asset re-materializes any day whose ``raw_readings`` partition was updated — the newest
-day and days touched by late data alike (``eager`` without its latest-time-window filter).
+Backfills run as one run over the whole range (``BackfillPolicy.single_run``). Automation: the asset
+re-materializes any day whose ``raw_readings`` partition was updated — the newest day and days touched by
+late data alike (:data:`tsplatform.assets.automation.validated_on_new_or_late_raw`).
 """
 
 # No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 import datetime as dt
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 from dagster_pyspark import PySparkResource
+from pyspark.sql import functions as F
 
+from tsplatform.assets.automation import validated_on_new_or_late_raw
+from tsplatform.assets.common import KINDS, OWNERS, column_schema, empty_frame, run_days, with_day
 from tsplatform.assets.ingest import raw_readings
-from tsplatform.hive import register_partition, spark_ddl_columns
+from tsplatform.hive import register_partition
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
-from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions
 from tsplatform.resources.lake import LakeResource
-from tsplatform.timeseries.validate import deduplicate, readings_schema, validate_readings
+from tsplatform.spark_io import (
+    DAY_COLUMN,
+    apply_per_series,
+    bucket_count,
+    duplicate_keys,
+    read_days,
+    replace_day_partitions,
+    schema_failures,
+)
+from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, deduplicate, readings_schema, validate_readings
 
 REJECTS_SCHEMA = RAW_READINGS_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
 _OUT_SCHEMA = REJECTS_SCHEMA.set(REJECTS_SCHEMA.get_field_index("reason"), pa.field("reason", pa.string()))
+_SERIES_DAY = "_series_day"
 
-#: Update any day partition whose upstream changed (late data included), once upstream runs are done.
-any_day_eager = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+#: kept for callers of the earlier name
+any_day_eager = validated_on_new_or_late_raw
 
 
 def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.DataFrame:
@@ -51,39 +63,54 @@ def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.
     return out
 
 
-def validate_day_on_spark(spark: Any, lake: Lake, day: dt.date, now: pd.Timestamp) -> pd.DataFrame | None:
-    """Run :func:`validate_series` per series of ``raw_readings/<day>`` on Spark; ``None`` if no data."""
-    files = lake.partition_files("raw_readings", day)
-    if not files:
+def _as_readings(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Spark batch as the reading frame ``readings_schema`` describes (UTC millisecond event_time)."""
+    out = frame.copy()
+    out["event_time"] = pd.to_datetime(out["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
+    return out
+
+
+def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):  # type: ignore[no-untyped-def]
+    """Validated and rejected rows of ``raw_readings`` for ``days`` as one Spark DataFrame (``reason`` null
+    for valid rows; ``_day`` = the raw partition), computed per series-day on the executors; None when
+    no day has raw data."""
+    raws = []
+    for day in days:
+        raw = read_days(spark, lake, "raw_readings", [day], RAW_READINGS_SCHEMA)
+        if raw is not None:
+            raws.append(raw.withColumn(DAY_COLUMN, F.lit(day.isoformat())))
+    if not raws:
         return None
-    uris = [f if "://" in f else f"file://{f}" for f in files]
-    raw = spark.read.schema(spark_ddl_columns(RAW_READINGS_SCHEMA)).parquet(*uris)
+    raw = raws[0]
+    for more in raws[1:]:
+        raw = raw.unionByName(more)
+    raw = raw.withColumn(_SERIES_DAY, F.concat_ws("|", F.col(DAY_COLUMN), F.col("series_id")))
+    out_schema = with_day(_OUT_SCHEMA)
 
-    def per_series(frame: pd.DataFrame) -> pd.DataFrame:
-        return validate_series(frame, day, now)[[f.name for f in _OUT_SCHEMA]]
+    def per_series_day(frame: pd.DataFrame) -> pd.DataFrame:
+        day = dt.date.fromisoformat(frame[DAY_COLUMN].iloc[0])
+        rows = frame.drop(columns=[DAY_COLUMN, _SERIES_DAY]).sort_values("offset", kind="stable")
+        rows["event_time"] = pd.to_datetime(rows["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
+        rows["ingested_at"] = pd.to_datetime(rows["ingested_at"], utc=True).dt.as_unit("ms")
+        return validate_series(rows, day, now).assign(**{DAY_COLUMN: day.isoformat()})
 
-    result = (
-        raw.groupBy("series_id").applyInPandas(per_series, schema=spark_ddl_columns(_OUT_SCHEMA)).toPandas()
+    return apply_per_series(
+        per_series_day, out_schema, [raw], key=_SERIES_DAY, buckets=bucket_count(spark, [raw])
     )
-    for column in ("event_time", "ingested_at"):  # Spark hands back naive session-time (UTC) stamps
-        result[column] = pd.to_datetime(result[column], utc=True).dt.as_unit("ms")
-    return result
-
-
-def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pandas(frame[[f.name for f in schema]], schema=schema, preserve_index=False)
 
 
 @dg.asset(
     partitions_def=daily_partitions,
     deps=[raw_readings],
     group_name="clean",
-    kinds={"spark", "parquet", "pandera"},
-    automation_condition=any_day_eager,
+    kinds=KINDS,
+    owners=OWNERS,
+    automation_condition=validated_on_new_or_late_raw,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool="spark",  # one Spark step at a time locally: the embedded Derby metastore is single-process
     check_specs=[
-        dg.AssetCheckSpec("matches_reading_schema", asset="validated_readings"),
-        dg.AssetCheckSpec("unique_series_timestamps", asset="validated_readings"),
+        dg.AssetCheckSpec("matches_reading_schema", asset="validated_readings", blocking=True),
+        dg.AssetCheckSpec("unique_series_timestamps", asset="validated_readings", blocking=True),
         dg.AssetCheckSpec("every_raw_reading_accounted_for", asset="validated_readings"),
     ],
     description="Schema- and timestamp-valid, de-duplicated readings of the day; rejects kept with reasons.",
@@ -91,46 +118,65 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 def validated_readings(
     context: dg.AssetExecutionContext, spark: PySparkResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    day = dt.date.fromisoformat(context.partition_key)
+    days = run_days(context)
     the_lake = lake.lake()
     session = spark.spark_session
     now = pd.Timestamp.now(tz="UTC")
-    raw = the_lake.read_partition("raw_readings", day, columns=["offset"])
-    raw_rows = 0 if raw is None else raw.num_rows  # counted independently of the Spark job
-    out = validate_day_on_spark(session, the_lake, day, now)
-    if out is None or out.empty:
-        out = _OUT_SCHEMA.empty_table().to_pandas()
-    valid_mask = out["reason"].isna()
-    valid, rejects = out[valid_mask].drop(columns="reason"), out[~valid_mask]
-    valid = valid.sort_values(["series_id", "event_time"], kind="stable")
-    name = f"{day.isoformat()}.parquet"
-    the_lake.write_file("validated_readings", day, name, _to_table(valid, RAW_READINGS_SCHEMA))
-    the_lake.write_file("validation_rejects", day, name, _to_table(rejects, REJECTS_SCHEMA))
-    register_partition(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, day)
-    register_partition(session, the_lake, "validated_readings", RAW_READINGS_SCHEMA, day)
-    register_partition(session, the_lake, "validation_rejects", REJECTS_SCHEMA, day)
-
-    schema_errors = 0
-    if len(valid):
-        try:
-            readings_schema.validate(valid, lazy=True)
-        except Exception as exc:  # pandera SchemaErrors: count the failure cases
-            schema_errors = len(getattr(exc, "failure_cases", [])) or 1
-    duplicated = int(valid.duplicated(["series_id", "event_time"]).sum())
-    reasons = rejects["reason"].value_counts().to_dict()
+    raw_rows = sum(t.num_rows for d in days if (t := the_lake.read_partition("raw_readings", d, ["offset"])))
+    out = validate_days_on_spark(session, the_lake, days, now)
+    if out is None:
+        out = empty_frame(session, with_day(_OUT_SCHEMA))
+    out = out.persist()
+    try:
+        replace_day_partitions(
+            session,
+            out.where(F.col("reason").isNull()),
+            the_lake,
+            "validated_readings",
+            days,
+            RAW_READINGS_SCHEMA,
+        )
+        replace_day_partitions(
+            session,
+            out.where(F.col("reason").isNotNull()),
+            the_lake,
+            "validation_rejects",
+            days,
+            REJECTS_SCHEMA,
+        )
+        counts = out.groupBy(F.col("reason").isNull().alias("valid")).count().collect()
+        reasons = {
+            r["reason"]: int(r["count"])
+            for r in out.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
+        }
+    finally:
+        out.unpersist()
+    for day in days:
+        register_partition(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, day)
+    valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
+    rejected = sum(int(r["count"]) for r in counts if not r["valid"])
+    written = read_days(session, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
+    if written is not None:
+        schema_errors, examples = schema_failures(written, readings_schema, prepare=_as_readings)
+        duplicated = duplicate_keys(written, ["series_id", "event_time"])
+        series = int(written.agg(F.countDistinct("series_id")).collect()[0][0])
+    else:
+        schema_errors, examples, duplicated, series = 0, [], 0, 0
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(valid),
+            "dagster/row_count": valid_rows,
             "raw_rows": raw_rows,
-            "rejected": len(rejects),
-            "reasons": dg.MetadataValue.json({str(k): int(v) for k, v in reasons.items()}),
-            "series": int(valid["series_id"].nunique()) if len(valid) else 0,
+            "rejected": rejected,
+            "reasons": dg.MetadataValue.json(reasons),
+            "series": series,
+            "days": f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0]),
+            "dagster/column_schema": column_schema(RAW_READINGS_SCHEMA),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="matches_reading_schema",
                 passed=schema_errors == 0,
-                metadata={"errors": schema_errors},
+                metadata={"errors": schema_errors, "examples": dg.MetadataValue.json(examples)},
             ),
             dg.AssetCheckResult(
                 check_name="unique_series_timestamps",
@@ -139,8 +185,8 @@ def validated_readings(
             ),
             dg.AssetCheckResult(
                 check_name="every_raw_reading_accounted_for",
-                passed=len(valid) + len(rejects) == raw_rows,
-                metadata={"valid": len(valid), "rejected": len(rejects), "raw": raw_rows},
+                passed=valid_rows + rejected == raw_rows,
+                metadata={"valid": valid_rows, "rejected": rejected, "raw": raw_rows},
             ),
         ],
     )

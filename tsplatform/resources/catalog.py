@@ -14,6 +14,10 @@ class CatalogResource(dg.ConfigurableResource):
     uri: str = ""
     db: str = ""
 
-    def catalog(self) -> Catalog:
+    def settings_pair(self) -> tuple[str, str]:
+        """``(uri, database)`` after the fallbacks (what executors need to open their own client)."""
         settings = get_settings()
-        return Catalog(self.uri or settings.mongo_uri, self.db or settings.mongo_db)
+        return self.uri or settings.mongo_uri, self.db or settings.mongo_db
+
+    def catalog(self) -> Catalog:
+        return Catalog(*self.settings_pair())

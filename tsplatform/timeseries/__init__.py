@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "detect_anomalies": "anomalies",
     # denoise.py
     "denoise": "denoise",
+    "process": "denoise",
+    "select_processing": "denoise",
     # decompose.py
     "decompose": "decompose",
     "seasonal_periods": "decompose",

@@ -112,3 +112,74 @@ def _ema(
     result[flagged] = ema[flagged]
     result[np.isnan(values)] = np.nan
     return result
+
+
+PROCESSING_CHOICES: tuple[str, ...] = ("none", *METHODS)
+
+
+def process(series: pd.Series, flags: pd.Series | pd.DataFrame, method: str) -> pd.Series:
+    """``series`` with its flagged points processed by ``method`` on the same index: ``none`` keeps it,
+    ``drop`` sets the flagged values to NaN (the row stays, so the grid stays regular), ``clip`` and
+    ``ema`` (scope ``flagged``) as :func:`denoise`. Raises ValueError for an unknown method."""
+    if method == "none":
+        return series.astype(float)
+    if method == "drop":
+        flagged = _flags_for(series, flags)
+        return series.astype(float).mask(flagged)
+    if method not in METHODS:
+        raise ValueError(f"unknown processing {method!r}; expected one of {PROCESSING_CHOICES}")
+    return denoise(series.astype(float), flags, method)  # type: ignore[arg-type]
+
+
+def _lagged(values: np.ndarray, lags: int) -> np.ndarray:
+    """Rows ``[1, v[t-lags], ..., v[t-1]]`` for t = lags .. n-1."""
+    n = values.size
+    cols = [values[lags - k : n - k] for k in range(lags, 0, -1)]
+    return np.column_stack([np.ones(n - lags), *cols])
+
+
+def select_processing(
+    series: pd.Series,
+    flags: pd.Series | pd.DataFrame,
+    methods: tuple[str, ...] = PROCESSING_CHOICES,
+    *,
+    holdout: float = 0.2,
+    lags: int = 6,
+) -> tuple[str, dict[str, float]]:
+    """Choose the processing of flagged points by one-step-ahead forecast error against **raw** targets.
+
+    For each method the series is processed (:func:`process`; ``drop``'s holes linearly interpolated, as
+    the imputation downstream would), an AR(``lags``) least-squares forecaster is fitted on the processed
+    first ``1 - holdout`` of the rows and scored (RMSE) on the last ``holdout``: inputs are the processed
+    lags, targets the **raw** values (BENCHMARKS.md "Noise processing": processed targets reward
+    smoothing). Returns ``(method, rmse per method)``; ties and too little data (fewer than ``4 * lags``
+    training rows or ``lags`` scored targets) give ``"none"``, as does a series without flags.
+    """
+    flagged = _flags_for(series, flags)
+    scores: dict[str, float] = {m: float("nan") for m in methods}
+    raw = series.to_numpy(dtype=float)
+    if not flagged.any():
+        return "none", scores
+    split = round(raw.size * (1 - holdout))
+    for method in methods:
+        processed = process(series, flags, method)
+        if method == "drop":
+            processed = processed.interpolate(limit_area="inside")
+        p = processed.to_numpy(dtype=float)
+        if p.size <= lags + 1:
+            continue
+        x = _lagged(p, lags)
+        y_fit = p[lags:]
+        y_raw = raw[lags:]
+        train = np.arange(lags, raw.size) < split
+        ok_train = train & np.isfinite(x).all(axis=1) & np.isfinite(y_fit)
+        ok_test = ~train & np.isfinite(x).all(axis=1) & np.isfinite(y_raw)
+        if ok_train.sum() < 4 * lags or ok_test.sum() < lags:
+            continue
+        coef, *_ = np.linalg.lstsq(x[ok_train], y_fit[ok_train], rcond=None)
+        error = x[ok_test] @ coef - y_raw[ok_test]
+        scores[method] = float(np.sqrt(np.mean(error**2)))
+    finite = [m for m in methods if np.isfinite(scores[m])]
+    if not finite:
+        return "none", scores
+    return min(finite, key=lambda m: (scores[m], methods.index(m))), scores

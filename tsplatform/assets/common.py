@@ -1,0 +1,166 @@
+"""What every Spark asset of the graph shares: run days, check specs, read-back, metadata, check results.
+
+An asset of the graph reads its inputs for the run's days (plus lookback), computes its dataset with
+:func:`tsplatform.spark_io.apply_per_series`, replaces the day partitions with
+:func:`tsplatform.spark_io.replace_day_partitions`, then reads back what it wrote (cached on the executors)
+for its checks, metadata and catalog updates: only aggregates reach the driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+import pyarrow as pa
+
+from tsplatform.hive import spark_ddl_columns, spark_ddl_type
+from tsplatform.lake import Lake
+from tsplatform.partitions import days_of
+from tsplatform.spark_io import (
+    DAY_COLUMN,
+    duplicate_keys,
+    read_days,
+    replace_day_partitions,
+    schema_failures,
+    with_day_of,
+)
+
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+OWNERS = ["team:data-platform"]
+KINDS = {"spark", "parquet", "pandera"}
+WORST_ROWS = 5
+
+
+def with_day(schema: pa.Schema) -> pa.Schema:
+    """``schema`` plus the ``_day`` routing column of :func:`apply_per_series` output."""
+    return schema.append(pa.field(DAY_COLUMN, pa.string()))
+
+
+def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The UTC days of the run (one, or a backfill's whole range)."""
+    return days_of(context.partition_time_window)
+
+
+def span(days: Sequence[dt.date], lookback_days: int) -> list[dt.date]:
+    """The run's days plus the ``lookback_days - 1`` days before the first."""
+    first = days[0] - dt.timedelta(days=lookback_days - 1)
+    return [first + dt.timedelta(days=i) for i in range((days[-1] - first).days + 1)]
+
+
+def check_specs(asset: str, checks: dict[str, tuple[str, bool]]) -> list[dg.AssetCheckSpec]:
+    """``{name: (description, blocking)}`` -> the asset's check specs."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking)
+        for name, (description, blocking) in checks.items()
+    ]
+
+
+def empty_frame(spark: SparkSession, schema: pa.Schema) -> DataFrame:
+    return spark.createDataFrame([], schema=spark_ddl_columns(schema))
+
+
+def read_or_empty(
+    spark: SparkSession, lake: Lake, dataset: str, days: Sequence[dt.date], schema: pa.Schema
+) -> DataFrame:
+    frame = read_days(spark, lake, dataset, days, schema)
+    return frame if frame is not None else empty_frame(spark, schema)
+
+
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, spark_ddl_type(f.type).lower()) for f in schema])
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(rows[0])
+
+    def cell(value: Any) -> str:
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Written:
+    """The day partitions an asset just wrote, read back (cached) with ``_day``."""
+
+    frame: DataFrame
+    days: list[dt.date]
+    schema: pa.Schema
+
+    def close(self) -> None:
+        self.frame.unpersist()
+
+
+def write(
+    spark: SparkSession,
+    out: DataFrame,
+    lake: Lake,
+    dataset: str,
+    days: Sequence[dt.date],
+    schema: pa.Schema,
+) -> Written:
+    """Replace the day partitions with ``out`` and read them back for checks and metadata."""
+    replace_day_partitions(spark, out, lake, dataset, days, schema)
+    back = read_or_empty(spark, lake, dataset, days, schema)
+    back = back.withColumn(DAY_COLUMN, back["date"]) if "date" in schema.names else with_day_of(back)
+    return Written(back.cache(), list(days), schema)
+
+
+def summary(
+    written: Written, counts: dict[str, Column] | None = None, worst: tuple[Column, list[str]] | None = None
+) -> dict[str, Any]:
+    """Materialization metadata: rows, series, days, extra ``counts`` (name -> aggregate column), the worst
+    series (``(order column, columns to show)``) as a markdown table, and the column schema."""
+    from pyspark.sql import functions as F
+
+    frame = written.frame
+    series = F.countDistinct("series_id") if "series_id" in written.schema.names else F.lit(None)
+    aggs = [F.count(F.lit(1)).alias("rows"), series.alias("series")]
+    aggs += [column.alias(name) for name, column in (counts or {}).items()]
+    row = frame.agg(*aggs).collect()[0].asDict()
+    metadata: dict[str, Any] = {
+        "dagster/row_count": int(row.pop("rows")),
+        "days": f"{written.days[0]}..{written.days[-1]}" if len(written.days) > 1 else str(written.days[0]),
+        "dagster/column_schema": column_schema(written.schema),
+    }
+    if row.get("series") is not None:
+        metadata["series"] = int(row.pop("series"))
+    row.pop("series", None)
+    metadata.update({k: (int(v) if v is not None else 0) for k, v in row.items()})
+    if worst is not None:
+        order, columns = worst
+        top = frame.orderBy(order).select(*columns).limit(WORST_ROWS).collect()
+        metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in top]))
+    return metadata
+
+
+def schema_check(written: Written, model: type[pandera.DataFrameModel]) -> dg.AssetCheckResult:
+    failures, examples = schema_failures(written.frame.drop(DAY_COLUMN), model)
+    return dg.AssetCheckResult(
+        check_name="matches_schema",
+        passed=failures == 0,
+        metadata={"failure_cases": failures, "examples": dg.MetadataValue.json(examples)},
+    )
+
+
+def unique_check(written: Written, name: str, keys: Sequence[str]) -> dg.AssetCheckResult:
+    extra = duplicate_keys(written.frame, keys)
+    return dg.AssetCheckResult(
+        check_name=name, passed=extra == 0, metadata={"duplicate_rows": extra, "keys": ", ".join(keys)}
+    )
+
+
+def count_check(written: Written, name: str, condition: Column, what: str) -> dg.AssetCheckResult:
+    bad = int(written.frame.where(condition).count())
+    return dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata={what: bad})

@@ -1,0 +1,109 @@
+"""``decompositions``: STL/MSTL trend, seasonal components and residual for each day's grid points.
+
+Per series and day (:func:`tsplatform.timeseries.stages.decompose_series`, on the executors): the
+processed values of ``denoised_readings`` over the ``DECOMPOSITION_LOOKBACK_DAYS`` (28) days ending at the
+day, on the day's grid (holes linearly filled for the fit), decomposed with the seasons
+``seasonal_periods`` derives from the day's period estimate. Columns ``seasonal_<samples>``: one per
+season length among the run's series (the distinct periods are the only thing collected to the driver);
+a series without that season has nulls there. A series too short for its seasons gets a note.
+"""
+
+# No `from __future__ import annotations`: Dagster resolves the resource annotations at decoration.
+import dagster as dg
+import pandas as pd
+from dagster_pyspark import PySparkResource
+from pyspark.sql import functions as F
+
+from tsplatform.assets.analyse import period_estimates
+from tsplatform.assets.automation import on_new_or_late_data
+from tsplatform.assets.common import (
+    KINDS,
+    OWNERS,
+    check_specs,
+    read_or_empty,
+    run_days,
+    schema_check,
+    span,
+    summary,
+    unique_check,
+    with_day,
+    write,
+)
+from tsplatform.assets.denoise import denoised_readings
+from tsplatform.datasets import (
+    DENOISED_READINGS,
+    PERIOD_ESTIMATES,
+    DecompositionsModel,
+    decompositions_schema,
+)
+from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, daily_partitions, lookback
+from tsplatform.resources.lake import LakeResource
+from tsplatform.spark_io import apply_per_series, bucket_count
+from tsplatform.timeseries.decompose import seasonal_periods
+from tsplatform.timeseries.stages import decompose_series
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[
+        period_estimates,
+        dg.AssetDep(denoised_readings, partition_mapping=lookback(DECOMPOSITION_LOOKBACK_DAYS)),
+    ],
+    group_name="decompose",
+    kinds=KINDS,
+    owners=OWNERS,
+    automation_condition=on_new_or_late_data,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="spark",
+    check_specs=check_specs(
+        "decompositions",
+        {
+            "matches_schema": ("Pandera DecompositionsModel: trend, seasonal_<p>, resid are floats.", False),
+            "one_row_per_series_time": ("One row per (series, grid time).", False),
+        },
+    ),
+    description=(
+        f"STL/MSTL trend, one seasonal_<samples> per season and resid for the day's grid points, fitted over "
+        f"{DECOMPOSITION_LOOKBACK_DAYS} days of denoised values; seasons from the day's period estimate."
+    ),
+)
+def decompositions(
+    context: dg.AssetExecutionContext, spark: PySparkResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    days = run_days(context)
+    session, the_lake = spark.spark_session, lake.lake()
+    values = read_or_empty(
+        session, the_lake, "denoised_readings", span(days, DECOMPOSITION_LOOKBACK_DAYS), DENOISED_READINGS
+    )
+    estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
+    periods = [
+        r["period_s"]
+        for r in estimates.select("period_s").where(F.col("period_s").isNotNull()).distinct().collect()
+    ]
+    seasons = sorted({p for s in periods for p in seasonal_periods(pd.Timedelta(seconds=s))})
+    schema = decompositions_schema(seasons)
+
+    def per_series(rows, estimate_rows):  # type: ignore[no-untyped-def]
+        return decompose_series(rows, estimate_rows, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
+
+    out = apply_per_series(
+        per_series, with_day(schema), [values, estimates], buckets=bucket_count(session, [values])
+    )
+    written = write(session, out, the_lake, "decompositions", days, schema)
+    try:
+        metadata = summary(
+            written,
+            counts={"not_decomposed": F.sum(F.col("trend").isNull().cast("int"))},
+            worst=(
+                F.desc_nulls_last(F.abs(F.col("resid"))),
+                ["series_id", "position", "type_name", "event_time", "resid", "note"],
+            ),
+        )
+        metadata["seasons"] = ", ".join(str(s) for s in seasons) or "(none)"
+        checks = [
+            schema_check(written, DecompositionsModel),
+            unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]),
+        ]
+    finally:
+        written.close()
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -1,0 +1,303 @@
+"""Spark plumbing of the asset graph: read day partitions, run a pandas function per series on the
+executors, replace day partitions atomically, and compute checks, all without collecting data to the driver.
+
+* :func:`read_days` — a Spark DataFrame over the visible Parquet files of some day partitions.
+* :func:`apply_per_series` — runs ``fn(frame_1[, frame_2])`` per series (or per any key column) on the
+  executors, over BUCKETS of series per Python call: ``groupBy(pmod(xxhash64(key), N)).applyInPandas``
+  (``cogroup`` for two inputs), looping over the series of a bucket inside the call. One call per series
+  would pay pandas'/Pandera's fixed per-call cost 10,000 times a day (NOTES.md "Measured on the landed
+  code"); a bucket pays it once. N: ``TSPLATFORM_SERIES_BUCKETS`` or ``spark.sql.shuffle.partitions``,
+  raised so that a bucket holds at most ``ROWS_PER_BUCKET`` input rows (the executor's memory bound).
+* :func:`replace_day_partitions` — the executors write the result, one file per day, under
+  ``<dataset>/_staging/<token>/``; then each day's file is moved over ``<partition>/<day>.parquet`` with one
+  rename, and the day is registered in the Hive metastore. Readers (the lake, Spark, Hive) skip
+  ``_``-prefixed names, so a crash while writing leaves only invisible staged files (removed by the next
+  writer after ``STALE_STAGING``); a crash between renames leaves every day either wholly old or wholly
+  new (never half-visible: a day is always exactly one file). A rerun of the run repairs the rest.
+* :func:`schema_failures` / :func:`duplicate_keys` — checks computed by the executors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from tsplatform.datasets import naive_utc
+from tsplatform.hive import ensure_columns, register_partition, spark_ddl_columns
+from tsplatform.lake import Lake
+from tsplatform.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
+    from pyspark.sql import DataFrame, SparkSession
+
+#: Upper bound of input rows per bucket (one pandas call holds a bucket in memory).
+ROWS_PER_BUCKET = 500_000
+#: Staged output older than this is a dead writer's leftover and is deleted by the next writer.
+STALE_STAGING = dt.timedelta(hours=6)
+DAY_COLUMN = "_day"
+BUCKET_COLUMN = "_bucket"
+
+
+def _file_uri(path: str) -> str:
+    return path if "://" in path else f"file://{path}"
+
+
+def read_days(
+    spark: SparkSession, lake: Lake, dataset: str, days: Sequence[dt.date], schema: pa.Schema | None = None
+) -> DataFrame | None:
+    """The rows of ``dataset`` in ``days`` (``None`` when none of them has a file). ``schema``: the columns
+    to read (missing ones are null); without it the files' merged schema."""
+    files = [f for day in days for f in lake.partition_files(dataset, day)]
+    if not files:
+        return None
+    reader = spark.read
+    reader = (
+        reader.schema(spark_ddl_columns(schema))
+        if schema is not None
+        else reader.option("mergeSchema", "true")
+    )
+    return reader.parquet(*[_file_uri(f) for f in files])
+
+
+def bucket_count(spark: SparkSession, frames: Sequence[DataFrame]) -> int:
+    """Buckets for :func:`apply_per_series` (see the module doc)."""
+    configured = get_settings().series_buckets or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    rows = sum(f.count() for f in frames)  # Parquet row counts come from the footers
+    return max(1, configured, math.ceil(rows / ROWS_PER_BUCKET))
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _conform(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """``frame`` with exactly the schema's columns in order (missing ones null) and naive-UTC times."""
+    columns = [f.name for f in schema]
+    if frame.empty:
+        return _empty(columns)
+    for name in columns:
+        if name not in frame.columns:
+            frame[name] = None
+    return naive_utc(frame[columns])
+
+
+def apply_per_series(
+    fn: Callable[..., pd.DataFrame],
+    schema: pa.Schema,
+    frames: Sequence[DataFrame],
+    *,
+    key: str = "series_id",
+    buckets: int,
+) -> DataFrame:
+    """``fn(rows_1[, rows_2])`` for every value of ``key`` (the rows of that key in each input; an input
+    without rows for it gives an empty frame), run on the executors over ``buckets`` hash buckets of keys.
+    ``fn`` returns rows of ``schema`` (extra columns are dropped, missing ones null). One or two inputs."""
+    from pyspark.sql import functions as F
+
+    if not 1 <= len(frames) <= 2:
+        raise ValueError(f"apply_per_series takes one or two inputs, got {len(frames)}")
+    ddl = spark_ddl_columns(schema)
+
+    def per_bucket(*parts: pd.DataFrame) -> pd.DataFrame:
+        groups = [
+            {k: g for k, g in part.groupby(key, sort=False)} if len(part) and key in part else {}
+            for part in parts
+        ]
+        keys = sorted(set().union(*groups))
+        outputs = []
+        for k in keys:
+            subsets = [g.get(k, part.iloc[0:0]) for g, part in zip(groups, parts, strict=True)]
+            out = fn(*subsets)
+            if out is not None and len(out):
+                outputs.append(out)
+        if not outputs:
+            return _conform(pd.DataFrame(), schema)
+        return _conform(pd.concat(outputs, ignore_index=True), schema)
+
+    bucketed = [f.withColumn(BUCKET_COLUMN, F.pmod(F.xxhash64(F.col(key)), F.lit(buckets))) for f in frames]
+    if len(bucketed) == 1:
+
+        def one(data: pd.DataFrame) -> pd.DataFrame:
+            return per_bucket(data)
+
+        return bucketed[0].groupBy(BUCKET_COLUMN).applyInPandas(one, schema=ddl)
+
+    def two(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+        return per_bucket(left, right)
+
+    left, right = (f.groupBy(BUCKET_COLUMN) for f in bucketed)
+    return left.cogroup(right).applyInPandas(two, schema=ddl)
+
+
+def with_day_of(frame: DataFrame, column: str = "event_time") -> DataFrame:
+    """``frame`` plus the ``_day`` (``YYYY-MM-DD``, UTC) of a timestamp column."""
+    from pyspark.sql import functions as F
+
+    return frame.withColumn(DAY_COLUMN, F.date_format(F.col(column), "yyyy-MM-dd"))
+
+
+def _clean_stale_staging(lake: Lake, dataset: str) -> None:
+    staging = f"{lake.dataset_path(dataset)}/_staging"
+    fs = lake.fs
+    if fs.get_file_info(staging).type != pafs.FileType.Directory:
+        return
+    cutoff = time.time() - STALE_STAGING.total_seconds()
+    for info in fs.get_file_info(pafs.FileSelector(staging)):
+        if info.mtime is not None and info.mtime.timestamp() < cutoff:
+            if info.type == pafs.FileType.Directory:
+                fs.delete_dir(info.path)
+            else:
+                fs.delete_file(info.path)
+
+
+def replace_day_partitions(
+    spark: SparkSession,
+    frame: DataFrame,
+    lake: Lake,
+    dataset: str,
+    days: Sequence[dt.date],
+    schema: pa.Schema,
+) -> dict[dt.date, str]:
+    """Replace the ``days`` partitions of ``dataset`` with the rows of ``frame`` (columns of ``schema`` and
+    ``_day``); a day without rows gets an empty file. Registers each day in Hive. Returns day -> file.
+
+    Written by the executors (one task per day writes the day's file); the driver only renames.
+    """
+    from pyspark.sql import functions as F
+
+    _clean_stale_staging(lake, dataset)
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
+    token = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+    staging = f"{lake.dataset_path(dataset)}/_staging/{token}"
+    wanted = {d.isoformat() for d in days}
+    columns = [F.col(f"`{f.name}`") for f in schema]
+    (
+        frame.where(F.col(DAY_COLUMN).isin(sorted(wanted)))
+        .repartition(F.col(DAY_COLUMN))  # all rows of a day in one task: one file per day
+        .select(*columns, F.col(DAY_COLUMN))
+        .write.mode("overwrite")
+        .option("compression", "zstd")
+        .partitionBy(DAY_COLUMN)
+        .parquet(f"{lake.uri(dataset)}/_staging/{token}")
+    )
+    fs = lake.fs
+    staged: dict[str, list[str]] = {}
+    if fs.get_file_info(staging).type == pafs.FileType.Directory:
+        for info in fs.get_file_info(pafs.FileSelector(staging, recursive=True)):
+            name = info.base_name
+            parent = info.path.rsplit("/", 2)[-2]
+            if (
+                info.type == pafs.FileType.File
+                and name.endswith(".parquet")
+                and not name.startswith(("_", "."))
+            ):
+                staged.setdefault(parent.removeprefix(f"{DAY_COLUMN}="), []).append(info.path)
+    written: dict[dt.date, str] = {}
+    try:
+        for day in days:
+            key = day.isoformat()
+            files = staged.get(key, [])
+            if len(files) > 1:
+                raise RuntimeError(f"{dataset}/{key}: {len(files)} staged files, expected one per day")
+            if files:
+                source = files[0]
+            else:  # no rows for the day: an empty file replaces what was there
+                source = f"{staging}/empty-{key}.parquet"
+                pq.write_table(schema.empty_table(), source, filesystem=fs, compression="zstd")
+            target_dir = lake.partition_path(dataset, day)
+            fs.create_dir(target_dir, recursive=True)
+            target = f"{target_dir}/{key}.parquet"
+            fs.move(source, target)  # the swap: one rename, atomic on a local FS and HDFS
+            for other in lake.partition_files(dataset, day):  # files of an older layout, if any
+                if other != target:
+                    fs.delete_file(other)
+            register_partition(spark, lake, dataset, schema, day)
+            written[day] = target
+        ensure_columns(spark, dataset, schema)
+    finally:
+        if fs.get_file_info(staging).type == pafs.FileType.Directory:
+            fs.delete_dir(staging)
+    return written
+
+
+def schema_failures(
+    frame: DataFrame,
+    model: type[pandera.DataFrameModel] | pandera.DataFrameSchema,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] = naive_utc,
+    sample: int = 5,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Pandera failure cases of ``frame`` (each batch passed through ``prepare``) counted by the executors,
+    batch by batch; returns ``(number of failure cases, a few (check, column) groups)``."""
+    from pyspark.sql import functions as F
+
+    from tsplatform.datasets import schema_failures as failures_of
+
+    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            cases = failures_of(model, batch, prepare)
+            if len(cases):
+                yield cases
+
+    cases = frame.mapInPandas(validate, schema="`check` STRING, `column` STRING, `failure_case` STRING")
+    summary = (
+        cases.groupBy("check", "column")
+        .agg(F.count(F.lit(1)).alias("n"), F.first("failure_case").alias("example"))
+        .orderBy(F.desc("n"))
+        .collect()
+    )
+    total = sum(int(r["n"]) for r in summary)
+    return total, [r.asDict() for r in summary[:sample]]
+
+
+def duplicate_keys(frame: DataFrame, keys: Sequence[str]) -> int:
+    """Rows beyond the first per ``keys`` (0 = the keys are unique)."""
+    from pyspark.sql import functions as F
+
+    counts = frame.groupBy(*keys).count().where(F.col("count") > 1)
+    row = counts.agg(F.sum(F.col("count") - 1).alias("extra")).collect()[0]
+    return int(row["extra"] or 0)
+
+
+def irregular_series(frame: DataFrame) -> int:
+    """Series-days whose consecutive ``event_time`` steps are not all equal (0 = every day on a grid)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    by_series = Window.partitionBy("series_id", DAY_COLUMN).orderBy("event_time")
+    steps = frame.withColumn(
+        "_step",
+        F.col("event_time").cast("double") - F.lag(F.col("event_time").cast("double")).over(by_series),
+    )
+    per_day = steps.groupBy("series_id", DAY_COLUMN).agg(
+        F.min("_step").alias("lo"), F.max("_step").alias("hi")
+    )
+    return int(per_day.where(F.abs(F.col("hi") - F.col("lo")) > 1e-3).count())
+
+
+def write_series_state(frame: DataFrame, mongo_uri: str, mongo_db: str) -> None:
+    """``$set`` the columns of ``frame`` (``_id`` = series id) on the catalog's series documents, from the
+    executors (bulk upserts per Spark partition)."""
+
+    def upsert(rows: Iterator[Any]) -> None:
+        from tsplatform.catalog import Catalog
+
+        docs = [row.asDict() for row in rows]
+        if not docs:
+            return
+        catalog = Catalog(mongo_uri, mongo_db)
+        try:
+            catalog.update_series_many(docs)
+        finally:
+            catalog.close()
+
+    frame.foreachPartition(upsert)

@@ -1,0 +1,486 @@
+"""What each asset of the graph computes for one series (or one position) over a run's days, on pandas.
+
+Each function takes the rows of ONE series (``correlate_position``: of one position) as plain pandas
+frames — everything the asset read for it, lookback days included — and returns the rows of its dataset
+for the requested ``days`` (columns of :mod:`tsplatform.datasets` plus ``_day``, the ``YYYY-MM-DD`` day
+partition a row belongs to). They call the pure core and nothing else: Spark executors run them per
+series (``tsplatform.spark_io.apply_per_series``), and tests run them on pandas as the reference.
+
+Timestamps may come tz-aware or naive (naive = UTC). A series too short, too sparse or too irregular
+for a step gets rows whose ``note`` says why (passed through unmodified where that is safe); nothing
+here raises for thin data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsplatform.timeseries.anomalies import detect_anomalies
+from tsplatform.timeseries.decompose import decompose, seasonal_periods
+from tsplatform.timeseries.denoise import process, select_processing
+from tsplatform.timeseries.gaps import regularize
+from tsplatform.timeseries.impute import _runs, impute, select_imputation
+from tsplatform.timeseries.period import PeriodEstimate, estimate_period
+from tsplatform.timeseries.profile import correlations, profile
+from tsplatform.timeseries.resample import align, resample
+
+DAY = pd.Timedelta(days=1)
+SECOND_NS = 1_000_000_000
+#: Below this confidence a period estimate is reported with a note ("irregular sampling").
+LOW_CONFIDENCE = 0.5
+#: A window grid longer than this is not built (a period far too short for the data: a bad estimate).
+MAX_GRID_POINTS = 2_000_000
+#: Reasons in validation_rejects that count as duplicates in series_profiles.
+DUPLICATE_REASONS = ("exact_duplicate", "same_timestamp")
+ID_COLUMNS = ("series_id", "position", "type_name")
+
+
+def utc(values: Any) -> pd.DatetimeIndex:
+    """Timestamps as a UTC DatetimeIndex (naive values are taken as UTC)."""
+    return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+
+
+def day_start(day: dt.date) -> pd.Timestamp:
+    return pd.Timestamp(day, tz="UTC")
+
+
+def window(day: dt.date, days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of the ``days`` UTC days ending with ``day``."""
+    return day_start(day) - (days - 1) * DAY, day_start(day) + DAY
+
+
+def identity(*frames: pd.DataFrame) -> dict[str, Any]:
+    """``series_id``, ``position``, ``type_name`` of the first non-empty frame."""
+    for frame in frames:
+        if len(frame):
+            row = frame.iloc[-1]
+            return {c: row[c] for c in ID_COLUMNS if c in frame.columns}
+    return {}
+
+
+def values_by_time(frame: pd.DataFrame, column: str = "value") -> pd.Series:
+    """``frame[column]`` indexed by UTC ``event_time``, sorted by time (stable)."""
+    if not len(frame):
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    s = pd.Series(frame[column].to_numpy(dtype=float), index=utc(frame["event_time"]))
+    return s.sort_index(kind="stable")
+
+
+def _rows(base: Mapping[str, Any], times: pd.DatetimeIndex, columns: Mapping[str, Any]) -> pd.DataFrame:
+    out = pd.DataFrame({"event_time": times, **columns})
+    for key, value in base.items():
+        out[key] = value
+    return out
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _seconds(value: pd.Timedelta) -> float:
+    return value.value / SECOND_NS
+
+
+def _estimate(row: Mapping[str, Any]) -> PeriodEstimate | None:
+    """The PeriodEstimate of a ``period_estimates`` row (None when it has no period)."""
+    period_s = row.get("period_s")
+    if period_s is None or not np.isfinite(period_s) or period_s <= 0:
+        return None
+    period = pd.Timedelta(round(float(period_s) * SECOND_NS), unit="ns")
+    phase = pd.Timedelta(round(float(row.get("phase_s") or 0.0) * SECOND_NS), unit="ns")
+    return PeriodEstimate(
+        period=period,
+        confidence=float(row.get("confidence") or 0.0),
+        jitter=pd.Timedelta(0),
+        phase=phase,
+        n_samples=int(row.get("n_samples") or 0),
+        n_distinct=int(row.get("n_samples") or 0),
+        resolution=pd.Timedelta(1, unit="ns"),
+    )
+
+
+def estimates_by_day(estimates: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """``period_estimates`` rows of one series keyed by ``date``."""
+    if not len(estimates):
+        return {}
+    return {str(r["date"]): r for r in estimates.to_dict("records")}
+
+
+# --- period_estimates -------------------------------------------------------------------------
+def estimate_periods(readings: pd.DataFrame, days: Sequence[dt.date], lookback_days: int) -> pd.DataFrame:
+    """One ``period_estimates`` row per day with readings in its window of ``lookback_days`` days."""
+    if not len(readings):
+        return pd.DataFrame()
+    base = identity(readings)
+    times = utc(readings["event_time"])
+    rows = []
+    for day in days:
+        lo, hi = window(day, lookback_days)
+        inside = times[(times >= lo) & (times < hi)]
+        if not len(inside):
+            continue
+        row: dict[str, Any] = {
+            **base,
+            "date": day.isoformat(),
+            "_day": day.isoformat(),
+            "n_samples": len(inside),
+        }
+        try:
+            est = estimate_period(inside)
+        except ValueError:
+            distinct = inside.nunique()
+            rows.append(
+                {
+                    **row,
+                    "period_s": np.nan,
+                    "confidence": np.nan,
+                    "jitter_s": np.nan,
+                    "phase_s": np.nan,
+                    "note": f"too few samples for a period: {distinct} distinct timestamp(s), need 3",
+                }
+            )
+            continue
+        note = None
+        if est.confidence < LOW_CONFIDENCE:
+            note = f"irregular sampling: confidence {est.confidence:.2f}"
+        rows.append(
+            {
+                **row,
+                "period_s": _seconds(est.period),
+                "confidence": est.confidence,
+                "jitter_s": _seconds(est.jitter),
+                "phase_s": _seconds(est.phase),
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --- regularized_readings ---------------------------------------------------------------------
+def _long_gaps(grid: pd.Series, max_slots: int) -> np.ndarray:
+    """Mask of the NaN slots in runs longer than ``max_slots``."""
+    starts, ends = _runs(grid.isna().to_numpy())
+    mask = np.zeros(len(grid), dtype=bool)
+    for a, b in zip(starts, ends, strict=True):
+        if b - a > max_slots:
+            mask[a:b] = True
+    return mask
+
+
+def regularize_series(
+    readings: pd.DataFrame,
+    estimates: pd.DataFrame,
+    days: Sequence[dt.date],
+    state: Mapping[str, Any] | None,
+    *,
+    lookback_days: int,
+    max_gap_s: float,
+    reselect_days: int,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each day's slots of the series on its phase-aligned grid (``regularize`` with the day's estimate),
+    missing slots imputed with the series' method; NaN runs longer than ``max_gap_s`` stay NaN.
+
+    The grid and the imputation see the ``lookback_days`` window ending at the day (a gap across midnight
+    is filled from both sides). The method is ``state["imputation_method"]`` while
+    ``state["imputation_selected"]`` (``YYYY-MM-DD``) is less than ``reselect_days`` old, else it is
+    re-selected by ``select_imputation`` on the window's grid (and kept for the following days). Without a
+    period estimate the day's readings pass through unmodified (method ``none``) with a note.
+    """
+    if not len(readings):
+        return pd.DataFrame()
+    base = identity(readings, estimates)
+    series = values_by_time(readings)
+    per_day = estimates_by_day(estimates)
+    method = (state or {}).get("imputation_method")
+    selected = (state or {}).get("imputation_selected")
+    parts = []
+    for day in days:
+        key = day.isoformat()
+        start, end = day_start(day), day_start(day) + DAY
+        todays = series[(series.index >= start) & (series.index < end)]
+        row = per_day.get(key, {})
+        est = _estimate(row)
+        day_base = {**base, "_day": key}
+
+        def passthrough(
+            note: str, *, day_base: dict[str, Any] = day_base, todays: pd.Series = todays
+        ) -> None:
+            if len(todays):
+                cols = {
+                    "value": todays.to_numpy(),
+                    "is_imputed": False,
+                    "imputation_method": "none",
+                    "imputation_selected": None,
+                    "note": note,
+                }
+                parts.append(_rows(day_base, todays.index, cols))
+
+        if est is None:
+            passthrough(row.get("note") or "no period estimate for the day: readings passed through")
+            continue
+        lo, hi = window(day, lookback_days)
+        recent = series[(series.index >= lo) & (series.index < hi)]
+        recent = recent[recent.notna()]
+        if not len(recent):
+            continue
+        span = (recent.index.max() - recent.index.min()) / est.period
+        if span > MAX_GRID_POINTS:
+            passthrough(f"period {est.period} too short for the data's span: readings passed through")
+            continue
+        grid = regularize(recent, est)
+        in_day = (grid.index >= start) & (grid.index < end)
+        if not in_day.any():
+            continue
+        note = None
+        fresh = selected is not None and (day - dt.date.fromisoformat(selected)).days < reselect_days
+        if method is None or not fresh:
+            try:
+                method = select_imputation(grid, seed=seed).method
+            except ValueError as exc:
+                method, note = "linear", f"imputation not selected ({exc}): linear"
+            selected = key
+        missing = grid.isna().to_numpy()
+        try:
+            filled = impute(grid, method)
+        except ValueError as exc:
+            filled, note = impute(grid, "linear"), f"{method} failed ({exc}): linear"
+        values = filled.to_numpy(copy=True)
+        long_gap = _long_gaps(grid, int(max_gap_s * SECOND_NS // est.period.value))
+        values[long_gap] = np.nan
+        if long_gap[in_day].any():
+            longest = pd.Timedelta(seconds=max_gap_s)
+            gap_note = f"{int(long_gap[in_day].sum())} slot(s) in gaps longer than {longest} left missing"
+            note = gap_note if note is None else f"{note}; {gap_note}"
+        cols = {
+            "value": values[in_day],
+            "is_imputed": missing[in_day] & ~np.isnan(values[in_day]),
+            "imputation_method": method,
+            "imputation_selected": selected,
+            "note": note,
+        }
+        parts.append(_rows(day_base, grid.index[in_day], cols))
+    return _concat(parts)
+
+
+# --- denoised_readings ------------------------------------------------------------------------
+def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_days: int) -> pd.DataFrame:
+    """Each day's rows flagged by ``detect_anomalies(causal=True)`` over the ``history_days`` ending at the
+    day, processed by the method :func:`select_processing` picks on that window (``none`` included)."""
+    if not len(regularized):
+        return pd.DataFrame()
+    base = identity(regularized)
+    series = values_by_time(regularized)
+    series = series[~series.index.duplicated(keep="last")]
+    parts = []
+    for day in days:
+        start, end = day_start(day), day_start(day) + DAY
+        lo, _hi = window(day, history_days)
+        recent = series[(series.index >= lo) & (series.index < end)]
+        in_day = (recent.index >= start) & (recent.index < end)
+        if not in_day.any():
+            continue
+        flags = detect_anomalies(recent, causal=True)
+        method, _scores = select_processing(recent, flags)
+        processed = process(recent, flags, method)
+        cols = {
+            "value": processed.to_numpy()[in_day],
+            "value_raw": recent.to_numpy()[in_day],
+            "anomaly_score": flags["score"].to_numpy()[in_day],
+            "is_anomaly": flags["is_anomaly"].fillna(False).to_numpy(dtype=bool)[in_day],
+            "processing": method,
+        }
+        parts.append(_rows({**base, "_day": day.isoformat()}, recent.index[in_day], cols))
+    return _concat(parts)
+
+
+# --- decompositions ---------------------------------------------------------------------------
+def _on_grid(series: pd.Series, est: PeriodEstimate) -> pd.Series:
+    """The points of ``series`` on the estimate's grid, reindexed onto the full grid (NaN between)."""
+    p, phase = est.period.value, est.phase.value
+    t = series.index.asi8
+    k = np.rint((t - phase) / p).astype(np.int64)
+    on = np.abs(t - (k * p + phase)) <= p // 1000
+    kept = series[on].dropna()
+    if not len(kept):
+        return kept
+    grid = pd.date_range(kept.index[0], kept.index[-1], freq=est.period)
+    return kept[~kept.index.duplicated(keep="last")].reindex(grid)
+
+
+def decompose_series(
+    denoised: pd.DataFrame,
+    estimates: pd.DataFrame,
+    days: Sequence[dt.date],
+    season_lengths: Sequence[int],
+    *,
+    lookback_days: int,
+) -> pd.DataFrame:
+    """Each day's grid points with STL/MSTL trend, ``seasonal_<p>`` and resid, fitted over the
+    ``lookback_days`` of processed values ending at the day (holes linearly filled for the fit); seasons
+    from ``seasonal_periods`` of the day's period. Rows whose components could not be fitted say why."""
+    if not len(denoised):
+        return pd.DataFrame()
+    base = identity(denoised, estimates)
+    series = values_by_time(denoised)
+    per_day = estimates_by_day(estimates)
+    seasons = [f"seasonal_{p}" for p in sorted(set(season_lengths))]
+    parts = []
+    for day in days:
+        start, end = day_start(day), day_start(day) + DAY
+        times = series.index[(series.index >= start) & (series.index < end)]
+        if not len(times):
+            continue
+        cols: dict[str, Any] = {c: np.nan for c in ("trend", *seasons, "resid")}
+        row = per_day.get(day.isoformat(), {})
+        est = _estimate(row)
+        note = None
+        if est is None:
+            note = "no period estimate for the day"
+        elif not (periods := seasonal_periods(est.period)):
+            note = f"no daily or weekly season for a period of {est.period}"
+        else:
+            lo, _hi = window(day, lookback_days)
+            grid = _on_grid(series[(series.index >= lo) & (series.index < end)], est)
+            filled = impute(grid, "linear") if len(grid) else grid
+            filled = filled.dropna()
+            try:
+                fit = decompose(filled, periods)
+            except ValueError as exc:
+                note = f"not decomposed: {exc}"
+            else:
+                fit = fit.rename(columns={"seasonal": f"seasonal_{fit.attrs['periods'][0]}"})
+                fit = fit.reindex(times)
+                cols = {c: fit[c].to_numpy() if c in fit else np.nan for c in cols}
+                if fit["trend"].isna().any():
+                    note = f"{int(fit['trend'].isna().sum())} point(s) outside the fitted span"
+        parts.append(_rows({**base, "_day": day.isoformat()}, times, {**cols, "note": note}))
+    return _concat(parts)
+
+
+# --- hourly_readings --------------------------------------------------------------------------
+def hourly_series(denoised: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFrame:
+    """Per hour of each day (``event_time`` = the hour's start): mean, min, max and count of the
+    processed values (count 0 and NaN statistics for an hour whose values are all missing)."""
+    if not len(denoised):
+        return pd.DataFrame()
+    base = identity(denoised)
+    series = values_by_time(denoised)
+    parts = []
+    for day in days:
+        start, end = day_start(day), day_start(day) + DAY
+        s = series[(series.index >= start) & (series.index < end)]
+        if not len(s):
+            continue
+        stats = {how: resample(s, "1h", how) for how in ("mean", "min", "max")}
+        count = s.notna().astype(np.int64).resample("1h", label="left", closed="left", origin="epoch").sum()
+        hours = stats["mean"].index
+        cols = {how: stats[how].to_numpy() for how in stats}
+        cols["count"] = count.reindex(hours, fill_value=0).to_numpy(dtype=np.int64)
+        parts.append(_rows({**base, "_day": day.isoformat()}, hours, cols))
+    return _concat(parts)
+
+
+# --- series_profiles --------------------------------------------------------------------------
+def profile_series(sources: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFrame:
+    """One ``series_profiles`` row per day with data, from the union of the series' day rows.
+
+    ``sources``: columns ``source`` (validated | rejects | regularized | denoised | estimate), ``date``,
+    ``event_time``, ``value`` and ``flag``: rejects' flag = a duplicate reason, regularized's = imputed,
+    denoised's = anomalous; an estimate row carries ``period_s`` as ``value``. Statistics are the core
+    ``profile`` of the validated values; ``expected`` = grid slots of the day, ``missing_rate`` = the share
+    of them without an observed value, ``anomaly_rate`` = flagged / valued denoised rows.
+    """
+    if not len(sources):
+        return pd.DataFrame()
+    base = identity(sources)
+    parts = []
+    for day in days:
+        key = day.isoformat()
+        today = sources[sources["date"] == key]
+        by = {
+            name: today[today["source"] == name]
+            for name in ("validated", "rejects", "regularized", "denoised")
+        }
+        if not (len(by["validated"]) or len(by["regularized"])):
+            continue
+        estimate = today[today["source"] == "estimate"]["value"]
+        period_s = float(estimate.iloc[0]) if len(estimate) and np.isfinite(estimate.iloc[0]) else np.nan
+        observed = values_by_time(by["validated"])
+        stats = profile(observed)
+        reg, den = by["regularized"], by["denoised"]
+        imputed = int(reg["flag"].fillna(False).sum())
+        expected = len(reg)
+        notes = []
+        if expected:
+            observed_slots = int((reg["value"].notna() & ~reg["flag"].fillna(False).astype(bool)).sum())
+            missing_rate = float(np.clip(1 - observed_slots / expected, 0, 1))
+        else:
+            missing_rate = np.nan
+            notes.append("no grid slots (no regularized rows)")
+        if not np.isfinite(period_s):
+            notes.append("no period estimate")
+        flagged = int(den["flag"].fillna(False).sum())
+        valued = int(den["value"].notna().sum())
+        row = {
+            **base,
+            "date": key,
+            "_day": key,
+            "period_s": period_s,
+            "expected": expected,
+            "present": len(by["validated"]),
+            "duplicates": int(by["rejects"]["flag"].fillna(False).sum()),
+            "imputed": imputed,
+            "anomalous": flagged,
+            "missing_rate": missing_rate,
+            "anomaly_rate": flagged / valued if valued else np.nan,
+            **{k: stats[k] for k in ("mean", "std", "min", "q01", "q25", "median", "q75", "q99", "max")},
+            "note": "; ".join(notes) or None,
+        }
+        parts.append(pd.DataFrame([row]))
+    return _concat(parts)
+
+
+# --- correlations -----------------------------------------------------------------------------
+def correlate_position(denoised: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFrame:
+    """Per day, the series of one position aligned onto a common grid (``align``: the coarsest period)
+    and their pairwise Pearson correlations with pair counts, one row per pair ``series_a < series_b``.
+    Series with fewer than 2 values in the day are left out (a position needs 2 series)."""
+    if not len(denoised):
+        return pd.DataFrame()
+    position = denoised["position"].iloc[0]
+    times = utc(denoised["event_time"])
+    parts = []
+    for day in days:
+        start, end = day_start(day), day_start(day) + DAY
+        today = denoised[(times >= start) & (times < end)]
+        members = {}
+        for sid, rows in today.groupby("series_id", sort=True):
+            s = values_by_time(rows).dropna()
+            s = s[~s.index.duplicated(keep="last")]
+            if s.index.nunique() >= 2:
+                members[str(sid)] = s
+        if len(members) < 2:
+            continue
+        corr, counts = correlations(align(members))
+        names = sorted(members)
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "position": position,
+                    "date": day.isoformat(),
+                    "_day": day.isoformat(),
+                    "series_a": [a for a, _ in pairs],
+                    "series_b": [b for _, b in pairs],
+                    "pearson": [float(corr.at[a, b]) for a, b in pairs],
+                    "n": [int(counts.at[a, b]) for a, b in pairs],
+                }
+            )
+        )
+    return _concat(parts)
