@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,38 +65,105 @@ GRAPH_ASSETS = (
 
 
 # --- the pandas peer ---------------------------------------------------------------------------------
-def _validated(frame: pd.DataFrame, state: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _tagged(frame: pd.DataFrame, source: str, value: pd.Series, flag: pd.Series) -> pd.DataFrame:
+    """pandas twin of ``tsplatform.assets.summarize._tagged`` (the profile's input rows)."""
+    times = pd.to_datetime(frame["event_time"], utc=True) if "event_time" in frame else None
+    return pd.DataFrame(
+        {
+            "series_id": frame["series_id"].to_numpy(),
+            "position": frame["position"].to_numpy(),
+            "type_name": frame["type_name"].to_numpy(),
+            "event_time": times.dt.tz_localize(None).to_numpy() if times is not None else pd.NaT,
+            "value": pd.to_numeric(value, errors="coerce").to_numpy(dtype=float),
+            "date": frame["date"].to_numpy() if "date" in frame else times.dt.strftime("%Y-%m-%d").to_numpy(),
+            "source": source,
+            "flag": flag.astype(bool).to_numpy(),
+        }
+    )
+
+
+def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFrame]:
+    """The graph's per-series core (``tsplatform.timeseries.stages``, as the assets call it) over every
+    series of ``raw`` in this process; returns each asset's rows."""
     from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.settings import get_settings
+    from tsplatform.timeseries import stages
+    from tsplatform.timeseries.decompose import seasonal_periods
 
-    out = validate_series(frame, DAY, pd.Timestamp.now(tz="UTC"))
-    return out[out["reason"].isna()].drop(columns="reason")
-
-
-#: asset -> per-series step of the peer chain: (the raw series-day, earlier steps' outputs) -> output.
-PEER_STEPS: dict[str, Callable[[pd.DataFrame, dict[str, pd.DataFrame]], pd.DataFrame]] = {
-    "validated_readings": _validated,
-}
+    settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
+    out: dict[str, list[pd.DataFrame]] = {a: [] for a in assets}
+    per_position: dict[str, list[pd.DataFrame]] = {}
+    seasons: list[int] | None = None
+    for _, frame in raw.groupby("series_id", sort=False):
+        checked = validate_series(frame, DAY, now)
+        valid, rejects = checked[checked["reason"].isna()], checked[checked["reason"].notna()]
+        out["validated_readings"].append(valid)
+        if len(assets) == 1:
+            continue
+        est = stages.estimate_periods(valid, days, PERIOD_LOOKBACK_DAYS)
+        reg = stages.regularize_series(
+            valid,
+            est,
+            days,
+            None,
+            lookback_days=PERIOD_LOOKBACK_DAYS,
+            max_gap_s=settings.impute_max_gap_s,
+            reselect_days=settings.imputation_reselect_days,
+        )
+        den = stages.denoise_series(reg, days, ANOMALY_LOOKBACK_DAYS)
+        if seasons is None:  # the Spark asset takes the seasons of every period of the day; one here
+            periods = est["period_s"].dropna()
+            seasons = (
+                sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+            )
+        dec = stages.decompose_series(den, est, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
+        hourly = stages.hourly_series(den, days)
+        sources = pd.concat(
+            [
+                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
+                _tagged(
+                    rejects, "rejects", rejects["value"], rejects["reason"].isin(stages.DUPLICATE_REASONS)
+                ),
+                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+            ],
+            ignore_index=True,
+        )
+        profile = stages.profile_series(sources, days)
+        for asset, rows in (
+            ("period_estimates", est),
+            ("regularized_readings", reg),
+            ("denoised_readings", den),
+            ("decompositions", dec),
+            ("hourly_readings", hourly),
+            ("series_profiles", profile),
+        ):
+            if asset in out:
+                out[asset].append(rows)
+        per_position.setdefault(str(frame["position"].iloc[0]), []).append(den)
+    if "correlations" in out:
+        for parts in per_position.values():
+            out["correlations"].append(stages.correlate_position(pd.concat(parts, ignore_index=True), days))
+    return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
 
 
 def run_peer(lake: Lake, assets: list[str], out_dir: Path) -> dict[str, float]:
-    """The chain of core functions over every series in this one process; CPU and wall seconds."""
-    steps = [a for a in assets if a in PEER_STEPS]
+    """:func:`run_peer_chain` over the raw day in this one process, reading the lake and writing each
+    asset's rows as Parquet; CPU and wall seconds."""
     started_cpu, started = time.process_time(), time.perf_counter()
     raw = lake.read_partition("raw_readings", DAY).to_pandas()
-    outputs: dict[str, list[pd.DataFrame]] = {a: [] for a in steps}
-    for _, frame in raw.groupby("series_id", sort=False):
-        state: dict[str, pd.DataFrame] = {}
-        for asset in steps:
-            state[asset] = PEER_STEPS[asset](frame, state)
-            outputs[asset].append(state[asset])
-    for asset, parts in outputs.items():
-        pq.write_table(
-            pa.Table.from_pandas(pd.concat(parts, ignore_index=True)), out_dir / f"{asset}.parquet"
-        )
+    outputs = run_peer_chain(raw, assets)
+    for asset, frame in outputs.items():
+        frame = frame.copy()
+        for column in frame.select_dtypes("object").columns:
+            frame[column] = frame[column].astype(str)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out_dir / f"{asset}.parquet")
     return {
         "cpu_s": time.process_time() - started_cpu,
         "wall_s": time.perf_counter() - started,
-        "steps": len(steps),
+        "steps": len(outputs),
     }
 
 
@@ -137,7 +203,8 @@ def _sample(root: psutil.Process, seen: Sampled, stop: threading.Event) -> None:
             try:
                 times = proc.cpu_times()
                 rss = proc.memory_info().rss
-                role = seen.role.get(proc.pid) or _role(proc)
+                cached = seen.role.get(proc.pid)  # a fork is "python" until it execs java
+                role = cached if cached in ("driver JVM", "python workers") else _role(proc)
             except psutil.Error:
                 continue
             if role == "python driver" and proc.pid != root.pid:  # forks of the pyspark daemon
