@@ -76,15 +76,11 @@ def bucket_count(spark: SparkSession, frames: Sequence[DataFrame]) -> int:
     return max(1, configured, math.ceil(rows / ROWS_PER_BUCKET))
 
 
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-
-
 def _conform(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     """``frame`` with exactly the schema's columns in order (missing ones null) and naive-UTC times."""
     columns = [f.name for f in schema]
     if frame.empty:
-        return _empty(columns)
+        return naive_utc(schema.empty_table().to_pandas())
     for name in columns:
         if name not in frame.columns:
             frame[name] = None

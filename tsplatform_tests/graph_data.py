@@ -116,8 +116,12 @@ def build(start: dt.date, days: int = 14) -> GraphData:
     t0 = pd.Timestamp(start, tz="UTC")
     active = {name: where for name, where in DEFECTS.items() if where[1] < days}
     for i, (position, type_name, values, offset) in enumerate(base_series()):
+        if offset >= days:
+            continue
         s = tile(values, start + dt.timedelta(days=offset), days - offset).round(6)
-        frame = pd.DataFrame({"position": position, "type_name": type_name, "event_time": s.index, "value": s})
+        frame = pd.DataFrame(
+            {"position": position, "type_name": type_name, "event_time": s.index, "value": s}
+        )
         frame = frame.reset_index(drop=True)
         if "gap_3h" in active and i == DEFECTS["gap_3h"][0]:
             lo = t0 + DEFECTS["gap_3h"][1] * DAY + pd.Timedelta(hours=9)
@@ -143,7 +147,8 @@ def build(start: dt.date, days: int = 14) -> GraphData:
             late.append(frame[held])
             frame = frame[~held]
         rows.append(frame)
-    return GraphData(start, days, _raw(pd.concat(rows)), _raw(pd.concat(late)))
+    readings = pd.concat(rows)
+    return GraphData(start, days, _raw(readings), _raw(pd.concat(late) if late else readings.iloc[0:0]))
 
 
 def _raw(frame: pd.DataFrame) -> pd.DataFrame:

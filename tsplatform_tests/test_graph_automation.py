@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from tsplatform.partitions import (
     ANOMALY_LOOKBACK_DAYS,
@@ -39,15 +42,34 @@ DAYS = [START + dt.timedelta(days=i) for i in range(14)]
 
 def keys(first: dt.date, count: int, last: dt.date) -> set[str]:
     """``count`` day keys from ``first``, not past ``last`` (the partitions that exist)."""
-    return {(first + dt.timedelta(days=i)).isoformat() for i in range(count) if first + dt.timedelta(days=i) <= last}
+    return {
+        (first + dt.timedelta(days=i)).isoformat()
+        for i in range(count)
+        if first + dt.timedelta(days=i) <= last
+    }
 
 
 def materialize(instance: dg.DagsterInstance, asset: str, day: str, passed: bool = True) -> None:
+    """Report a materialization of ``asset`` for ``day`` and its blocking checks' results against it."""
+    key = dg.AssetKey(asset)
     instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=day))
-    for check in CHECKED.get(asset, ()):
+    checks = CHECKED.get(asset, ())
+    if not checks:
+        return
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1
+    ).records[0]
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+    for check in checks:
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset), check_name=check, passed=passed, partition=day
+                asset_key=key,
+                check_name=check,
+                passed=passed,
+                partition=day,
+                target_materialization_data=target,
             )
         )
 
@@ -95,19 +117,24 @@ def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
         assert again.total_requested == 0
 
 
-def test_a_failed_blocking_check_stops_the_days_below_it() -> None:
+def test_a_30_day_backfill_is_one_run_per_asset() -> None:
+    """Dagster's run requests for 30 days of every asset downstream of raw_readings: each asset appears in
+    exactly one run, which covers the whole range (BackfillPolicy.single_run)."""
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+
     from tsplatform.definitions import defs
 
+    graph = defs.get_repository_def().asset_graph
+    days = [(START + dt.timedelta(days=i)).isoformat() for i in range(30)]
+    wanted = [AssetKeyPartitionKey(dg.AssetKey(a), d) for a in GRAPH for d in days]
     with dg.instance_for_test() as instance:
-        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        day = DAYS[0].isoformat()
-        materialize(instance, "raw_readings", day)
-        materialize(instance, "validated_readings", day)
-        materialize(instance, "period_estimates", day, passed=False)  # a blocking check failed
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-        assert day not in requested(result, "regularized_readings")
-        assert day not in requested(result, "decompositions")
-        # the same graph with the check passing goes ahead
-        materialize(instance, "period_estimates", day, passed=True)
-        fixed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
-        assert day in requested(fixed, "regularized_readings")
+        requests = build_run_requests_with_backfill_policies(wanted, graph, instance)
+    runs_of = {a: [r for r in requests if dg.AssetKey(a) in (r.asset_selection or [])] for a in GRAPH}
+    for asset, runs in runs_of.items():
+        assert len(runs) == 1, asset
+        tags = runs[0].tags
+        assert tags["dagster/asset_partition_range_start"] == days[0], asset
+        assert tags["dagster/asset_partition_range_end"] == days[-1], asset

@@ -1,0 +1,281 @@
+"""The asset graph on a real Spark session and a real Dagster instance, against the core on pandas.
+
+14 days x 24 series derived from the shipped real extracts (tsplatform_tests/graph_data.py) with gaps,
+duplicates, spikes and late data (a second raw file for an old day) are materialized as one single-run
+range; every dataset written by the executors must equal the pure per-series functions
+(:mod:`tsplatform.timeseries.stages`, which call the core) run on pandas over the same input: strings,
+booleans, counts and timestamps exactly, floats within 1e-9 (relative and absolute). Checks pass on this
+data; a series id the ingestion would never produce fails a blocking schema check and stops the graph.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsplatform.assets.analyse import period_estimates
+from tsplatform.assets.clean import validate_series, validated_readings
+from tsplatform.assets.decompose import decompositions
+from tsplatform.assets.denoise import denoised_readings
+from tsplatform.assets.regularize import regularized_readings
+from tsplatform.assets.summarize import correlations, hourly_readings, series_profiles
+from tsplatform.datasets import DATASETS
+from tsplatform.lake import Lake
+from tsplatform.partitions import (
+    ANOMALY_LOOKBACK_DAYS,
+    DECOMPOSITION_LOOKBACK_DAYS,
+    PERIOD_LOOKBACK_DAYS,
+)
+from tsplatform.resources.catalog import CatalogResource
+from tsplatform.resources.lake import LakeResource
+from tsplatform.resources.spark import spark_resource
+from tsplatform.timeseries import stages
+from tsplatform.timeseries.decompose import seasonal_periods
+from tsplatform.timeseries.validate import EVENT_TIME_DTYPE
+from tsplatform_tests.graph_data import build, land
+
+START = dt.date(2024, 3, 1)
+DAYS = 14
+GRAPH = [
+    validated_readings,
+    period_estimates,
+    regularized_readings,
+    denoised_readings,
+    decompositions,
+    hourly_readings,
+    series_profiles,
+    correlations,
+]
+FLOAT_TOLERANCE = 1e-9
+
+
+def materialize_range(lake: Lake, db: str, first: dt.date, last: dt.date) -> dg.ExecuteInProcessResult:
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            GRAPH,
+            instance=instance,
+            resources={
+                "spark": spark_resource(),
+                "lake": LakeResource(root=lake.root),
+                "catalog": CatalogResource(db=db),
+            },
+            tags={
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+            raise_on_error=False,
+        )
+
+
+def read(lake: Lake, dataset: str, days: list[dt.date]) -> pd.DataFrame:
+    table = lake.read_days(dataset, days)
+    assert table is not None, dataset
+    return table.to_pandas()
+
+
+def assert_same(actual: pd.DataFrame, expected: pd.DataFrame, keys: list[str], dataset: str) -> None:
+    """Same rows and values (floats within FLOAT_TOLERANCE) regardless of row order."""
+    columns = [c for c in expected.columns if c != "_day"]
+    assert set(columns) <= set(actual.columns), (dataset, set(columns) - set(actual.columns))
+
+    def normal(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[columns].copy()
+        if "event_time" in out:
+            out["event_time"] = pd.to_datetime(out["event_time"], utc=True).dt.as_unit("ns")
+        return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    a, e = normal(actual), normal(expected)
+    assert len(a) == len(e), (dataset, len(a), len(e))
+    for column in columns:
+        left, right = a[column], e[column]
+        if pd.api.types.is_float_dtype(right) or pd.api.types.is_float_dtype(left):
+            ok = np.isclose(
+                left.to_numpy(float),
+                right.to_numpy(float),
+                rtol=FLOAT_TOLERANCE,
+                atol=FLOAT_TOLERANCE,
+                equal_nan=True,
+            )
+            assert ok.all(), (dataset, column, int((~ok).sum()))
+        else:
+            same = left.astype(object).where(left.notna(), None) == right.astype(object).where(
+                right.notna(), None
+            )
+            same |= left.isna().to_numpy() & right.isna().to_numpy()
+            assert same.all(), (
+                dataset,
+                column,
+                a.loc[~same, column].head(3).tolist(),
+                e.loc[~same, column].head(3).tolist(),
+            )
+
+
+def per(frame: pd.DataFrame, key: str = "series_id") -> dict[str, pd.DataFrame]:
+    return {k: g for k, g in frame.groupby(key, sort=True)} if len(frame) else {}
+
+
+def reference(raw: pd.DataFrame, days: list[dt.date]) -> dict[str, pd.DataFrame]:
+    """Every dataset computed on pandas by the same per-series functions, from the raw readings."""
+    now = pd.Timestamp.now(tz="UTC")
+    parts = []
+    raw = raw.sort_values("offset", kind="stable")
+    for (_sid, day), rows in raw.groupby(["series_id", raw["event_time"].dt.date], sort=True):
+        rows = rows.copy()
+        rows["event_time"] = rows["event_time"].astype(EVENT_TIME_DTYPE)
+        parts.append(validate_series(rows, day, now))
+    checked = pd.concat(parts, ignore_index=True)
+    valid = checked[checked["reason"].isna()].drop(columns="reason")
+    out = {"validated_readings": valid, "validation_rejects": checked[checked["reason"].notna()]}
+    empty = valid.iloc[0:0]
+
+    def run(fn, *frames: dict[str, pd.DataFrame], key: str = "series_id") -> pd.DataFrame:  # type: ignore[no-untyped-def]
+        names = sorted(set().union(*frames))
+        results = [fn(*(f.get(n, empty) for f in frames)) for n in names]
+        return pd.concat([r for r in results if len(r)], ignore_index=True)
+
+    pe = run(lambda r: stages.estimate_periods(r, days, PERIOD_LOOKBACK_DAYS), per(valid))
+    reg = run(
+        lambda r, e: stages.regularize_series(
+            r, e, days, None, lookback_days=PERIOD_LOOKBACK_DAYS, max_gap_s=86_400.0, reselect_days=7
+        ),
+        per(valid),
+        per(pe),
+    )
+    den = run(lambda r: stages.denoise_series(r, days, ANOMALY_LOOKBACK_DAYS), per(reg))
+    seasons = sorted(
+        {p for s in pe["period_s"].dropna().unique() for p in seasonal_periods(pd.Timedelta(seconds=s))}
+    )
+    dec = run(
+        lambda r, e: stages.decompose_series(r, e, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS),
+        per(den),
+        per(pe),
+    )
+    hourly = run(lambda r: stages.hourly_series(r, days), per(den))
+    corr = run(lambda r: stages.correlate_position(r, days), per(den, "position"))
+    out.update(
+        period_estimates=pe,
+        regularized_readings=reg,
+        denoised_readings=den,
+        decompositions=dec,
+        hourly_readings=hourly,
+        correlations=corr,
+    )
+    return out
+
+
+@pytest.mark.integration
+def test_the_graph_on_spark_equals_the_core_on_pandas(tmp_path, services) -> None:  # type: ignore[no-untyped-def]
+    lake = Lake(str(tmp_path / "lake"))
+    data = build(START, DAYS)
+    land(lake, data.readings, "run-1.parquet")
+    late_days = land(lake, data.late, "run-2.parquet")  # a later landing run's file for an old day
+    assert late_days == [START + dt.timedelta(days=2)]
+    days = data.day_list
+    db = f"graph_{uuid.uuid4().hex[:8]}"
+
+    result = materialize_range(lake, db, days[0], days[-1])
+    assert result.success
+    runs = {m.asset_key.path[0] for m in result.get_asset_materialization_events()}
+    assert runs == {a.key.path[0] for a in GRAPH}
+    for asset in GRAPH:  # one materialization for the whole range (one Spark job per asset)
+        assert len(result.asset_materializations_for_node(asset.key.path[0])) == DAYS
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [
+        (c.asset_key, c.check_name) for c in checks if not c.passed
+    ]
+
+    raw = pd.concat([data.readings, data.late], ignore_index=True)
+    expected = reference(raw, days)
+    assert_same(
+        read(lake, "validated_readings", days),
+        expected["validated_readings"],
+        ["series_id", "event_time"],
+        "validated",
+    )
+    assert_same(
+        read(lake, "validation_rejects", days),
+        expected["validation_rejects"],
+        ["series_id", "event_time", "offset"],
+        "rejects",
+    )
+    keys = {
+        "period_estimates": ["series_id", "date"],
+        "correlations": ["position", "date", "series_a", "series_b"],
+    }
+    for dataset in (
+        "period_estimates",
+        "regularized_readings",
+        "denoised_readings",
+        "decompositions",
+        "hourly_readings",
+        "correlations",
+    ):
+        assert_same(
+            read(lake, dataset, days),
+            expected[dataset],
+            keys.get(dataset, ["series_id", "event_time"]),
+            dataset,
+        )
+
+    # what the injected defects must have produced
+    reg = read(lake, "regularized_readings", days)
+    assert reg["is_imputed"].sum() > 0
+    assert reg["note"].fillna("").str.contains("gaps longer than").any()  # the 30-hour gap is left missing
+    den = read(lake, "denoised_readings", days)
+    assert den["is_anomaly"].sum() > 0
+    rejects = read(lake, "validation_rejects", days)
+    assert {"exact_duplicate", "same_timestamp"} <= set(rejects["reason"])
+    profiles = read(lake, "series_profiles", days)
+    assert len(profiles) == len(
+        expected["validated_readings"].groupby(
+            ["series_id", expected["validated_readings"]["event_time"].dt.date]
+        )
+    )
+    assert profiles["duplicates"].sum() == rejects["reason"].isin(["exact_duplicate", "same_timestamp"]).sum()
+    assert DATASETS["series_profiles"][1].validate(profiles) is not None
+
+    # Hive tables over the datasets, partitions registered as written
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.getOrCreate()
+    n = spark.sql(
+        "SELECT count(*) AS n FROM tsplatform.denoised_readings WHERE year='2024' AND month='03'"
+    ).collect()[0]["n"]
+    assert n == len(den)
+
+    # catalog: per-series state of the latest day
+    from pymongo import MongoClient
+
+    docs = {d["_id"]: d for d in MongoClient(services.mongo_uri)[db].series.find({})}
+    assert set(docs) == set(raw["series_id"])
+    some = docs[raw["series_id"].iloc[0]]
+    assert {
+        "period_s",
+        "period_confidence",
+        "imputation_method",
+        "imputation_selected",
+        "processing",
+        "missing_rate",
+        "last_processed_day",
+    } <= set(some)
+    assert some["last_processed_day"] == days[-1].isoformat()
+
+
+@pytest.mark.integration
+def test_a_failing_blocking_check_stops_the_graph_below_it(tmp_path, services) -> None:  # type: ignore[no-untyped-def]
+    lake = Lake(str(tmp_path / "lake"))
+    data = build(START, 2)
+    raw = data.readings[data.readings["position"].isin(["ec2 825cc2", "ec2 latency"])].copy()
+    raw.loc[raw["position"] == "ec2 latency", "series_id"] = "Not An Id"  # not what the ingestion produces
+    land(lake, raw, "run-1.parquet")
+    result = materialize_range(lake, f"graph_{uuid.uuid4().hex[:8]}", START, START + dt.timedelta(days=1))
+    assert not result.success
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert [(c.asset_key.path[0], c.check_name) for c in failed] == [("period_estimates", "matches_schema")]
+    done = {m.asset_key.path[0] for m in result.get_asset_materialization_events()}
+    assert done == {"validated_readings", "period_estimates"}  # nothing below the failed blocking check
