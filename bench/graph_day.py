@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,87 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
         for parts in per_position.values():
             out["correlations"].append(stages.correlate_position(pd.concat(parts, ignore_index=True), days))
     return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
+
+
+def profile_core(series: int) -> None:
+    """CPU ms per series of each stage of :func:`run_peer_chain` over ``series`` generated series, with
+    no imputation state (the first day: ``select_imputation`` runs) and with a freshly chosen method."""
+    from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.settings import get_settings
+    from tsplatform.timeseries import stages
+    from tsplatform.timeseries.decompose import seasonal_periods
+
+    raw = generate_day(DAY, series=series).to_pandas()
+    settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
+    fresh = {"imputation_method": "linear", "imputation_selected": DAY.isoformat()}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[..., pd.DataFrame], *args: object, **kwargs: object) -> pd.DataFrame:
+        started = time.process_time()
+        out = fn(*args, **kwargs)
+        cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
+        return out
+
+    for _, frame in raw.groupby("series_id", sort=False):
+        checked = timed("validate_series", validate_series, frame, DAY, now)
+        valid = checked[checked["reason"].isna()]
+        est = timed("estimate_periods", stages.estimate_periods, valid, days, PERIOD_LOOKBACK_DAYS)
+        regular = {}
+        for label, state in (("no state: select_imputation", None), ("method chosen", fresh)):
+            regular[label] = timed(
+                f"regularize_series ({label})",
+                stages.regularize_series,
+                valid,
+                est,
+                days,
+                state,
+                lookback_days=PERIOD_LOOKBACK_DAYS,
+                max_gap_s=settings.impute_max_gap_s,
+                reselect_days=settings.imputation_reselect_days,
+            )
+        reg = regular["method chosen"]
+        den = timed("denoise_series", stages.denoise_series, reg, days, ANOMALY_LOOKBACK_DAYS)
+        periods = est["period_s"].dropna()
+        seasons = (
+            sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+        )
+        timed(
+            "decompose_series",
+            stages.decompose_series,
+            den,
+            est,
+            days,
+            seasons,
+            lookback_days=DECOMPOSITION_LOOKBACK_DAYS,
+        )
+        timed("hourly_series", stages.hourly_series, den, days)
+        sources = pd.concat(
+            [
+                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
+                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+            ],
+            ignore_index=True,
+        )
+        timed("profile_series", stages.profile_series, sources, days)
+    steady = sum(v for k, v in cpu.items() if "no state" not in k)
+    first = (
+        steady
+        - cpu["regularize_series (method chosen)"]
+        + cpu["regularize_series (no state: select_imputation)"]
+    )
+    print(f"### Core chain CPU per series ({series} generated series, one process)\n")
+    print("| stage | CPU ms per series |")
+    print("|---|---:|")
+    for name, value in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"| {name} | {1000 * value / series:.1f} |")
+    print(
+        f"\nchain per series: {1000 * first / series:.0f} ms on a series' first day (imputation selected), "
+        f"{1000 * steady / series:.0f} ms once chosen; x 10,000 series = {10_000 * first / series:.0f} / "
+        f"{10_000 * steady / series:.0f} CPU s (the 60 s goal on 2 cores is 120 CPU s for everything)"
+    )
 
 
 def run_peer(lake: Lake, assets: list[str], out_dir: Path) -> dict[str, float]:
@@ -367,7 +449,18 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="Skip the pandas peer.")
     parser.add_argument("--keep", type=Path, default=None, help="Work in this directory and keep it.")
     parser.add_argument("--write", action="store_true", help="Record the report in BENCHMARKS.md.")
+    parser.add_argument(
+        "--profile-core",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Only: CPU per stage of the core chain on N series.",
+    )
     args = parser.parse_args()
+    if args.profile_core:
+        with recorded("graph_day_core_profile", write=args.write):
+            profile_core(args.profile_core)
+        return
 
     from tsplatform.definitions import defs
 

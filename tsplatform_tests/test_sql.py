@@ -1,13 +1,15 @@
 """``tsplatform sql`` on a real Spark session with the Hive metastore, over a materialized dataset.
 
-The dataset under test is materialized by its asset on a real Dagster instance; the rows ``tsplatform
-sql`` prints must equal the pure core run on pandas over the same raw day. ``CASE`` says which dataset:
-pointing the test at another asset means writing its ``materialize`` and ``expected`` pair.
+The graph up to ``denoised_readings`` is materialized by its assets on a real Dagster instance (MongoDB-wire
+catalog); the rows ``tsplatform sql`` prints for ``denoised_readings`` (and ``validated_readings``) must
+equal the pure core run on pandas over the same raw day (``tsplatform_tests.test_graph.reference``).
+Another dataset is one more ``Case`` (and its asset in ``ASSETS``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import pytest
 from tsplatform.cli import main
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
+from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.resources.spark import spark_resource
 from tsplatform_tests.test_clean import DAY, raw_day
@@ -34,47 +37,74 @@ pytestmark = pytest.mark.integration
 class Case:
     dataset: str
     columns: tuple[str, ...]  # compared columns, in query order
-    materialize: Callable[[Lake], None]  # raw_readings/DAY is in the lake; materialize the dataset's DAY
     expected: Callable[[pd.DataFrame], pd.DataFrame]  # the pure core on pandas over the raw day
 
 
-def _materialize_validated(lake: Lake) -> None:
-    from tsplatform.assets.clean import validated_readings
+def _expected(dataset: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def run(raw: pd.DataFrame) -> pd.DataFrame:
+        from tsplatform_tests.test_graph import reference
 
+        return reference(raw, [DAY])[dataset]
+
+    return run
+
+
+CASES = {
+    case.dataset: case
+    for case in (
+        Case(
+            "denoised_readings",
+            ("series_id", "event_time", "value", "value_raw", "is_anomaly", "processing"),
+            _expected("denoised_readings"),
+        ),
+        Case(
+            "validated_readings",
+            ("position", "type_name", "event_time", "value"),
+            _expected("validated_readings"),
+        ),
+    )
+}
+#: Materialized once for the module: every asset up to the last case's dataset.
+ASSETS = ("validated_readings", "period_estimates", "regularized_readings", "denoised_readings")
+
+
+def _materialize(lake: Lake, db: str) -> None:
+    from tsplatform.definitions import defs
+
+    assets = [defs.get_assets_def(name) for name in ASSETS]
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [validated_readings],
+            assets,
             partition_key=DAY.isoformat(),
             instance=instance,
-            resources={"spark": spark_resource(), "lake": LakeResource(root=lake.root)},
+            resources={
+                "spark": spark_resource(),
+                "lake": LakeResource(root=lake.root),
+                "catalog": CatalogResource(db=db),
+            },
         )
     assert result.success
 
 
-def _expected_validated(raw: pd.DataFrame) -> pd.DataFrame:
-    from tsplatform.assets.clean import validate_series
-
-    now = pd.Timestamp.now(tz="UTC")
-    parts = [validate_series(group, DAY, now) for _, group in raw.groupby("series_id", sort=False)]
-    out = pd.concat(parts, ignore_index=True)
-    return out[out["reason"].isna()]
-
-
-CASE = Case(
-    dataset="validated_readings",
-    columns=("position", "type_name", "event_time", "value"),
-    materialize=_materialize_validated,
-    expected=_expected_validated,
-)
-
-
 def _rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
-    """Comparable rows: event times as UTC ISO strings (``tsplatform sql --format json`` prints them)."""
+    """Comparable rows: event times as UTC ISO strings (``tsplatform sql --format json`` prints them),
+    floats rounded to 9 significant digits, NaN and null alike."""
     out = frame[list(columns)].copy()
     if "event_time" in out:
         times = pd.to_datetime(out["event_time"], utc=True)
         out["event_time"] = times.dt.tz_localize(None).map(lambda t: t.isoformat())
-    return sorted(map(tuple, out.itertuples(index=False)))
+
+    def cell(value: object) -> object:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, float):
+            return float(f"{value:.9g}")
+        return value
+
+    return sorted(
+        (tuple(cell(v) for v in row) for row in out.astype(object).itertuples(index=False)),
+        key=repr,
+    )
 
 
 def sql(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -86,38 +116,41 @@ def sql(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def materialized(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The raw day in a lake, and ``CASE.dataset`` materialized over it; returns the raw day."""
+def materialized(services, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """The raw day in a lake, and ``ASSETS`` materialized over it; returns the raw day."""
     lake = Lake(str(tmp_path_factory.mktemp("sql") / "lake"))
     raw = raw_day(DAY)
     lake.write_file(
         "raw_readings", DAY, "part-1.parquet", pa.Table.from_pandas(raw, schema=RAW_READINGS_SCHEMA)
     )
-    CASE.materialize(lake)
+    _materialize(lake, f"sql_{os.getpid()}")
     return raw
 
 
+@pytest.mark.parametrize("dataset", list(CASES))
 def test_sql_returns_the_rows_of_the_core(
-    materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+    materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str], dataset: str
 ) -> None:
-    columns = ", ".join(f"`{c}`" for c in CASE.columns)
+    case = CASES[dataset]
+    columns = ", ".join(f"`{c}`" for c in case.columns)
     query = (
-        f"SELECT {columns} FROM {CASE.dataset} WHERE year='{DAY:%Y}' AND month='{DAY:%m}' AND day='{DAY:%d}'"
+        f"SELECT {columns} FROM {case.dataset} WHERE year='{DAY:%Y}' AND month='{DAY:%m}' AND day='{DAY:%d}'"
     )
     code, out, err = sql(capsys, query, "--limit", "0", "--format", "json")
     assert code == 0, err
-    printed = pd.DataFrame([json.loads(line) for line in out.splitlines()])
-    expected = CASE.expected(materialized)
+    printed = pd.DataFrame([json.loads(line) for line in out.splitlines()], columns=list(case.columns))
+    expected = case.expected(materialized)
     assert len(expected) > 0
-    assert _rows(printed, CASE.columns) == _rows(expected, CASE.columns)
+    assert _rows(printed, case.columns) == _rows(expected, case.columns)
 
 
 def test_sql_prints_a_table_and_honours_the_limit(
     materialized: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    expected = CASE.expected(materialized)
+    case = CASES["denoised_readings"]
+    expected = case.expected(materialized)
     query = (
-        f"SELECT position, count(*) AS n FROM tsplatform.{CASE.dataset} GROUP BY position ORDER BY position"
+        f"SELECT position, count(*) AS n FROM tsplatform.{case.dataset} GROUP BY position ORDER BY position"
     )
     code, out, _ = sql(capsys, query)
     assert code == 0
@@ -127,10 +160,10 @@ def test_sql_prints_a_table_and_honours_the_limit(
     for position, n in counts.items():
         assert any(position in line and f" {n} " in line for line in lines), (position, n, out)
     assert lines[-1] == f"{len(counts)} row{'s' if len(counts) != 1 else ''}"
-    code, out, _ = sql(capsys, f"SELECT * FROM {CASE.dataset}", "--limit", "3", "--format", "csv")
+    code, out, _ = sql(capsys, f"SELECT * FROM {case.dataset}", "--limit", "3", "--format", "csv")
     assert code == 0
     assert len(out.splitlines()) == 1 + 3  # header + the limit
-    code, out, _ = sql(capsys, f"SELECT * FROM {CASE.dataset}", "-n", "2")
+    code, out, _ = sql(capsys, f"SELECT * FROM {case.dataset}", "-n", "2")
     assert out.splitlines()[-1] == "2 rows (--limit 2; more rows exist)"
 
 
@@ -139,7 +172,7 @@ def test_sql_prints_a_table_and_honours_the_limit(
     [
         ("SELEC * FROM x", "PARSE_SYNTAX_ERROR"),
         ("SELECT * FROM no_such_table", "TABLE_OR_VIEW_NOT_FOUND"),
-        ("SELECT no_such_column FROM validated_readings", "UNRESOLVED_COLUMN"),
+        ("SELECT no_such_column FROM denoised_readings", "UNRESOLVED_COLUMN"),
     ],
 )
 def test_a_bad_query_is_one_line_and_exit_2(
