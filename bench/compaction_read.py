@@ -47,6 +47,7 @@ def spark_session(work: Path):  # type: ignore[no-untyped-def]
     return (
         SparkSession.builder.master("local[2]")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.local.dir", str(work / "spark-tmp"))
