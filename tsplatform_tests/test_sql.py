@@ -2,7 +2,7 @@
 
 The graph up to ``denoised_readings`` is materialized by its assets on a real Dagster instance (MongoDB-wire
 catalog); the rows ``tsplatform sql`` prints for ``denoised_readings`` (and ``validated_readings``) must
-equal the pure core run on pandas over the same raw day (``tsplatform_tests.test_graph.reference``).
+equal the pure core run on pandas over the same raw day (:func:`_core`).
 Another dataset is one more ``Case`` (and its asset in ``ASSETS``).
 """
 
@@ -40,13 +40,31 @@ class Case:
     expected: Callable[[pd.DataFrame], pd.DataFrame]  # the pure core on pandas over the raw day
 
 
+def _core(raw: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """validated_readings .. denoised_readings of the raw day by the per-series core on pandas, as the
+    assets call it (the steps of ``tsplatform_tests.test_graph.reference`` up to denoising)."""
+    from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.timeseries import stages
+
+    days, now, out = [DAY], pd.Timestamp.now(tz="UTC"), {}
+    checked = [validate_series(rows, DAY, now) for _, rows in raw.sort_values("offset").groupby("series_id")]
+    valid = [c[c["reason"].isna()].drop(columns="reason") for c in checked]
+    estimates = [stages.estimate_periods(v, days, PERIOD_LOOKBACK_DAYS) for v in valid]
+    regular = [
+        stages.regularize_series(
+            v, e, days, None, lookback_days=PERIOD_LOOKBACK_DAYS, max_gap_s=86_400.0, reselect_days=7
+        )
+        for v, e in zip(valid, estimates, strict=True)
+    ]
+    denoised = [stages.denoise_series(r, days, ANOMALY_LOOKBACK_DAYS) for r in regular]
+    out["validated_readings"] = pd.concat(valid, ignore_index=True)
+    out["denoised_readings"] = pd.concat(denoised, ignore_index=True)
+    return out
+
+
 def _expected(dataset: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    def run(raw: pd.DataFrame) -> pd.DataFrame:
-        from tsplatform_tests.test_graph import reference
-
-        return reference(raw, [DAY])[dataset]
-
-    return run
+    return lambda raw: _core(raw)[dataset]
 
 
 CASES = {
