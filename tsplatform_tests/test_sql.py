@@ -30,7 +30,8 @@ from tsplatform.resources.lake import LakeResource
 from tsplatform.resources.spark import spark_resource
 from tsplatform_tests.test_clean import DAY, raw_day
 
-pytestmark = pytest.mark.integration
+# materializing four Spark assets in the fixture: minutes on a crowded 2-core machine (the default is 900 s)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 
 @dataclass(frozen=True)
