@@ -7,7 +7,8 @@ via ``TSPLATFORM_SPARK_MASTER``):
 
     dagster asset materialize -m tsplatform.definitions --select <assets> --partition <day>
 
-in a fresh process tree (a temp ``DAGSTER_HOME`` and state dir), sampled every 0.2 s with psutil: CPU time
+in a fresh process tree (a temp ``DAGSTER_HOME`` and state dir; the catalog on a MongoDB-wire server the
+script starts with ``tsplatform.services``), sampled every 0.2 s with psutil: CPU time
 and peak RSS of the driver JVM (local mode: the executors run inside it), the Python driver (the dagster
 CLI and step processes) and the Python workers (``pyspark.daemon`` and its forks). Per asset: the wall time
 from the run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset downstream of
@@ -322,7 +323,7 @@ def step_times(dagster_home: Path) -> dict[str, float]:
         return out
 
 
-def materialize(work: Path, master: str, select: str) -> dict[str, object]:
+def materialize(work: Path, master: str, select: str, mongo_uri: str) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load."""
     dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
     dagster_home.mkdir(exist_ok=True)
@@ -335,6 +336,8 @@ def materialize(work: Path, master: str, select: str) -> dict[str, object]:
         "TSPLATFORM_LAKE_ROOT": str(work / "lake"),
         "TSPLATFORM_SPARK_MASTER": master,
         "TSPLATFORM_START_DATE": "2024-01-01",
+        "TSPLATFORM_MONGO_URI": mongo_uri,
+        "TSPLATFORM_MONGO_DB": f"bench_{master.replace('[', '_').replace(']', '')}",
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     cmd = [
@@ -484,10 +487,17 @@ def main() -> None:
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
                 f"({time.process_time() - cpu0:.1f} CPU s)\n"
             )
+            from tsplatform.services.manager import ServiceManager
+
+            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
+            services = ServiceManager.up_on_free_ports(work / "services", ["mongo"], jars_dir=jars)
             runs = []
-            for master in (m.strip() for m in args.masters.split(",") if m.strip()):
-                runs.append(materialize(work, master, select))
-                print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
+            try:
+                for master in (m.strip() for m in args.masters.split(",") if m.strip()):
+                    runs.append(materialize(work, master, select, services.mongo_uri))
+                    print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
+            finally:
+                services.down()
             peer = None
             if not args.no_peer:
                 (work / "peer").mkdir(exist_ok=True)
