@@ -26,6 +26,7 @@ COMMAND_MODULES: dict[str, str] = {
     "tune": "tsplatform.ml.cli",
     "forecast": "tsplatform.ml.cli",
     "models": "tsplatform.ml.cli",
+    "sql": "tsplatform.sql",
 }
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 
 from tsplatform.assets.analyse import period_estimates
 from tsplatform.assets.clean import validated_readings
+from tsplatform.assets.compaction import compact_raw_readings_job, compact_raw_readings_schedule
 from tsplatform.assets.decompose import decompositions
 from tsplatform.assets.denoise import denoised_readings
 from tsplatform.assets.ingest import ingest_kafka, kafka_offset_sensor, quarantine, raw_readings
@@ -67,7 +68,7 @@ defs = dg.Definitions(
         forecasts,
         forecast_accuracy,
     ],
-    jobs=[ingest_kafka, retention_job],
+    jobs=[ingest_kafka, retention_job, compact_raw_readings_job],
     sensors=[
         kafka_offset_sensor,
         accuracy_drift_sensor,
@@ -82,6 +83,6 @@ defs = dg.Definitions(
             ),
         ),
     ],
-    schedules=[retention_schedule],
+    schedules=[retention_schedule, compact_raw_readings_schedule],
     resources=resources_for(get_settings().environment),
 )

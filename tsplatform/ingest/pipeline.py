@@ -683,12 +683,26 @@ def land_quarantine(lake: Lake, quarantine: pa.Table, day: dt.date) -> tuple[int
 @contextlib.contextmanager
 def landing_lock(settings: Settings) -> Iterator[None]:
     """Exclusive lock serializing landings into one lake from processes on this machine."""
-    if "://" in settings.lake_uri:
-        yield  # remote lakes: Dagster's tag concurrency limit serializes ingestion runs
+    with lake_lock(settings.lake_uri):
+        yield
+
+
+@contextlib.contextmanager
+def lake_lock(lake_root: str, name: str = "ingest") -> Iterator[None]:
+    """Exclusive ``flock`` on ``<lake_root>/_locks/<name>.lock`` (released when the holder dies).
+
+    ``ingest`` is the landing lock: whoever changes the files of ``raw_readings``/``quarantine`` day
+    partitions (landings, compaction's swap) holds it. Remote lakes get no lock (a no-op): there Dagster's
+    tag concurrency limit serializes ingestion runs.
+    """
+    if "://" in lake_root:
+        yield
         return
-    path = Path(settings.lake_uri) / "_locks"
+    if not name.isidentifier():
+        raise ValueError(f"invalid lock name {name!r}")
+    path = Path(lake_root) / "_locks"
     path.mkdir(parents=True, exist_ok=True)
-    with (path / "ingest.lock").open("a") as fh:
+    with (path / f"{name}.lock").open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

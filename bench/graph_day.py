@@ -1,0 +1,513 @@
+"""One day of raw readings -> every asset of the graph, with the real Dagster CLI on local Spark.
+
+Generates a day of ``--series`` x ``--samples`` readings (default 10,000 x 144 = 1.44M;
+``bench.day_generator``: jitter, gaps, duplicates, spikes) straight into a temp lake's ``raw_readings``
+(``--files`` Parquet files), then, for each Spark master of ``--masters`` (default ``local[2],local[1]``,
+via ``TSPLATFORM_SPARK_MASTER``):
+
+    dagster asset materialize -m tsplatform.definitions --select <assets> --partition <day>
+
+in a fresh process tree (a temp ``DAGSTER_HOME`` and state dir; the catalog on a MongoDB-wire server the
+script starts with ``tsplatform.services``), sampled every 0.2 s with psutil: CPU time
+and peak RSS of the driver JVM (local mode: the executors run inside it), the Python driver (the dagster
+CLI and step processes) and the Python workers (``pyspark.daemon`` and its forks). Per asset: the wall time
+from the run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset downstream of
+``raw_readings`` that ``tsplatform.definitions`` has (``--select`` to choose).
+
+The peer, measured in the same run: the same chain of pure core functions (``PEER_STEPS``) per series in
+ONE pandas process over the same data (read the partition, group by series, run, write Parquet), timed with
+``time.process_time`` and wall. "Spark's cost per core" = local[N] wall x N / the peer's wall.
+Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1]; cost per core <= 1.5x.
+
+    .venv/bin/python -m bench.graph_day [--series 10000] [--samples 144] [--files 8]
+        [--masters 'local[2],local[1]'] [--select 'validated_readings'] [--no-peer] [--write]
+
+The machine's load is printed with every timing (1-min load average at start and end, and the CPU time the
+rest of the machine used during each run): on a shared machine wall times mean little, CPU times more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.day_generator import generate_day, write_day
+from bench.record import recorded
+from tsplatform.lake import Lake
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = dt.date(2024, 3, 5)
+#: The graph's assets in dependency order (issue 9); those the definitions lack are skipped.
+GRAPH_ASSETS = (
+    "validated_readings",
+    "period_estimates",
+    "regularized_readings",
+    "denoised_readings",
+    "decompositions",
+    "hourly_readings",
+    "series_profiles",
+    "correlations",
+)
+
+
+# --- the pandas peer ---------------------------------------------------------------------------------
+def _tagged(frame: pd.DataFrame, source: str, value: pd.Series, flag: pd.Series) -> pd.DataFrame:
+    """pandas twin of ``tsplatform.assets.summarize._tagged`` (the profile's input rows)."""
+    times = pd.to_datetime(frame["event_time"], utc=True) if "event_time" in frame else None
+    return pd.DataFrame(
+        {
+            "series_id": frame["series_id"].to_numpy(),
+            "position": frame["position"].to_numpy(),
+            "type_name": frame["type_name"].to_numpy(),
+            "event_time": times.dt.tz_localize(None).to_numpy() if times is not None else pd.NaT,
+            "value": pd.to_numeric(value, errors="coerce").to_numpy(dtype=float),
+            "date": frame["date"].to_numpy() if "date" in frame else times.dt.strftime("%Y-%m-%d").to_numpy(),
+            "source": source,
+            "flag": flag.astype(bool).to_numpy(),
+        }
+    )
+
+
+def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFrame]:
+    """The graph's per-series core (``tsplatform.timeseries.stages``, as the assets call it) over every
+    series of ``raw`` in this process; returns each asset's rows."""
+    from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.settings import get_settings
+    from tsplatform.timeseries import stages
+    from tsplatform.timeseries.decompose import seasonal_periods
+
+    settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
+    out: dict[str, list[pd.DataFrame]] = {a: [] for a in assets}
+    per_position: dict[str, list[pd.DataFrame]] = {}
+    seasons: list[int] | None = None
+    for _, frame in raw.groupby("series_id", sort=False):
+        checked = validate_series(frame, DAY, now)
+        valid, rejects = checked[checked["reason"].isna()], checked[checked["reason"].notna()]
+        out["validated_readings"].append(valid)
+        if len(assets) == 1:
+            continue
+        est = stages.estimate_periods(valid, days, PERIOD_LOOKBACK_DAYS)
+        reg = stages.regularize_series(
+            valid,
+            est,
+            days,
+            None,
+            lookback_days=PERIOD_LOOKBACK_DAYS,
+            max_gap_s=settings.impute_max_gap_s,
+            reselect_days=settings.imputation_reselect_days,
+        )
+        den = stages.denoise_series(reg, days, ANOMALY_LOOKBACK_DAYS)
+        if seasons is None:  # the Spark asset takes the seasons of every period of the day; one here
+            periods = est["period_s"].dropna()
+            seasons = (
+                sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+            )
+        dec = stages.decompose_series(den, est, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
+        hourly = stages.hourly_series(den, days)
+        sources = pd.concat(
+            [
+                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
+                _tagged(
+                    rejects, "rejects", rejects["value"], rejects["reason"].isin(stages.DUPLICATE_REASONS)
+                ),
+                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+            ],
+            ignore_index=True,
+        )
+        profile = stages.profile_series(sources, days)
+        for asset, rows in (
+            ("period_estimates", est),
+            ("regularized_readings", reg),
+            ("denoised_readings", den),
+            ("decompositions", dec),
+            ("hourly_readings", hourly),
+            ("series_profiles", profile),
+        ):
+            if asset in out:
+                out[asset].append(rows)
+        per_position.setdefault(str(frame["position"].iloc[0]), []).append(den)
+    if "correlations" in out:
+        for parts in per_position.values():
+            out["correlations"].append(stages.correlate_position(pd.concat(parts, ignore_index=True), days))
+    return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
+
+
+def profile_core(series: int) -> None:
+    """CPU ms per series of each stage of :func:`run_peer_chain` over ``series`` generated series, with
+    no imputation state (the first day: ``select_imputation`` runs) and with a freshly chosen method."""
+    from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.settings import get_settings
+    from tsplatform.timeseries import stages
+    from tsplatform.timeseries.decompose import seasonal_periods
+
+    raw = generate_day(DAY, series=series).to_pandas()
+    settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
+    fresh = {"imputation_method": "linear", "imputation_selected": DAY.isoformat()}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[..., pd.DataFrame], *args: object, **kwargs: object) -> pd.DataFrame:
+        started = time.process_time()
+        out = fn(*args, **kwargs)
+        cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
+        return out
+
+    for _, frame in raw.groupby("series_id", sort=False):
+        checked = timed("validate_series", validate_series, frame, DAY, now)
+        valid = checked[checked["reason"].isna()]
+        est = timed("estimate_periods", stages.estimate_periods, valid, days, PERIOD_LOOKBACK_DAYS)
+        regular = {}
+        for label, state in (("no state: select_imputation", None), ("method chosen", fresh)):
+            regular[label] = timed(
+                f"regularize_series ({label})",
+                stages.regularize_series,
+                valid,
+                est,
+                days,
+                state,
+                lookback_days=PERIOD_LOOKBACK_DAYS,
+                max_gap_s=settings.impute_max_gap_s,
+                reselect_days=settings.imputation_reselect_days,
+            )
+        reg = regular["method chosen"]
+        den = timed("denoise_series", stages.denoise_series, reg, days, ANOMALY_LOOKBACK_DAYS)
+        periods = est["period_s"].dropna()
+        seasons = (
+            sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+        )
+        timed(
+            "decompose_series",
+            stages.decompose_series,
+            den,
+            est,
+            days,
+            seasons,
+            lookback_days=DECOMPOSITION_LOOKBACK_DAYS,
+        )
+        timed("hourly_series", stages.hourly_series, den, days)
+        sources = pd.concat(
+            [
+                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
+                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+            ],
+            ignore_index=True,
+        )
+        timed("profile_series", stages.profile_series, sources, days)
+    steady = sum(v for k, v in cpu.items() if "no state" not in k)
+    first = (
+        steady
+        - cpu["regularize_series (method chosen)"]
+        + cpu["regularize_series (no state: select_imputation)"]
+    )
+    print(f"### Core chain CPU per series ({series} generated series, one process)\n")
+    print("| stage | CPU ms per series |")
+    print("|---|---:|")
+    for name, value in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"| {name} | {1000 * value / series:.1f} |")
+    print(
+        f"\nchain per series: {1000 * first / series:.0f} ms on a series' first day (imputation selected), "
+        f"{1000 * steady / series:.0f} ms once chosen; x 10,000 series = {10_000 * first / series:.0f} / "
+        f"{10_000 * steady / series:.0f} CPU s (the 60 s goal on 2 cores is 120 CPU s for everything)"
+    )
+
+
+def run_peer(lake: Lake, assets: list[str], out_dir: Path) -> dict[str, float]:
+    """:func:`run_peer_chain` over the raw day in this one process, reading the lake and writing each
+    asset's rows as Parquet; CPU and wall seconds."""
+    started_cpu, started = time.process_time(), time.perf_counter()
+    raw = lake.read_partition("raw_readings", DAY).to_pandas()
+    outputs = run_peer_chain(raw, assets)
+    for asset, frame in outputs.items():
+        frame = frame.copy()
+        for column in frame.select_dtypes("object").columns:
+            frame[column] = frame[column].astype(str)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out_dir / f"{asset}.parquet")
+    return {
+        "cpu_s": time.process_time() - started_cpu,
+        "wall_s": time.perf_counter() - started,
+        "steps": len(outputs),
+    }
+
+
+# --- the Spark runs ----------------------------------------------------------------------------------
+@dataclass
+class Sampled:
+    """What psutil saw of one process tree."""
+
+    cpu: dict[int, float] = field(default_factory=dict)  # pid -> last user+system CPU s
+    role: dict[int, str] = field(default_factory=dict)
+    peak_rss: dict[str, int] = field(default_factory=dict)  # role -> peak of the role's summed RSS
+    peak_single: dict[str, int] = field(default_factory=dict)  # role -> largest single process
+
+
+def _role(proc: psutil.Process) -> str:
+    try:
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    if "java" in os.path.basename(proc.cmdline()[0] if proc.cmdline() else ""):
+        return "driver JVM"
+    if "pyspark.daemon" in cmd or "pyspark/daemon" in cmd or "pyspark.worker" in cmd:
+        return "python workers"
+    if "python" in cmd:
+        return "python driver"
+    return "other"
+
+
+def _sample(root: psutil.Process, seen: Sampled, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        by_role: dict[str, int] = {}
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                rss = proc.memory_info().rss
+                cached = seen.role.get(proc.pid)  # a fork is "python" until it execs java
+                role = cached if cached in ("driver JVM", "python workers") else _role(proc)
+            except psutil.Error:
+                continue
+            if role == "python driver" and proc.pid != root.pid:  # forks of the pyspark daemon
+                parent = proc.parent()
+                if parent is not None and seen.role.get(parent.pid) == "python workers":
+                    role = "python workers"
+            seen.role[proc.pid] = role
+            seen.cpu[proc.pid] = times.user + times.system
+            by_role[role] = by_role.get(role, 0) + rss
+            seen.peak_single[role] = max(seen.peak_single.get(role, 0), rss)
+        for role, rss in by_role.items():
+            seen.peak_rss[role] = max(seen.peak_rss.get(role, 0), rss)
+        stop.wait(0.2)
+
+
+def step_times(dagster_home: Path) -> dict[str, float]:
+    """Wall seconds per step of the instance's latest run (STEP_START -> STEP_SUCCESS/FAILURE)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_runs(limit=1)[0]
+        starts: dict[str, float] = {}
+        out: dict[str, float] = {}
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                out[event.step_key] = entry.timestamp - starts[event.step_key]
+        return out
+
+
+def materialize(work: Path, master: str, select: str, mongo_uri: str) -> dict[str, object]:
+    """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load."""
+    dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
+    dagster_home.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DAGSTER_HOME": str(dagster_home),
+        "TSPLATFORM_STATE_DIR": str(work / "state"),
+        "TSPLATFORM_LAKE_ROOT": str(work / "lake"),
+        "TSPLATFORM_SPARK_MASTER": master,
+        "TSPLATFORM_START_DATE": "2024-01-01",
+        "TSPLATFORM_MONGO_URI": mongo_uri,
+        "TSPLATFORM_MONGO_DB": f"bench_{master.replace('[', '_').replace(']', '')}",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    cmd = [
+        str(Path(sys.executable).with_name("dagster")),
+        *("asset", "materialize", "-m", "tsplatform.definitions", "--select", select),
+        *("--partition", DAY.isoformat()),
+    ]
+    machine_before = psutil.cpu_times()
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen, stop = Sampled(), threading.Event()
+    sampler = threading.Thread(target=_sample, args=(psutil.Process(proc.pid), seen, stop), daemon=True)
+    sampler.start()
+    output = proc.communicate()[0].decode(errors="replace")
+    wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    machine_after = psutil.cpu_times()
+    if proc.returncode != 0:
+        print(output[-6000:], file=sys.stderr)
+        raise SystemExit(f"dagster asset materialize failed on {master} (exit {proc.returncode})")
+    busy = sum(
+        getattr(machine_after, f) - getattr(machine_before, f)
+        for f in ("user", "system", "nice", "irq", "softirq", "steal")
+        if hasattr(machine_after, f)
+    )
+    cpu_by_role: dict[str, float] = {}
+    for pid, cpu in seen.cpu.items():
+        cpu_by_role[seen.role[pid]] = cpu_by_role.get(seen.role[pid], 0.0) + cpu
+    ours = sum(cpu_by_role.values())
+    return {
+        "master": master,
+        "wall_s": wall,
+        "steps": step_times(dagster_home),
+        "cpu_s": ours,
+        "cpu_by_role": cpu_by_role,
+        "others_cpu_s": max(0.0, busy - ours),
+        "peak_rss": seen.peak_rss,
+        "peak_single": seen.peak_single,
+        "load": (load_before, os.getloadavg()[0]),
+    }
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def report(
+    args: argparse.Namespace, rows: int, assets: list[str], runs: list[dict], peer: dict | None
+) -> None:
+    print(
+        f"### Graph day: {rows:,} readings ({args.series:,} series x {args.samples}), "
+        f"{len(assets)} asset(s)\n"
+    )
+    print(f"assets: {', '.join(assets)}; raw partition in {args.files} file(s)\n")
+    print(
+        "| master | "
+        + " | ".join(f"{a} s" for a in assets)
+        + " | total wall s | CPU s (tree) | load 1-min start/end | others' CPU s |"
+    )
+    print("|---|" + "---:|" * (len(assets) + 4))
+    for run in runs:
+        per_asset = [run["steps"].get(a) for a in assets]
+        cells = [f"{v:.1f}" if v is not None else "-" for v in per_asset]
+        print(
+            f"| {run['master']} | " + " | ".join(cells) + f" | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | "
+            f"{run['load'][0]:.1f} / {run['load'][1]:.1f} | {run['others_cpu_s']:.0f} |"
+        )
+    print(
+        "\nCPU s by process role and peak RSS MB (summed over the role's processes / largest single one):\n"
+    )
+    roles = ("driver JVM", "python driver", "python workers")
+    print(
+        "| master | "
+        + " | ".join(f"{r} CPU s" for r in roles)
+        + " | "
+        + " | ".join(f"{r} peak MB" for r in roles)
+        + " |"
+    )
+    print("|---|" + "---:|" * (2 * len(roles)))
+    for run in runs:
+        cpu = [f"{run['cpu_by_role'].get(r, 0.0):.1f}" for r in roles]
+        rss = [f"{_mb(run['peak_rss'].get(r, 0))} / {_mb(run['peak_single'].get(r, 0))}" for r in roles]
+        print(f"| {run['master']} | " + " | ".join(cpu) + " | " + " | ".join(rss) + " |")
+    by_master = {r["master"]: r for r in runs}
+    print()
+    if "local[2]" in by_master and "local[1]" in by_master:
+        two, one = by_master["local[2]"], by_master["local[1]"]
+        print(f"- local[1] / local[2] wall: {one['wall_s'] / two['wall_s']:.2f}x (goal >= 1.7x)")
+    if peer is not None:
+        print(
+            f"- pandas peer (one process, {peer['steps']} step(s) of the chain): "
+            f"{peer['wall_s']:.1f} s wall, {peer['cpu_s']:.1f} s CPU"
+        )
+        for run in runs:
+            cores = int(run["master"][len("local[") : -1]) if run["master"].startswith("local[") else 1
+            print(
+                f"- {run['master']}: cost per core = wall x {cores} / peer wall = "
+                f"{run['wall_s'] * cores / peer['wall_s']:.2f}x (goal <= 1.5x); tree CPU / peer CPU = "
+                f"{run['cpu_s'] / peer['cpu_s']:.2f}x"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=144)
+    parser.add_argument("--files", type=int, default=8, help="Parquet files of the raw day partition.")
+    parser.add_argument("--masters", default="local[2],local[1]")
+    parser.add_argument("--select", default="", help="Dagster asset selection; default: the graph's assets.")
+    parser.add_argument("--no-peer", action="store_true", help="Skip the pandas peer.")
+    parser.add_argument("--keep", type=Path, default=None, help="Work in this directory and keep it.")
+    parser.add_argument("--write", action="store_true", help="Record the report in BENCHMARKS.md.")
+    parser.add_argument(
+        "--profile-core",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Only: CPU per stage of the core chain on N series.",
+    )
+    args = parser.parse_args()
+    if args.profile_core:
+        with recorded("graph_day_core_profile", write=args.write):
+            profile_core(args.profile_core)
+        return
+
+    from tsplatform.definitions import defs
+
+    present = {k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()}
+    assets = [a for a in GRAPH_ASSETS if a in present]
+    select = args.select or ",".join(assets)
+    if args.select:
+        assets = [a for a in GRAPH_ASSETS if a in args.select.split(",")] or [args.select]
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-graph-day-"))
+    work.mkdir(parents=True, exist_ok=True)
+    name = (
+        "graph_day" if args.series * args.samples <= 1_500_000 else f"graph_day_{args.series * args.samples}"
+    )
+    try:
+        with recorded(name, write=args.write):
+            lake = Lake(str(work / "lake"))
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            table = generate_day(DAY, series=args.series, samples=args.samples)
+            write_day(lake, DAY, table, files=args.files)
+            print(
+                f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
+                f"({time.process_time() - cpu0:.1f} CPU s)\n"
+            )
+            from tsplatform.services.manager import ServiceManager
+
+            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
+            services = ServiceManager.up_on_free_ports(work / "services", ["mongo"], jars_dir=jars)
+            runs = []
+            try:
+                for master in (m.strip() for m in args.masters.split(",") if m.strip()):
+                    runs.append(materialize(work, master, select, services.mongo_uri))
+                    print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
+            finally:
+                services.down()
+            peer = None
+            if not args.no_peer:
+                (work / "peer").mkdir(exist_ok=True)
+                peer = run_peer(lake, assets, work / "peer")
+                print(f"progress: peer {json.dumps(peer)}", file=sys.stderr, flush=True)
+            report(args, table.num_rows, assets, runs, peer)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
