@@ -65,6 +65,7 @@ dev: setup system-deps jars dagster-home
 
 test: setup system-deps jars dagster-home
 	$(BIN)/ruff check tsplatform tsplatform_tests bench
+	$(BIN)/python -m tsplatform_tests.reliability.audit
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
