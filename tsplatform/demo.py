@@ -55,6 +55,14 @@ MALFORMED_RECORDS: tuple[bytes, ...] = (
     b'"input_data": NaN}',  # not a finite value
     b"\xff\xfe not utf-8",
 )
+#: The demo's model search: small, so that the whole demo fits in minutes on 2 cores.
+DEMO_TUNING = {
+    "TSPLATFORM_TUNE_NUM_SAMPLES": "4",
+    "TSPLATFORM_TUNE_MAX_EPOCHS": "8",
+    "TSPLATFORM_TUNE_TIME_BUDGET_S": "180",
+}
+#: A failed run with nothing else running or queued for this long ends the wait (seconds).
+STALLED_AFTER_FAILURE_S = 60.0
 #: How long the demo waits for the graph before giving up (seconds).
 DEFAULT_TIMEOUT_S = 25 * 60
 PROGRESS_EVERY_S = 15.0
@@ -236,6 +244,8 @@ def launch_model_backfill(url: str, day: dt.date) -> str:
         "partitionNames": [day.isoformat()],
         "assetSelection": [{"path": [name]} for name in MODEL_ASSETS if name in _asset_names()],
         "title": "demo: models and forecasts",
+        # one global model per sensor type (2 searches instead of one per series)
+        "runConfigData": {"ops": {"tuned_models": {"config": {"scope": "global"}}}},
     }
     response = requests.post(
         f"{url}/graphql", json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=120
@@ -335,10 +345,18 @@ def wait_for_graph(
     gets the progress every :data:`PROGRESS_EVERY_S`; ``check`` raises if a Dagster process died."""
     started = time.monotonic()
     last = -PROGRESS_EVERY_S
+    stalled_since: float | None = None
     while True:
         check()
         progress = graph_progress(instance, days, since)
         elapsed = time.monotonic() - started
+        idle_after_failure = progress.failed_runs and not progress.in_flight and not progress.queued
+        stalled_since = (stalled_since or elapsed) if idle_after_failure else None
+        if stalled_since is not None and elapsed - stalled_since > STALLED_AFTER_FAILURE_S:
+            raise ServiceUnavailable(
+                f"{progress.failed_runs} run(s) failed and nothing else is running; still missing "
+                f"{', '.join(progress.missing)} (see the runs in the Dagster UI)"
+            )
         if elapsed - last >= PROGRESS_EVERY_S:
             report(progress, elapsed)
             last = elapsed
@@ -467,6 +485,8 @@ def run_demo(
     readings = demo_readings(data, first_days)
     days = data_days(readings)
     os.environ["TSPLATFORM_START_DATE"] = days[0].isoformat()  # partitions start where the data starts
+    for name, value in DEMO_TUNING.items():  # a small search (explicit settings win)
+        os.environ.setdefault(name, value)
     get_settings.cache_clear()
     settings = get_settings()
 
