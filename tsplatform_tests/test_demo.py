@@ -1,4 +1,4 @@
-"""``tsplatform demo`` end to end on its first two days of data, run by a real Dagster webserver and daemon
+"""``tsplatform demo`` end to end on its first three days of data, run by a real Dagster webserver and daemon
 on the session's Kafka and MongoDB-wire servers: what it reports (stdout and ``demo_summary.json``) is checked
 against the lake, the catalog and the Dagster instance, and it leaves no process behind."""
 
@@ -20,7 +20,7 @@ from tsplatform.services.process import free_port, port_is_free
 from tsplatform_tests.ingest.workload import read_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-DAYS = 2  # 2022-10-23 (the 2 h after local midnight, UTC+2) and 2022-10-24
+DAYS = 3  # 2022-10-23 (the 2 h after local midnight, UTC+2), 2022-10-24 and 2022-10-25: enough for a model
 
 
 @pytest.mark.integration
@@ -64,7 +64,7 @@ def test_demo_runs_the_graph_by_the_daemon_and_reports_what_the_lake_holds(
     raw = read_dataset(lake, "raw_readings")
     quarantine = read_dataset(lake, "quarantine")
     days = [d.isoformat() for d in lake.days("raw_readings")]
-    assert days == summary["days"] == ["2022-10-23", "2022-10-24"]
+    assert days == summary["days"] == ["2022-10-23", "2022-10-24", "2022-10-25"]
 
     # everything published landed once: the readings in raw_readings, the malformed records in quarantine
     assert summary["published"] == len(raw) > 0

@@ -84,15 +84,17 @@ def tune_and_register(
     max_concurrent_trials: int | None = None,
 ) -> ChampionReport:
     """Search, judge and register ``target``'s champion over ``splits`` (one split: a per-series model;
-    many: a global model). See the module doc. Raises ValueError when a split's test part is shorter than
-    ``horizon``."""
+    many: a global model). See the module doc. Raises ValueError when a split's validation or test part is
+    shorter than ``horizon`` (for a global model: when every member's is; shorter members are left out)."""
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     if not splits:
         raise ValueError(f"no training data for target {target!r}")
     short = [s.series_id for s in splits if len(s.test) < horizon or len(s.val) < horizon]
-    if short:
+    usable = [s for s in splits if s.series_id not in short]
+    if short and (len(splits) == 1 or not usable):
         raise ValueError(f"validation/test splits shorter than the horizon {horizon} for {short[:5]}")
+    splits = usable  # a global model leaves out the members too short to judge, and learns from the rest
     season = min(splits[0].season_length, min(len(s.train) for s in splits))
     fixed = {k: dict(v) for k, v in (fixed_params or {}).items()}
     fixed.setdefault("lstm", {}).setdefault("epochs", max_epochs)
