@@ -159,3 +159,19 @@ def mongo_db(mongo_client: MongoClient) -> Iterator[Database]:
         yield mongo_client[name]
     finally:
         mongo_client.drop_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hive_database() -> None:
+    """In-process tests share one Spark session, hence one Hive metastore: drop the ``tsplatform`` database
+    (external tables: metadata only, no data) before each test, so that a table or partition registered over
+    another test's lake never answers this test's queries, whatever the order."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession._instantiatedSession
+    if session is None or session.sparkContext._jsc is None:
+        return
+    session.sql("DROP DATABASE IF EXISTS tsplatform CASCADE")
+
