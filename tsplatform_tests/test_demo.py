@@ -24,6 +24,7 @@ DAYS = 3  # 2022-10-23 (the 2 h after local midnight, UTC+2), 2022-10-24 and 202
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(2700)  # the whole graph and a model search by the daemon: minutes on 2 cores
 def test_demo_runs_the_graph_by_the_daemon_and_reports_what_the_lake_holds(
     services: Any, fresh_topic: Any, tmp_path: Path
 ) -> None:
