@@ -161,11 +161,11 @@ def mongo_db(mongo_client: MongoClient) -> Iterator[Database]:
         mongo_client.drop_database(name)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _isolated_hive_database() -> None:
     """In-process tests share one Spark session, hence one Hive metastore: drop the ``tsplatform`` database
-    (external tables: metadata only, no data) before each test, so that a table or partition registered over
-    another test's lake never answers this test's queries, whatever the order."""
+    (external tables: metadata only, no data) before each test module, so that a table or partition
+    registered over another module's lake never answers this module's queries, whatever the order."""
     if "pyspark" not in sys.modules:
         return
     from pyspark.sql import SparkSession

@@ -271,10 +271,14 @@ def test_ui_shows_the_graph_partitions_checks_and_automation(ui: RunningUI, brow
     _wait_for(
         driver, lambda: "automation_sensor" in _body_text(driver), "the automation sensor", "automation"
     )
-    row = driver.find_element(  # type: ignore[attr-defined]
-        By.XPATH, "//*[normalize-space()='automation_sensor']/ancestor::*[.//input[@type='checkbox']][1]"
+    # the switch of the smallest block that names the automation sensor and no other automation
+    others = [n for n in ("kafka_offset_sensor", "retention_schedule") if n in _body_text(driver)]
+    exclude = "".join(f"[not(contains(., '{n}'))]" for n in others)
+    switches = driver.find_elements(  # type: ignore[attr-defined]
+        By.XPATH, f"//input[@type='checkbox'][ancestor::*[contains(., 'automation_sensor')]{exclude}]"
     )
-    switch = row.find_elements(By.CSS_SELECTOR, "input[type='checkbox']")[-1]
+    assert switches, "no switch found beside the automation sensor"
+    switch = switches[-1]
     driver.save_screenshot(str(shots / "automation.png"))  # type: ignore[attr-defined]
     assert switch.is_selected(), "the automation sensor is shown switched off"
 
