@@ -77,6 +77,7 @@ defs = dg.Definitions(
             target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=get_settings().automation_interval_s,
+            use_user_code_server=True,  # day_has_readings (assets/automation.py) is Python
             description=(
                 "Evaluates the assets' automation conditions: new and late data re-materialize their day and "
                 "every day whose lookback window includes it; several days at once run as a backfill."
@@ -85,4 +86,8 @@ defs = dg.Definitions(
     ],
     schedules=[retention_schedule, compact_raw_readings_schedule],
     resources=resources_for(get_settings().environment),
+    # A run's steps share one process and so one Spark session (a JVM and a Hive metastore client):
+    # a run of the whole graph over a day range pays Spark's start-up once, not once per asset.
+    # Spark distributes the work inside each step.
+    executor=dg.in_process_executor,
 )

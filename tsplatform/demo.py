@@ -59,10 +59,13 @@ MALFORMED_RECORDS: tuple[bytes, ...] = (
 DEMO_TUNING = {
     "TSPLATFORM_TUNE_NUM_SAMPLES": "4",
     "TSPLATFORM_TUNE_MAX_EPOCHS": "8",
-    "TSPLATFORM_TUNE_TIME_BUDGET_S": "180",
+    "TSPLATFORM_TUNE_TIME_BUDGET_S": "90",
 }
 #: A failed run with nothing else running or queued for this long ends the wait (seconds).
 STALLED_AFTER_FAILURE_S = 60.0
+#: Nothing running, queued or backfilling for this long while assets are missing ends the wait (seconds):
+#: longer than the sensors' and the backfill daemon's intervals (30 s) together.
+STALLED_IDLE_S = 180.0
 #: How long the demo waits for the graph before giving up (seconds).
 DEFAULT_TIMEOUT_S = 25 * 60
 PROGRESS_EVERY_S = 15.0
@@ -237,12 +240,20 @@ mutation($params: LaunchBackfillParams!) {
 
 
 def launch_model_backfill(url: str, day: dt.date) -> str:
-    """Ask the webserver (GraphQL) for a backfill of :data:`MODEL_ASSETS` on ``day``; its backfill id."""
+    """Ask the webserver (GraphQL) for a backfill of :data:`MODEL_ASSETS` on ``day``; its backfill id.
+
+    Each asset's day is given explicitly (``partitionsByAssets``): with a plain asset selection Dagster
+    maps the day down the dependencies, and ``forecasts``' last-partition mapping on ``tuned_models``
+    maps a past day to nothing, so the forecasts would silently drop out of the backfill."""
     import requests
 
+    key = day.isoformat()
     params = {
-        "partitionNames": [day.isoformat()],
-        "assetSelection": [{"path": [name]} for name in MODEL_ASSETS if name in _asset_names()],
+        "partitionsByAssets": [
+            {"assetKey": {"path": [name]}, "partitions": {"range": {"start": key, "end": key}}}
+            for name in MODEL_ASSETS
+            if name in _asset_names()
+        ],
         "title": "demo: models and forecasts",
         # one global model per sensor type (2 searches instead of one per series)
         "runConfigData": {"ops": {"tuned_models": {"config": {"scope": "global"}}}},
@@ -332,6 +343,17 @@ def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphPro
     )
 
 
+def _complete(progress: GraphProgress) -> bool:
+    return progress.complete
+
+
+def _backfills_in_progress(instance: Any) -> int:
+    """Backfills the daemon is still working on (it starts their runs between its ticks)."""
+    from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+
+    return len(instance.get_backfills(filters=BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED])))
+
+
 def wait_for_graph(
     instance: Any,
     days: list[dt.date],
@@ -346,21 +368,32 @@ def wait_for_graph(
     started = time.monotonic()
     last = -PROGRESS_EVERY_S
     stalled_since: float | None = None
+    idle_since: float | None = None
     while True:
         check()
         progress = graph_progress(instance, days, since)
         elapsed = time.monotonic() - started
-        idle_after_failure = progress.failed_runs and not progress.in_flight and not progress.queued
-        stalled_since = (stalled_since or elapsed) if idle_after_failure else None
+        idle = not progress.in_flight and not progress.queued and not _backfills_in_progress(instance)
+        idle_since = (elapsed if idle_since is None else idle_since) if idle else None
+        stalled_since = (
+            (elapsed if stalled_since is None else stalled_since) if idle and progress.failed_runs else None
+        )
         if stalled_since is not None and elapsed - stalled_since > STALLED_AFTER_FAILURE_S:
             raise ServiceUnavailable(
                 f"{progress.failed_runs} run(s) failed and nothing else is running; still missing "
                 f"{', '.join(progress.missing)} (see the runs in the Dagster UI)"
             )
+        done = (until or _complete)(progress)
+        if idle_since is not None and elapsed - idle_since > STALLED_IDLE_S and not done:
+            raise ServiceUnavailable(
+                f"nothing has run or been queued for {STALLED_IDLE_S:.0f} s and the graph is not "
+                f"complete: still missing {', '.join(progress.missing)} (see the runs and the automation "
+                "sensor's ticks in the Dagster UI)"
+            )
         if elapsed - last >= PROGRESS_EVERY_S:
             report(progress, elapsed)
             last = elapsed
-        if (until or (lambda p: p.complete))(progress):
+        if done:
             report(progress, elapsed)
             return progress
         if elapsed > timeout_s:

@@ -174,4 +174,3 @@ def _isolated_hive_database() -> None:
     if session is None or session.sparkContext._jsc is None:
         return
     session.sql("DROP DATABASE IF EXISTS tsplatform CASCADE")
-

@@ -79,9 +79,11 @@ def requested(result: dg.AutomationResult | object, asset: str) -> set[str]:
 
 
 def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
+    """Late data for day D requests D and every later day whose lookback window includes D, among the days
+    that have readings: the windows reaching past the last day with data request nothing there."""
     from tsplatform.definitions import defs
 
-    today = dt.datetime.now(dt.UTC).date()
+    last = DAYS[-1]  # the last day with readings: the windows of the late day reach past it
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert first.total_requested == 0  # no data: nothing to do
@@ -99,15 +101,15 @@ def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
         expected = {
             "validated_readings": {late.isoformat()},
-            "period_estimates": keys(late, PERIOD_LOOKBACK_DAYS, today),
-            "regularized_readings": keys(late, PERIOD_LOOKBACK_DAYS, today),
-            "denoised_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+            "period_estimates": keys(late, PERIOD_LOOKBACK_DAYS, last),
+            "regularized_readings": keys(late, PERIOD_LOOKBACK_DAYS, last),
+            "denoised_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
             "decompositions": keys(
-                late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS + DECOMPOSITION_LOOKBACK_DAYS - 2, today
+                late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS + DECOMPOSITION_LOOKBACK_DAYS - 2, last
             ),
-            "hourly_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
-            "series_profiles": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
-            "correlations": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, today),
+            "hourly_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
+            "series_profiles": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
+            "correlations": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
         }
         for asset, days in expected.items():
             assert requested(result, asset) == days, asset
@@ -115,6 +117,21 @@ def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
         # evaluated again without new data: nothing more
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         assert again.total_requested == 0
+
+
+def test_new_days_request_exactly_those_days_of_every_asset() -> None:
+    """Three days of readings land at once: on the same tick every asset of the graph is requested for
+    exactly those three days (no empty day past the data), so one backfill run can take them through it."""
+    from tsplatform.definitions import defs
+
+    landed = {day.isoformat() for day in DAYS[:3]}
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        for day in sorted(landed):
+            materialize(instance, "raw_readings", day)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        for asset in GRAPH:
+            assert requested(result, asset) == landed, asset
 
 
 def test_a_30_day_backfill_is_one_run_per_asset() -> None:

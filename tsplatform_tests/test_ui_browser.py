@@ -189,6 +189,27 @@ def _dismiss_newsletter(driver: object) -> None:
             button.click()
 
 
+def _click(driver: object, xpath: str) -> None:
+    """Click the element at ``xpath``; a dialog that opens over the page meanwhile (the UI's newsletter
+    prompt, a toast's backdrop) is dismissed and the click retried, up to PAGE_TIMEOUT_S."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    deadline = time.monotonic() + PAGE_TIMEOUT_S
+    while True:
+        _dismiss_newsletter(driver)
+        try:
+            driver.find_element(By.XPATH, xpath).click()  # type: ignore[attr-defined]
+            return
+        except ElementClickInterceptedException:
+            if time.monotonic() > deadline:
+                driver.save_screenshot(str(artifacts_dir() / "click-intercepted.png"))  # type: ignore[attr-defined]
+                raise
+            driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # type: ignore[attr-defined]
+            time.sleep(0.5)
+
+
 def _body_text(driver: object) -> str:
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
@@ -254,7 +275,7 @@ def test_ui_shows_the_graph_partitions_checks_and_automation(ui: RunningUI, brow
     _wait_for(driver, lambda: "Materialized (1)" in _body_text(driver), "one materialized partition", "parts")
     assert "Missing (" in _body_text(driver)  # the other days of the range are shown as missing
     # Hide the missing days: the list then shows the materialized day.
-    driver.find_element(By.XPATH, "//label[starts-with(normalize-space(), 'Missing (')]").click()  # type: ignore[attr-defined]
+    _click(driver, "//label[starts-with(normalize-space(), 'Missing (')]")
     _wait_for(driver, lambda: DAY.isoformat() in _body_text(driver), f"the materialized day {DAY}", "parts")
     driver.save_screenshot(str(shots / "partitions.png"))  # type: ignore[attr-defined]
 

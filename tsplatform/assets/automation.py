@@ -14,7 +14,13 @@ forever, and late data for an old day would never flow downstream. These conditi
 
 ``validated_on_new_or_late_raw`` (``validated_readings``) is ``eager`` without its latest-window filter:
 the raw day must exist (``validated_readings`` has no lookback). ``on_new_or_late_data`` is the rest of
-the graph. Days whose inputs did not change are never requested.
+the graph, for the days that have readings (``day_has_readings``): a window reaching past the last day with
+data does not make Dagster compute empty days, and every asset of a day range is requested for the same
+days, so one backfill run takes the range through the whole graph instead of one run per asset.
+Days whose inputs did not change are never requested.
+
+``day_has_readings`` is Python evaluated by the automation sensor in the code server
+(``use_user_code_server=True`` on the sensor in ``definitions.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,40 @@ from __future__ import annotations
 import dagster as dg
 
 AC = dg.AutomationCondition
+RAW_READINGS = dg.AssetKey("raw_readings")
+
+
+class DayHasReadings(dg.AutomationCondition):
+    """True for the day partitions whose ``raw_readings`` day exists: readings (or quarantined records) of
+    that UTC day have landed. The assets of the graph share ``raw_readings``' daily partitions."""
+
+    @property
+    def name(self) -> str:
+        return "day_has_readings"
+
+    @property
+    def description(self) -> str:
+        return "raw_readings has the day (readings of that day landed)"
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:  # type: ignore[override]
+        candidates = context.candidate_subset
+        if candidates.is_empty or candidates.partitions_def is None:
+            return dg.AutomationResult(context=context, true_subset=candidates)
+        view = context.asset_graph_view
+        days = candidates.expensively_compute_partition_keys()
+        raw_days = view.get_subset_from_partition_keys(RAW_READINGS, candidates.partitions_def, days)
+        missing = await view.compute_missing_subset(key=RAW_READINGS, from_subset=raw_days)
+        landed = days - missing.expensively_compute_partition_keys()
+        return dg.AutomationResult(
+            context=context, true_subset=candidates.compute_intersection_with_partition_keys(landed)
+        )
+
+
+day_has_readings = DayHasReadings()
 
 upstream_updated = AC.any_deps_updated().since_last_handled().with_label("upstream_updated")
 upstream_settled = (~AC.any_deps_in_progress() & ~AC.in_progress()).with_label("upstream_settled")
@@ -35,6 +75,6 @@ validated_on_new_or_late_raw = (
 )
 
 #: Everything below validated_readings: any day whose inputs (lookback days included) changed.
-on_new_or_late_data = (upstream_updated & upstream_settled & upstream_checks_passed).with_label(
-    "on_new_or_late_data"
-)
+on_new_or_late_data = (
+    upstream_updated & upstream_settled & upstream_checks_passed & day_has_readings
+).with_label("on_new_or_late_data")
