@@ -16,6 +16,10 @@ export RAY_AUTH_MODE := disabled
 export DAGSTER_DISABLE_TELEMETRY := 1
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
+# The suite runs in parallel (pytest-xdist), one worker per core up to 4, each test module on one worker
+# (module fixtures start services once). Every worker has its own state dir, services on free ports and
+# Spark session. PYTEST_WORKERS= (empty) runs it in one process.
+PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
 # The Dagster UI listens on this address only (loopback by default: it has no authentication).
 DAGSTER_HOST ?= 127.0.0.1
 DAGSTER_PORT ?= 3000
@@ -66,7 +70,7 @@ dev: setup system-deps jars dagster-home
 test: setup system-deps jars dagster-home
 	$(BIN)/ruff check tsplatform tsplatform_tests bench
 	$(BIN)/python -m tsplatform_tests.reliability.audit
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 test-unit: setup

@@ -292,14 +292,19 @@ def test_ui_shows_the_graph_partitions_checks_and_automation(ui: RunningUI, brow
     _wait_for(
         driver, lambda: "automation_sensor" in _body_text(driver), "the automation sensor", "automation"
     )
-    # the switch of the smallest block that names the automation sensor and no other automation
+    # The row of the automation sensor: the smallest block that names it and no other automation. It holds
+    # two checkboxes once loaded, the row's selection box and then the on/off switch (until the sensor's
+    # state has loaded, only the selection box and a placeholder are drawn).
     others = [n for n in ("kafka_offset_sensor", "retention_schedule") if n in _body_text(driver)]
     exclude = "".join(f"[not(contains(., '{n}'))]" for n in others)
-    switches = driver.find_elements(  # type: ignore[attr-defined]
-        By.XPATH, f"//input[@type='checkbox'][ancestor::*[contains(., 'automation_sensor')]{exclude}]"
-    )
-    assert switches, "no switch found beside the automation sensor"
-    switch = switches[-1]
+    row_boxes = f"//input[@type='checkbox'][ancestor::*[contains(., 'automation_sensor')]{exclude}]"
+
+    def row_with_switch() -> list[object] | None:
+        found = driver.find_elements(By.XPATH, row_boxes)  # type: ignore[attr-defined]
+        return found if len(found) >= 2 else None
+
+    switches = _wait_for(driver, row_with_switch, "the automation sensor's switch", "automation")
+    switch = switches[-1]  # type: ignore[index]
     driver.save_screenshot(str(shots / "automation.png"))  # type: ignore[attr-defined]
     assert switch.is_selected(), "the automation sensor is shown switched off"
 
