@@ -13,12 +13,10 @@ import pyarrow as pa
 from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
-from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.common import (
-    KINDS,
-    OWNERS,
     check_specs,
+    graph_asset,
     read_or_empty,
     run_days,
     schema_check,
@@ -30,7 +28,7 @@ from tsplatform.assets.common import (
 )
 from tsplatform.datasets import PERIOD_ESTIMATES, PeriodEstimatesModel
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
-from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, daily_partitions, lookback
+from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import apply_per_series, bucket_count, write_series_state
@@ -42,15 +40,9 @@ READINGS = pa.schema(
 )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@graph_asset(
     deps=[dg.AssetDep(validated_readings, partition_mapping=lookback(PERIOD_LOOKBACK_DAYS))],
-    group_name="analyse",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=on_new_or_late_data,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",
+    group="analyse",
     check_specs=check_specs(
         "period_estimates",
         {

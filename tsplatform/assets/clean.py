@@ -25,11 +25,10 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from tsplatform.assets.automation import validated_on_new_or_late_raw
-from tsplatform.assets.common import KINDS, OWNERS, column_schema, empty_frame, run_days, with_day
+from tsplatform.assets.common import column_schema, empty_frame, graph_asset, run_days, with_day
 from tsplatform.assets.ingest import raw_readings
 from tsplatform.hive import register_partition
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
-from tsplatform.partitions import daily_partitions
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
     DAY_COLUMN,
@@ -99,15 +98,10 @@ def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@graph_asset(
     deps=[raw_readings],
-    group_name="clean",
-    kinds=KINDS,
-    owners=OWNERS,
+    group="clean",
     automation_condition=validated_on_new_or_late_raw,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",  # one Spark step at a time locally: the embedded Derby metastore is single-process
     check_specs=[
         dg.AssetCheckSpec("matches_reading_schema", asset="validated_readings", blocking=True),
         dg.AssetCheckSpec("unique_series_timestamps", asset="validated_readings", blocking=True),

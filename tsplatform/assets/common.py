@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import pyarrow as pa
 
+from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.hive import spark_ddl_columns, spark_ddl_type
 from tsplatform.lake import Lake
-from tsplatform.partitions import days_of
+from tsplatform.partitions import daily_partitions, days_of
 from tsplatform.spark_io import (
     DAY_COLUMN,
     duplicate_keys,
@@ -35,6 +36,25 @@ if TYPE_CHECKING:
 OWNERS = ["team:data-platform"]
 KINDS = {"spark", "parquet", "pandera"}
 WORST_ROWS = 5
+
+
+def graph_asset(
+    *, group: str, automation_condition: dg.AutomationCondition = on_new_or_late_data, **asset_kwargs: Any
+) -> Any:
+    """``dg.asset`` with what every Spark asset of the graph shares: the daily partitions, a single-run
+    backfill policy (a day range is one Spark job), the ``spark`` pool (the local Derby metastore admits one
+    JVM), owners and kinds, and the graph's automation condition; ``asset_kwargs`` add the rest (deps,
+    checks, description)."""
+    return dg.asset(
+        partitions_def=daily_partitions,
+        group_name=group,
+        kinds=KINDS,
+        owners=OWNERS,
+        automation_condition=automation_condition,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="spark",
+        **asset_kwargs,
+    )
 
 
 def with_day(schema: pa.Schema) -> pa.Schema:

@@ -15,11 +15,9 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from tsplatform.assets.analyse import period_estimates
-from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.assets.common import (
-    KINDS,
-    OWNERS,
     check_specs,
+    graph_asset,
     read_or_empty,
     run_days,
     schema_check,
@@ -36,25 +34,19 @@ from tsplatform.datasets import (
     DecompositionsModel,
     decompositions_schema,
 )
-from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, daily_partitions, lookback
+from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, lookback
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import apply_per_series, bucket_count
 from tsplatform.timeseries.decompose import seasonal_periods
 from tsplatform.timeseries.stages import decompose_series
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@graph_asset(
     deps=[
         period_estimates,
         dg.AssetDep(denoised_readings, partition_mapping=lookback(DECOMPOSITION_LOOKBACK_DAYS)),
     ],
-    group_name="decompose",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=on_new_or_late_data,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",
+    group="decompose",
     check_specs=check_specs(
         "decompositions",
         {

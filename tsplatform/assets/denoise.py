@@ -13,12 +13,10 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
-from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.assets.common import (
-    KINDS,
-    OWNERS,
     check_specs,
     count_check,
+    graph_asset,
     markdown_table,
     read_or_empty,
     run_days,
@@ -31,7 +29,7 @@ from tsplatform.assets.common import (
 )
 from tsplatform.assets.regularize import regularized_readings
 from tsplatform.datasets import DENOISED_READINGS, REGULARIZED_READINGS, DenoisedReadingsModel
-from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, daily_partitions, lookback
+from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import apply_per_series, bucket_count, write_series_state
@@ -48,15 +46,9 @@ def unprocessed_flag():  # type: ignore[no-untyped-def]
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@graph_asset(
     deps=[dg.AssetDep(regularized_readings, partition_mapping=lookback(ANOMALY_LOOKBACK_DAYS))],
-    group_name="denoise",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=on_new_or_late_data,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",
+    group="denoise",
     check_specs=check_specs(
         "denoised_readings",
         {

@@ -16,12 +16,10 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from tsplatform.assets.analyse import READINGS, period_estimates
-from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.common import (
-    KINDS,
-    OWNERS,
     check_specs,
+    graph_asset,
     markdown_table,
     read_or_empty,
     run_days,
@@ -33,7 +31,7 @@ from tsplatform.assets.common import (
     write,
 )
 from tsplatform.datasets import PERIOD_ESTIMATES, REGULARIZED_READINGS, RegularizedReadingsModel
-from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, daily_partitions, lookback
+from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
@@ -43,18 +41,12 @@ from tsplatform.timeseries.stages import regularize_series
 STATE_FIELDS = ["imputation_method", "imputation_selected"]
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@graph_asset(
     deps=[
         period_estimates,
         dg.AssetDep(validated_readings, partition_mapping=lookback(PERIOD_LOOKBACK_DAYS)),
     ],
-    group_name="regularize",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=on_new_or_late_data,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",
+    group="regularize",
     check_specs=check_specs(
         "regularized_readings",
         {

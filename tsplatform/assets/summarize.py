@@ -17,13 +17,11 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from tsplatform.assets.analyse import READINGS, period_estimates
-from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.assets.clean import REJECTS_SCHEMA, validated_readings
 from tsplatform.assets.common import (
-    KINDS,
-    OWNERS,
     check_specs,
     count_check,
+    graph_asset,
     read_or_empty,
     run_days,
     schema_check,
@@ -45,21 +43,11 @@ from tsplatform.datasets import (
     HourlyReadingsModel,
     SeriesProfilesModel,
 )
-from tsplatform.partitions import daily_partitions
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import DAY_COLUMN, apply_per_series, bucket_count, with_day_of, write_series_state
 from tsplatform.timeseries.stages import DUPLICATE_REASONS, correlate_position, hourly_series, profile_series
 
-COMMON = dict(
-    partitions_def=daily_partitions,
-    group_name="summarize",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=on_new_or_late_data,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="spark",
-)
 SOURCES = pa.schema(
     [
         *[READINGS.field(n) for n in ("series_id", "position", "type_name", "event_time", "value")],
@@ -70,7 +58,8 @@ SOURCES = pa.schema(
 )
 
 
-@dg.asset(
+@graph_asset(
+    group="summarize",
     deps=[denoised_readings],
     check_specs=check_specs(
         "hourly_readings",
@@ -85,7 +74,6 @@ SOURCES = pa.schema(
     description=(
         "Per series-hour (event_time = the hour's start): mean, min, max and count of denoised values."
     ),
-    **COMMON,
 )
 def hourly_readings(
     context: dg.AssetExecutionContext, spark: PySparkResource, lake: LakeResource
@@ -134,7 +122,8 @@ def _tagged(frame, source: str, value, flag):  # type: ignore[no-untyped-def]
     )
 
 
-@dg.asset(
+@graph_asset(
+    group="summarize",
     deps=[validated_readings, period_estimates, regularized_readings, denoised_readings],
     check_specs=check_specs(
         "series_profiles",
@@ -147,7 +136,6 @@ def _tagged(frame, source: str, value, flag):  # type: ignore[no-untyped-def]
         "Per series-day: expected, present, duplicate, imputed and anomalous counts, missing and anomaly "
         "rates, mean, std, quantiles and the period."
     ),
-    **COMMON,
 )
 def series_profiles(
     context: dg.AssetExecutionContext, spark: PySparkResource, lake: LakeResource, catalog: CatalogResource
@@ -210,7 +198,8 @@ def pearson_out_of_range():  # type: ignore[no-untyped-def]
     return (F.col("pearson") < -1 - 1e-9) | (F.col("pearson") > 1 + 1e-9)
 
 
-@dg.asset(
+@graph_asset(
+    group="summarize",
     deps=[denoised_readings],
     check_specs=check_specs(
         "correlations",
@@ -224,7 +213,6 @@ def pearson_out_of_range():  # type: ignore[no-untyped-def]
         "Per position and day: the series there aligned onto a common grid and their pairwise Pearson "
         "correlations with pair counts."
     ),
-    **COMMON,
 )
 def correlations(
     context: dg.AssetExecutionContext, spark: PySparkResource, lake: LakeResource
