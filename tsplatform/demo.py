@@ -24,11 +24,9 @@ import datetime as dt
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tsplatform.dagster_processes import DagsterProcesses
 from tsplatform.errors import BadInput, ServiceUnavailable
 from tsplatform.instance import ensure_dagster_home
 from tsplatform.lake import Lake
@@ -144,81 +143,6 @@ def publish_malformed(settings: Settings, topic: str) -> int:
         producer.produce(topic, value=value, key=b"demo-malformed", on_delivery=delivered)
     producer.flush(30)
     return acked
-
-
-@dataclass
-class DagsterProcesses:
-    """A ``dagster-webserver`` and a ``dagster-daemon`` for the demo's instance, each in its own process
-    group so that stopping them leaves nothing behind."""
-
-    env: dict[str, str]
-    logs: Path
-    port: int
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        bin_dir = Path(sys.executable).parent
-        commands = {
-            "webserver": [
-                str(bin_dir / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-w",
-                "workspace.yaml",
-            ],
-            "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        }
-        self.logs.mkdir(parents=True, exist_ok=True)
-        for name, command in commands.items():
-            with (self.logs / f"dagster-{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    cwd=REPO,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-
-    def wait_until_serving(self, timeout_s: float = 300.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/server_info", timeout=5).ok:
-                    return
-            time.sleep(1)
-        raise ServiceUnavailable(
-            f"the Dagster webserver did not answer in {timeout_s:.0f} s (log: {self.logs})"
-        )
-
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                log = self.logs / f"dagster-{name}.log"
-                raise ServiceUnavailable(f"dagster {name} exited with {process.returncode} (log: {log})")
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        self.processes.clear()
 
 
 #: The model stages: the demo's data is history (2022), while their automation (weekly retraining on a

@@ -16,11 +16,9 @@ under ``ui/``, so a CI run leaves them for people to look at.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,8 +29,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import requests
 
+from tsplatform.dagster_processes import DagsterProcesses
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 from tsplatform.services.process import free_port
@@ -85,12 +83,6 @@ class RunningUI:
     env: dict[str, str]
 
 
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
     """A webserver over an instance with one materialized day of validated_readings."""
@@ -116,32 +108,13 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUI]:
     assert materialize.returncode == 0, f"dagster asset materialize failed:\n{output[-6000:]}"
     assert "RUN_SUCCESS" in output
 
-    log = tmp / "webserver.log"
-    port = free_port()
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    dagster = DagsterProcesses(env=env, logs=tmp, port=free_port(), daemon=False)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"webserver exited: {log.read_text(errors='replace')[-4000:]}"
-            try:
-                if requests.get(f"{base}/server_info", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"webserver not up: {log.read_text(errors='replace')[-4000:]}"
-            time.sleep(1)
-        yield RunningUI(base, tmp, env)
+        dagster.start()
+        dagster.wait_until_serving(STARTUP_TIMEOUT_S)
+        yield RunningUI(dagster.url, tmp, env)
     finally:
-        _stop_group(process)
+        dagster.stop()
 
 
 @pytest.fixture(scope="module")

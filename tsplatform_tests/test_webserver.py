@@ -21,6 +21,8 @@ import pytest
 import requests
 import yaml
 
+from tsplatform.dagster_processes import DagsterProcesses
+from tsplatform.errors import ServiceUnavailable
 from tsplatform.services.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,36 +109,17 @@ def _graphql(base_url: str, query: str) -> dict[str, Any]:
 def webserver(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Path]]:
     """A running ``dagster-webserver -w workspace.yaml`` from the repo root: (url, process, log, home)."""
     env = _dagster_env(tmp_path)
-    port = free_port()
-    log = tmp_path / "webserver.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    dagster = DagsterProcesses(env=env, logs=tmp_path, port=free_port(), daemon=False)
+    log = tmp_path / "dagster-webserver.log"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with {process.returncode}; log:\n{_log_tail(log)}")
-            try:
-                if requests.get(f"{base_url}/server_info", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver not up in {STARTUP_TIMEOUT_S:.0f} s; log:\n{_log_tail(log)}")
-            time.sleep(1)
-        yield base_url, process, log, Path(env["DAGSTER_HOME"])
+        dagster.start()
+        try:
+            dagster.wait_until_serving(STARTUP_TIMEOUT_S)
+        except ServiceUnavailable as exc:
+            pytest.fail(f"{exc}; log:\n{_log_tail(log)}")
+        yield dagster.url, dagster.processes["webserver"], log, Path(env["DAGSTER_HOME"])
     finally:
-        if _live_group_members(process.pid):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+        dagster.stop()
 
 
 def _loaded_workspace(base_url: str, log: Path) -> dict[str, Any]:
