@@ -4,8 +4,8 @@
    on an instance whose day partitions start where the data starts;
 2. publishes one week of real CO2 readings of three office rooms (Brains4Buildings, CC BY 4.0: two sensor
    types per room) to the contract topic in the Kafka Connect envelope, with a few malformed records (they
-   go to the quarantine) and, once the first pass through the data assets is done, a late batch for an old day (the
-   automation re-materializes that day and the days whose lookback window covers it);
+   go to the quarantine) and, once the first pass through the data assets is done, a late batch for an old
+   day (the automation re-materializes that day and the days with readings whose lookback window covers it);
 3. waits while the Kafka offset sensor starts ingestion runs and declarative automation materializes the
    whole asset graph — validated, regularized, denoised, decomposed, profiled series, training sets,
    tuned models and forecasts — printing progress (asset-days materialized, runs in flight);
