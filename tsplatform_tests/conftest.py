@@ -73,26 +73,6 @@ from tsplatform.settings import get_settings  # noqa: E402
 get_settings.cache_clear()
 
 
-#: The test modules that take minutes (the demo by the daemon, the graph against the core, Connect restarts,
-#: the model stages): collected first, so that with several xdist workers (``make test``) they start at
-#: once instead of ending the run alone. The other modules keep pytest-randomly's shuffled order.
-SLOW_MODULES_FIRST = (
-    "tsplatform_tests/test_demo.py",
-    "tsplatform_tests/test_graph.py",
-    "tsplatform_tests/ingest/test_connect_mariadb.py",
-    "tsplatform_tests/mlops/test_assets.py",
-)
-
-
-@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::")[0]
-        return SLOW_MODULES_FIRST.index(module) if module in SLOW_MODULES_FIRST else len(SLOW_MODULES_FIRST)
-
-    items.sort(key=rank)  # stable
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(SESSION_STATE_DIR, ignore_errors=True)
 
