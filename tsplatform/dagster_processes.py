@@ -48,10 +48,9 @@ class DagsterProcesses:
                 "-w",
                 "workspace.yaml",
             ],
-            "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
         }
-        if not self.daemon:
-            del commands["daemon"]
+        if self.daemon:
+            commands["daemon"] = [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"]
         self.logs.mkdir(parents=True, exist_ok=True)
         for name, command in commands.items():
             with (self.logs / f"dagster-{name}.log").open("ab") as log:

@@ -228,18 +228,31 @@ class GraphProgress:
     in_flight: int
     queued: int
     failed_runs: int
+    #: The assets not yet materialized where expected, as ``name (N days)`` for the day-partitioned ones.
     missing: list[str]
+    #: Their names.
+    missing_assets: set[str]
 
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    @property
+    def data_done(self) -> bool:
+        """Only the model stages (:data:`MODEL_ASSETS`) are missing, if anything."""
+        return self.missing_assets <= set(MODEL_ASSETS)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing running or queued."""
+        return not self.in_flight and not self.queued
 
 
 def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphProgress:
     """Look at the instance: which expected (asset, day) pairs and unpartitioned assets are materialized."""
     import dagster as dg
 
-    done, missing, expected = 0, [], 0
+    done, missing, missing_assets, expected = 0, [], set(), 0
     for key in daily_assets():
         model = key.to_user_string() in MODEL_ASSETS
         wanted = {days[-1].isoformat()} if model else {d.isoformat() for d in days}
@@ -248,6 +261,7 @@ def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphPro
         done += len(have)
         if len(have) < len(wanted):
             missing.append(f"{key.to_user_string()} ({len(wanted) - len(have)} days)")
+            missing_assets.add(key.to_user_string())
     for key in unpartitioned_assets():
         expected += 1
         event = instance.get_latest_materialization_event(key)
@@ -255,6 +269,7 @@ def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphPro
             done += 1
         else:
             missing.append(key.to_user_string())
+            missing_assets.add(key.to_user_string())
     records = instance.get_run_records(dg.RunsFilter(created_after=dt.datetime.fromtimestamp(since, dt.UTC)))
     statuses = [r.dagster_run.status for r in records]
     return GraphProgress(
@@ -264,11 +279,8 @@ def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphPro
         queued=sum(s in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED) for s in statuses),
         failed_runs=sum(s == dg.DagsterRunStatus.FAILURE for s in statuses),
         missing=missing,
+        missing_assets=missing_assets,
     )
-
-
-def _complete(progress: GraphProgress) -> bool:
-    return progress.complete
 
 
 def _backfills_in_progress(instance: Any) -> int:
@@ -297,7 +309,7 @@ def wait_for_graph(
         check()
         progress = graph_progress(instance, days, since)
         elapsed = time.monotonic() - started
-        idle = not progress.in_flight and not progress.queued and not _backfills_in_progress(instance)
+        idle = progress.settled and not _backfills_in_progress(instance)
         idle_since = (elapsed if idle_since is None else idle_since) if idle else None
         stalled_since = (
             (elapsed if stalled_since is None else stalled_since) if idle and progress.failed_runs else None
@@ -307,7 +319,7 @@ def wait_for_graph(
                 f"{progress.failed_runs} run(s) failed and nothing else is running; still missing "
                 f"{', '.join(progress.missing)} (see the runs in the Dagster UI)"
             )
-        done = (until or _complete)(progress)
+        done = until(progress) if until else progress.complete
         if idle_since is not None and elapsed - idle_since > STALLED_IDLE_S and not done:
             raise ServiceUnavailable(
                 f"nothing has run or been queued for {STALLED_IDLE_S:.0f} s and the graph is not "
@@ -508,8 +520,9 @@ def run_demo(
                 )
 
             rematerialized: dict[str, list[str]] = {}
+            late_pending = fresh and len(late) > 0
             with dg.DagsterInstance.get() as instance:
-                if fresh and len(late):
+                if late_pending:
                     # the first pass through the data assets ends before the late batch arrives, so that
                     # what the late batch re-materializes is told apart from the first pass
                     wait_for_graph(
@@ -519,24 +532,19 @@ def run_demo(
                         timeout_s,
                         report,
                         dagster.check_alive,
-                        until=lambda p: (
-                            all(m.split(" ")[0] in MODEL_ASSETS for m in p.missing)
-                            and not p.in_flight
-                            and not p.queued
-                        ),
+                        until=lambda p: p.data_done and p.settled,
                     )
                     late_result = publish(late, topic, settings, progress=False)
                     published += late_result.published
                     console.print(f"late batch: published {late_result.published} readings of {LATE_DAY}")
                     late_since = time.time()
-                late_pending = bool(fresh and len(late))
 
                 def data_done(p: GraphProgress) -> bool:
                     """Every data asset materialized, and the late day re-materialized through all of them:
                     the models then learn from the late readings too."""
-                    if not all(m.split(" ")[0] in MODEL_ASSETS for m in p.missing):
-                        return False
-                    return not late_pending or _late_day_through_the_graph(instance, late_since)
+                    return p.data_done and (
+                        not late_pending or _late_day_through_the_graph(instance, late_since)
+                    )
 
                 wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive, until=data_done)
                 pending = graph_progress(instance, days, since).missing
@@ -544,7 +552,7 @@ def run_demo(
                     backfill = launch_model_backfill(dagster.url, days[-1])
                     console.print(f"models: backfill {backfill} of {', '.join(MODEL_ASSETS)} for {days[-1]}")
                 progress = wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive)
-                if fresh and len(late):
+                if late_pending:
                     rematerialized = _late_rematerializations(instance, late_since)
             if rematerialized:
                 console.print(
