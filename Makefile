@@ -18,8 +18,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/
 PYTEST_ARGS ?=
 # The suite runs in parallel (pytest-xdist), one worker per core up to 4, each test module on one worker
 # (module fixtures start services once). Every worker has its own state dir, services on free ports and
-# Spark session. PYTEST_WORKERS= (empty) runs it in one process.
-PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
+# Spark session. Modules are handed out in collection order, the minutes-long ones first (conftest.py
+# LONG_MODULES_FIRST). PYTEST_WORKERS= (empty) runs it in one process.
+PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile --no-loadscope-reorder
 # The Dagster UI listens on this address only (loopback by default: it has no authentication).
 DAGSTER_HOST ?= 127.0.0.1
 DAGSTER_PORT ?= 3000
