@@ -298,6 +298,50 @@ def select_ensemble(
     return chosen, best
 
 
+def select_per_family(
+    candidates: list[tuple[TrialSummary, Forecaster]],
+    train: list[np.ndarray],
+    val: list[np.ndarray],
+    horizon: int,
+    sizes: Sequence[int] = (1, 3, 5, 8),
+) -> tuple[list[int], float]:
+    """The plain mean of the ``k`` best candidates of each family, ``k`` in ``sizes`` chosen out of sample;
+    returns (indices into candidates, val MSE over every validation window).
+
+    The validation windows are cut in two halves (stacked per series in order, so for one series: early
+    and late validation targets, ``horizon`` windows apart so that no target is shared). For each ``k``
+    the members are ranked on the first half and the mean is scored on the second; the ``k`` with the
+    lower score is then applied to the ranking on all windows. Unlike greedy selection on all of
+    validation, nothing is both fitted and scored on the same windows -- which matters because iterative
+    trials (LSTM) were early-stopped on validation, so their validation error is optimistic against the
+    closed-form ones' (BENCHMARKS.md, ETTh1)."""
+    predictions = []
+    actual: np.ndarray | None = None
+    for _, model in candidates:
+        p, actual = validation_predictions(model, train, val, horizon)
+        predictions.append(p)
+    assert actual is not None
+    stacked = np.stack(predictions)
+    families = [t.config["family"] for t, _ in candidates]
+    half = len(actual) // 2
+    first, second = slice(0, max(1, half - horizon)), slice(half, len(actual))
+
+    def members(window: slice, k: int) -> list[int]:
+        errors = np.mean((stacked[:, window] - actual[window]) ** 2, axis=(1, 2))
+        chosen: list[int] = []
+        for family in dict.fromkeys(families):
+            ranked = sorted((i for i, f in enumerate(families) if f == family), key=lambda i: errors[i])
+            chosen += ranked[:k]
+        return chosen
+
+    def score(chosen: list[int], window: slice) -> float:
+        return float(np.mean((stacked[chosen][:, window].mean(axis=0) - actual[window]) ** 2))
+
+    k = min(sizes, key=lambda size: score(members(first, size), second))
+    chosen = members(slice(None), k)
+    return chosen, score(chosen, slice(None))
+
+
 class _ProgressCallback:
     """A Tune callback that counts finished trials and tracks the best validation MSE."""
 
@@ -352,6 +396,7 @@ def tune_forecaster(
     max_concurrent_trials: int | None = None,
     ensemble_size: int = 1,
     ensemble_candidates: int = 8,
+    ensemble_policy: str = "greedy",
     storage_dir: Path | str | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
@@ -364,6 +409,11 @@ def tune_forecaster(
     ``fixed_params[family]`` are params every trial of that family gets (e.g. ``{"lstm": {"epochs": 20,
     "patch_len": 24}}``); ``max_epochs`` (default: the LSTM's ``epochs``) is ASHA's ``max_t``.
     ``scheduler``: ``"asha"`` or ``"fifo"`` (every trial runs to its end, e.g. for a full grid).
+    ``ensemble_size`` > 1 lets the champion be a plain mean of trials, chosen among the best
+    ``ensemble_candidates`` distinct trials of each family by ``ensemble_policy``: ``"greedy"``
+    (:func:`select_ensemble`, at most ``ensemble_size`` members) or ``"per_family"``
+    (:func:`select_per_family`, the ``k`` <= ``ensemble_size`` best of each family, ``k`` chosen out of
+    sample); the champion is the mean only when it beats the best single trial on validation.
     ``num_samples`` is the trial budget (with ``tune.grid_search`` entries: repeats of the grid).
     Raises RuntimeError when no trial produced a validation score.
     """
@@ -380,6 +430,8 @@ def tune_forecaster(
     space = dict(param_space or default_search_space())
     lstm_epochs = int((fixed_params or {}).get("lstm", {}).get("epochs", LSTMForecaster.defaults["epochs"]))
     max_t = int(max_epochs or lstm_epochs)
+    if ensemble_policy not in ("greedy", "per_family"):
+        raise ValueError(f"ensemble_policy must be 'greedy' or 'per_family', got {ensemble_policy!r}")
     if scheduler == "asha":
         trial_scheduler: Any = ASHAScheduler(
             time_attr="training_iteration", max_t=max_t, grace_period=grace_period,
@@ -448,7 +500,13 @@ def tune_forecaster(
         pool = sorted((t for ts in per_family.values() for t in ts[:ensemble_candidates]),
                       key=lambda t: t.best_val_mse)  # fmt: skip
         candidates = [(t, load_forecaster(t.checkpoint_path)) for t in pool if t.checkpoint_path]
-        chosen, _ = select_ensemble(candidates, train_rows, val_rows, horizon, ensemble_size)
+        if ensemble_policy == "per_family":
+            sizes = [k for k in (1, 3, 5, 8, 13) if k <= min(ensemble_size, ensemble_candidates)] or [1]
+            chosen, mean_mse = select_per_family(candidates, train_rows, val_rows, horizon, sizes)
+            if mean_mse >= best.best_val_mse:  # the best single trial is better on validation
+                chosen = []
+        else:
+            chosen, _ = select_ensemble(candidates, train_rows, val_rows, horizon, ensemble_size)
         if len(chosen) > 1:
             champion = ensemble_of([candidates[i][1] for i in chosen])
             members = [candidates[i][0].config for i in chosen]

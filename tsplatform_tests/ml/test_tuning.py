@@ -124,3 +124,34 @@ def test_default_space_is_the_studys() -> None:
     assert isinstance(space["lr"], Float) and (space["lr"].lower, space["lr"].upper) == (0.001, 0.1)
     assert isinstance(space["num_layers"], Integer)
     assert sorted({space["num_layers"].sample() for _ in range(300)}) == [1, 2, 3, 4, 5]
+
+
+def test_per_family_selection_takes_the_k_best_of_each_family_and_scores_their_mean() -> None:
+    """Pure: real fitted models as candidates; ``k`` comes from ``sizes``, the members are each family's
+    best on all of validation, and the score is the MSE of their plain mean."""
+    import numpy as np
+
+    from tsplatform.ml.tuning import TrialSummary, select_per_family
+
+    series = seasonal_series(900, seed=5)
+    train, val = [series[:600]], [series[600:]]
+    models = [
+        ("linear", make_forecaster("linear", input_len=n, horizon=HORIZON, alpha=a).fit(train))
+        for n, a in ((24, 1.0), (48, 1.0), (96, 10.0), (48, 1000.0))
+    ] + [
+        ("seasonal", make_forecaster("seasonal_naive", season=24).fit(train)),
+        ("seasonal", make_forecaster("naive").fit(train)),
+    ]
+    candidates = [(TrialSummary({"family": f}, 0.0, 1, "done"), m) for f, m in models]
+    chosen, score = select_per_family(candidates, train, val, HORIZON, sizes=(1, 2))
+
+    errors = []
+    for _, model in models:
+        predicted, actual = validation_predictions(model, train, val, HORIZON)
+        errors.append(forecast_metrics(actual, predicted)["mse"])
+    k = len(chosen) // 2
+    assert k in (1, 2) and len(chosen) == 2 * k
+    linear, seasonal = sorted(range(4), key=errors.__getitem__), sorted((4, 5), key=errors.__getitem__)
+    assert sorted(chosen) == sorted(linear[:k] + seasonal[:k])
+    mean = np.mean([validation_predictions(models[i][1], train, val, HORIZON)[0] for i in chosen], axis=0)
+    assert score == pytest.approx(float(np.mean((mean - actual) ** 2)), rel=1e-12)
