@@ -19,15 +19,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass
 class DagsterProcesses:
-    """A ``dagster-webserver`` (and, unless ``daemon`` is False, a ``dagster-daemon``) on the instance of
-    ``env``'s ``DAGSTER_HOME``, run from the repository root with ``workspace.yaml`` as ``dagster dev`` runs
-    them, each in its own process group so that stopping them leaves nothing behind. Logs go to
-    ``<logs>/dagster-<name>.log``."""
+    """A ``dagster-webserver`` and a ``dagster-daemon`` (either left out with ``webserver`` / ``daemon``
+    False) on the instance of ``env``'s ``DAGSTER_HOME``, run from the repository root with
+    ``workspace.yaml`` as ``dagster dev`` runs them, each in its own process group so that stopping them
+    leaves nothing behind. Logs go to ``<logs>/dagster-<name>.log``."""
 
     env: dict[str, str]
     logs: Path
     port: int
     daemon: bool = True
+    webserver: bool = True
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -38,17 +39,12 @@ class DagsterProcesses:
         """Create the instance's storage, then start the processes (they return at once)."""
         self.create_storage()
         bin_dir = Path(sys.executable).parent
-        commands = {
-            "webserver": [
+        commands: dict[str, list[str]] = {}
+        if self.webserver:
+            commands["webserver"] = [
                 str(bin_dir / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-w",
-                "workspace.yaml",
-            ],
-        }
+                *("-h", "127.0.0.1", "-p", str(self.port), "-w", "workspace.yaml"),
+            ]
         if self.daemon:
             commands["daemon"] = [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"]
         self.logs.mkdir(parents=True, exist_ok=True)

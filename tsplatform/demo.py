@@ -543,7 +543,7 @@ def run_demo(
                     """Every data asset materialized, and the late day re-materialized through all of them:
                     the models then learn from the late readings too."""
                     return p.data_done and (
-                        not late_pending or _late_day_through_the_graph(instance, late_since)
+                        not late_pending or day_through_the_graph(instance, LATE_DAY, late_since)
                     )
 
                 wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive, until=data_done)
@@ -553,7 +553,7 @@ def run_demo(
                     console.print(f"models: backfill {backfill} of {', '.join(MODEL_ASSETS)} for {days[-1]}")
                 progress = wait_for_graph(instance, days, since, timeout_s, report, dagster.check_alive)
                 if late_pending:
-                    rematerialized = _late_rematerializations(instance, late_since)
+                    rematerialized = materializations_since(instance, late_since)
             if rematerialized:
                 console.print(
                     "late data re-materialized: "
@@ -631,17 +631,15 @@ def _configured_services_answer(settings: Settings) -> bool:
     return True
 
 
-def _late_day_through_the_graph(instance: Any, since: float) -> bool:
-    """Whether every data asset (not the model stages) has materialized :data:`LATE_DAY` after ``since``."""
+def day_through_the_graph(instance: Any, day: dt.date, since: float) -> bool:
+    """Whether every data asset (not the model stages) has materialized ``day`` after ``since``."""
     import dagster as dg
 
     for key in daily_assets():
         if key.to_user_string() in MODEL_ASSETS:
             continue
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=key, asset_partitions=[LATE_DAY.isoformat()], after_timestamp=since
-            ),
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()], after_timestamp=since),
             limit=1,
         ).records
         if not records:
@@ -649,8 +647,8 @@ def _late_day_through_the_graph(instance: Any, since: float) -> bool:
     return True
 
 
-def _late_rematerializations(instance: Any, since: float) -> dict[str, list[str]]:
-    """Asset -> days materialized after ``since`` (what the late batch caused)."""
+def materializations_since(instance: Any, since: float) -> dict[str, list[str]]:
+    """Day-partitioned asset -> the days materialized after ``since`` (e.g. what a late batch caused)."""
     import dagster as dg
 
     out: dict[str, list[str]] = {}

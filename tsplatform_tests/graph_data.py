@@ -106,7 +106,7 @@ DEFECTS = {
     "exact_duplicates": (2, 4),
     "same_timestamp": (3, 4),
     "spikes": (4, 8),
-    "late": (6, 2),
+    "late": (6, 11),
 }
 
 

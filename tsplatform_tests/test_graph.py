@@ -1,8 +1,10 @@
 """The asset graph on a real Spark session and a real Dagster instance, against the core on pandas.
 
 14 days x 24 series derived from the shipped real extracts (tsplatform_tests/graph_data.py) with gaps,
-duplicates, spikes and late data (a second raw file for an old day) are materialized as one single-run
-range; every dataset written by the executors must equal the pure per-series functions
+duplicates and spikes are published to a real Kafka broker; a Dagster daemon (its Kafka sensor, the
+automation sensor and backfills) ingests them and takes them through the graph, each asset's day range in
+one run; then late data for an old day is published, and the daemon re-materializes exactly that day and the
+days whose lookback windows include it. Every dataset written by the executors must equal the pure functions
 (:mod:`tsplatform.timeseries.stages`, which call the core) run on pandas over the same input: strings,
 booleans, counts and timestamps exactly, floats within 1e-9 (relative and absolute). Checks pass on this
 data; a series id the ingestion would never produce fails a blocking schema check and stops the graph.
@@ -11,7 +13,14 @@ data; a series id the ingestion would never produce fails a blocking schema chec
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -37,7 +46,8 @@ from tsplatform.resources.spark import spark_resource
 from tsplatform.timeseries import stages
 from tsplatform.timeseries.decompose import seasonal_periods
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE
-from tsplatform_tests.graph_data import build, land
+from tsplatform_tests.graph_data import DEFECTS, build, land
+from tsplatform_tests.test_graph_automation import late_requests
 
 START = dt.date(2024, 3, 1)
 DAYS = 14
@@ -52,6 +62,9 @@ GRAPH = [
     correlations,
 ]
 FLOAT_TOLERANCE = 1e-9
+REPO = Path(__file__).resolve().parents[1]
+#: How long the test waits for the daemon to take the days through the graph (seconds).
+DAEMON_WAIT_S = 1200.0
 
 
 def materialize_range(lake: Lake, db: str, first: dt.date, last: dt.date) -> dg.ExecuteInProcessResult:
@@ -168,28 +181,123 @@ def reference(raw: pd.DataFrame, days: list[dt.date]) -> dict[str, pd.DataFrame]
     return out
 
 
+def instance_env(tmp_path: Path, topic: str, db: str) -> dict[str, str]:
+    """The environment of a daemon on its own instance, state dir (lake, Spark metastore) and catalog."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "TSPLATFORM_STATE_DIR": str(tmp_path / "state"),
+        "TSPLATFORM_LAKE_ROOT": str(tmp_path / "lake"),
+        "TSPLATFORM_TOPICS": topic,
+        "TSPLATFORM_CONSUMER_GROUP": f"graph-{topic}",
+        "TSPLATFORM_MONGO_DB": db,
+        "TSPLATFORM_START_DATE": START.isoformat(),
+        "TSPLATFORM_AUTOMATION_INTERVAL_S": "10",  # the default 30 s between hops adds minutes here
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def published(frame: pd.DataFrame, topic: str) -> int:
+    """Publish the readings (Connect JSON envelopes, in row order) to ``topic``; returns how many."""
+    from tsplatform.ingest.replay import publish
+    from tsplatform.settings import get_settings
+
+    columns = ["position", "type_name", "event_time", "value", "unit", "ss_id", "rstart", "rend"]
+    result = publish(frame[columns], topic, get_settings(), progress=False)
+    assert result.failed == 0 and result.published == len(frame), result
+    return result.published
+
+
+def first_runs(instance: dg.DagsterInstance, asset: str) -> dict[str, str]:
+    """Day -> the run that first materialized ``asset`` for that day."""
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000, ascending=True).records
+    out: dict[str, str] = {}
+    for record in records:
+        out.setdefault(str(record.partition_key), record.run_id)
+    return out
+
+
 @pytest.mark.integration
-def test_the_graph_on_spark_equals_the_core_on_pandas(tmp_path, services) -> None:  # type: ignore[no-untyped-def]
-    lake = Lake(str(tmp_path / "lake"))
+@pytest.mark.timeout(1800)  # ingestion, the graph twice (the late batch) by the daemon: minutes on 2 cores
+def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas(  # type: ignore[no-untyped-def]
+    tmp_path, services, fresh_topic
+) -> None:
+    """Kafka -> the Kafka sensor's ingestion -> the automation sensor and the daemon, twice: the 14 days,
+    then a late batch for an old day. Nothing is materialized by the test itself."""
+    from tsplatform.dagster_processes import DagsterProcesses
+    from tsplatform.demo import (
+        GraphProgress,
+        _backfills_in_progress,
+        day_through_the_graph,
+        materializations_since,
+        wait_for_graph,
+    )
+
     data = build(START, DAYS)
-    land(lake, data.readings, "run-1.parquet")
-    late_days = land(lake, data.late, "run-2.parquet")  # a later landing run's file for an old day
-    assert late_days == [START + dt.timedelta(days=2)]
     days = data.day_list
+    late_day = START + dt.timedelta(days=DEFECTS["late"][1])
+    topic = fresh_topic(partitions=1, prefix="graph")  # one partition: offsets in publishing order
     db = f"graph_{uuid.uuid4().hex[:8]}"
+    env = instance_env(tmp_path, topic, db)
+    lake = Lake(env["TSPLATFORM_LAKE_ROOT"])
+    published(data.readings, topic)  # before the daemon starts: its first Kafka sensor tick sees them all
+    daemon = DagsterProcesses(env=env, logs=tmp_path / "logs", port=0, webserver=False)
+    since = time.time()
+    daemon.start()
+    try:
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
 
-    result = materialize_range(lake, db, days[0], days[-1])
-    assert result.success
-    runs = {m.asset_key.path[0] for m in result.get_asset_materialization_events()}
-    assert runs == {a.key.path[0] for a in GRAPH}
-    for asset in GRAPH:  # one materialization for the whole range (one Spark job per asset)
-        assert len(result.asset_materializations_for_node(asset.key.path[0])) == DAYS
-    checks = result.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks), [
-        (c.asset_key, c.check_name) for c in checks if not c.passed
-    ]
+            def quiet() -> bool:
+                return not _backfills_in_progress(instance)
 
-    raw = pd.concat([data.readings, data.late], ignore_index=True)
+            def late_done(p: GraphProgress) -> bool:
+                return p.settled and quiet() and day_through_the_graph(instance, late_day, late_since)
+
+            wait_for_graph(
+                instance, days, since, DAEMON_WAIT_S, lambda *_: None, daemon.check_alive,
+                until=lambda p: p.data_done and p.settled and quiet(),
+            )  # fmt: skip
+            # a range of days runs as one run per asset (its one Spark job reads the whole range)
+            for asset in GRAPH:
+                runs = first_runs(instance, asset.key.path[0])
+                assert set(runs) == {d.isoformat() for d in days}, asset.key
+                assert len(set(runs.values())) == 1, (asset.key, runs)
+
+            late_since = time.time()
+            published(data.late, topic)  # a later ingestion run lands a second file for an old day
+            wait_for_graph(
+                instance, days, since, DAEMON_WAIT_S, lambda *_: None, daemon.check_alive,
+                until=late_done,
+            )  # fmt: skip
+            again = materializations_since(instance, late_since)
+            expected_again = {a: sorted(d) for a, d in late_requests(late_day, days[-1]).items()}
+            assert again == {"raw_readings": [late_day.isoformat()], **expected_again}
+
+            runs = instance.get_run_records()
+            assert runs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            evaluations = [
+                event.asset_check_evaluation_data
+                for record in runs
+                for event in instance.all_logs(
+                    record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+                if event.dagster_event is not None
+                for event in [event.dagster_event]
+            ]
+            checked = {(e.asset_key.path[0], e.check_name) for e in evaluations}
+            wanted = {(k.asset_key.path[0], k.name) for a in GRAPH for k in a.check_keys}
+            assert wanted <= checked, wanted - checked
+            assert all(e.passed for e in evaluations), [
+                (e.asset_key, e.check_name) for e in evaluations if not e.passed
+            ]
+    finally:
+        daemon.stop()
+
+    raw = read(lake, "raw_readings", days)
+    assert len(raw) == len(data.readings) + len(data.late)
     expected = reference(raw, days)
     assert_same(
         read(lake, "validated_readings", days),
@@ -239,14 +347,15 @@ def test_the_graph_on_spark_equals_the_core_on_pandas(tmp_path, services) -> Non
     assert profiles["duplicates"].sum() == rejects["reason"].isin(["exact_duplicate", "same_timestamp"]).sum()
     assert DATASETS["series_profiles"][1].validate(profiles) is not None
 
-    # Hive tables over the datasets, partitions registered as written
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.getOrCreate()
-    n = spark.sql(
-        "SELECT count(*) AS n FROM tsplatform.denoised_readings WHERE year='2024' AND month='03'"
-    ).collect()[0]["n"]
-    assert n == len(den)
+    # Hive tables over the datasets, partitions registered by the daemon's runs: `tsplatform sql` on its
+    # metastore (the daemon is stopped: the embedded Derby metastore admits one JVM)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("tsplatform")), "sql", "--format", "json",
+         "SELECT count(*) AS n FROM tsplatform.denoised_readings WHERE year='2024' AND month='03'"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [{"n": len(den)}]
 
     # catalog: per-series state of the latest day
     from pymongo import MongoClient

@@ -49,6 +49,24 @@ def keys(first: dt.date, count: int, last: dt.date) -> set[str]:
     }
 
 
+def late_requests(late: dt.date, last: dt.date) -> dict[str, set[str]]:
+    """Asset -> the days that late data for day ``late`` must re-materialize: ``late`` and every later day
+    whose lookback window (through the chain of windows) includes it, up to ``last`` (the last day with
+    readings)."""
+    period = PERIOD_LOOKBACK_DAYS
+    denoise = PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1
+    return {
+        "validated_readings": {late.isoformat()},
+        "period_estimates": keys(late, period, last),
+        "regularized_readings": keys(late, period, last),
+        "denoised_readings": keys(late, denoise, last),
+        "decompositions": keys(late, denoise + DECOMPOSITION_LOOKBACK_DAYS - 1, last),
+        "hourly_readings": keys(late, denoise, last),
+        "series_profiles": keys(late, denoise, last),
+        "correlations": keys(late, denoise, last),
+    }
+
+
 def materialize(instance: dg.DagsterInstance, asset: str, day: str, passed: bool = True) -> None:
     """Report a materialization of ``asset`` for ``day`` and its blocking checks' results against it."""
     key = dg.AssetKey(asset)
@@ -99,18 +117,7 @@ def test_late_data_requests_its_day_and_every_window_that_includes_it() -> None:
         late = DAYS[3]  # late data lands for an old day
         materialize(instance, "raw_readings", late.isoformat())
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
-        expected = {
-            "validated_readings": {late.isoformat()},
-            "period_estimates": keys(late, PERIOD_LOOKBACK_DAYS, last),
-            "regularized_readings": keys(late, PERIOD_LOOKBACK_DAYS, last),
-            "denoised_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
-            "decompositions": keys(
-                late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS + DECOMPOSITION_LOOKBACK_DAYS - 2, last
-            ),
-            "hourly_readings": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
-            "series_profiles": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
-            "correlations": keys(late, PERIOD_LOOKBACK_DAYS + ANOMALY_LOOKBACK_DAYS - 1, last),
-        }
+        expected = late_requests(late, last)
         for asset, days in expected.items():
             assert requested(result, asset) == days, asset
         assert not requested(result, "raw_readings")
