@@ -4,8 +4,9 @@ Every quantity at row t uses rows <= t only (in time order), so a later value ne
 Its settings come from the series' own sampling grid (``estimate_period`` of the timestamps: the step; one
 day and one week in rows at that step) and from the data's own scale (every error is measured in units of
 its own running spread). Of the few constants below, SHORT_WINDOW, Z_CAP and the sd floor follow HTM and
-the normal model; ALARM_TAIL and RECORD_MARGIN were picked from the middle of a plateau on NAB (score within
-3 points for ALARM_TAIL 1e-6..1e-4 and RECORD_MARGIN 0..5 %; leave-one-category-out in BENCHMARKS.md).
+the normal model; ALARM_TAIL and RECORD_MARGIN were picked from the middle of a plateau on NAB (standard
+score 65.5-69.0 for ALARM_TAIL 1e-6..1e-4 and RECORD_MARGIN 1..5 %, 52 without records; leave-one-category-out
+in BENCHMARKS.md).
 
 Maths, for each observed row t (NaN rows are skipped and scored NaN):
 
@@ -29,12 +30,20 @@ Maths, for each observed row t (NaN rows are skipped and scored NaN):
    all raise m above its usual range; heavy-tailed data raise sd and so need more to alarm.
 4. **Range record.** A value beyond the range of all previous values by more than ``RECORD_MARGIN`` (1 %)
    of that range gets tail 0 (score 1): new extremes (NAB's HTM detector adds the same "spatial" rule).
-5. **Alarms** (``is_anomaly``): tail < ``ALARM_TAIL`` = 1e-5 (one row in 100,000 under the normal
-   approximation; HTM's NAB threshold is 4e-6; m is skewed, so on pure Gaussian noise the real rate is
-   higher: about 0.1 false alarm per day at a 5-minute step, 0.35 at 1 minute, 0.03 at 1 hour), only at
-   the start of an excursion (hysteresis: since the previous firing the tail must have been back at >= 0.5,
-   m at or below its long-term mean), or a range record; then a refractory period of one day (time, not
-   rows; at least ``SHORT_WINDOW`` steps) after each alarm keeps one alarm per event.
+5. **Alarms** (``is_anomaly``) come from two kinds of evidence, each kept to one alarm per event by its own
+   refractory period of one day (time, not rows; at least ``SHORT_WINDOW`` steps), and OR-ed:
+
+   - *likelihood*: tail < ``ALARM_TAIL`` = 1e-5 (one row in 100,000 under the normal approximation; HTM's
+     NAB threshold is 4e-6; m is skewed, so on pure Gaussian noise the real rate is higher: about 0.1 false
+     alarm per day at a 5-minute step, 0.35 at 1 minute, 0.03 at 1 hour), only at the start of an
+     excursion (hysteresis: since the previous firing the tail must have been back at >= 0.5, m at or
+     below its long-term mean), then silent for the refractory period;
+   - *range record* (step 4): then silent for the refractory period (a ramp to new extremes is one event).
+
+   The two periods are independent: a likelihood alarm does not silence the next range record, nor a
+   record the next likelihood excursion. They answer different questions (an unpredictable move; a value
+   never seen before), so one is not a repeat of the other: a burst of noise followed within the day by a
+   new extreme, or a new extreme followed by an unpredictable change, are two events.
 
 Warm-up: no score before ``warmup`` rows of history (one day of rows, at least 100 and at most 1000): tail 1
 (score 0), no alarm. A series shorter than that never alarms. An all-constant series has u = 0: score 0, no
@@ -68,8 +77,9 @@ class LikelihoodSettings:
 
     ``step``: sampling period; ``long_window``: rows of history for the error scale and the distribution of m
     (one week of rows, at least ``MIN_LONG_WINDOW``); ``warmup``: rows before the first score (one day of
-    rows, clipped to [``MIN_WARMUP``, ``MAX_WARMUP``]); ``refractory``: silence after an alarm (one day, at
-    least ``SHORT_WINDOW`` steps); ``max_gap``: a longer silence leaves the next row without a forecast.
+    rows, clipped to [``MIN_WARMUP``, ``MAX_WARMUP``]); ``refractory``: silence after an alarm, for alarms of
+    the same kind (likelihood or range record; one day, at least ``SHORT_WINDOW`` steps); ``max_gap``: a
+    longer silence leaves the next row without a forecast.
     """
 
     step: pd.Timedelta
@@ -158,6 +168,8 @@ def likelihood_scores(
     state = np.where(tail < alarm_tail, 1.0, np.where(tail >= REARM_TAIL, -1.0, np.nan))
     previous = pd.Series(state).ffill().shift(1).fillna(-1.0).to_numpy()
     fire = (state == 1.0) & (previous == -1.0)
+    refractory = settings.refractory.value
+    kept = _first_after_refractory(fire, t, refractory)
     if record_margin is not None:
         low = np.concatenate(([np.nan], np.minimum.accumulate(x)[:-1]))
         high = np.concatenate(([np.nan], np.maximum.accumulate(x)[:-1]))
@@ -166,9 +178,9 @@ def likelihood_scores(
             record = ((x > high + margin) | (x < low - margin)) & (high > low)
         record &= np.arange(n) >= settings.warmup
         tail = np.where(record, 0.0, tail)
-        fire |= record
+        kept |= _first_after_refractory(record, t, refractory)  # its own refractory period (step 5)
     score[observed] = np.maximum(0.0, 1.0 - 2.0 * tail)
-    alarm[observed] = _first_after_refractory(fire, t, settings.refractory.value)
+    alarm[observed] = kept
     return score, alarm
 
 

@@ -368,3 +368,18 @@ def test_real_nab_cpu_anomaly_raises_an_alarm_of_the_default_causal_detector() -
     start, end = NAB_EC2_CPU_WINDOW
     alarms = series.index[result["is_anomaly"].to_numpy()]
     assert ((alarms >= start) & (alarms <= end)).any()
+
+
+def test_a_range_record_is_not_silenced_by_an_earlier_likelihood_alarm_and_vice_versa() -> None:
+    """Rows 3000..3019 alternate 48 / 52 around a level of 50 (unit noise): inside the range seen so far, an
+    unpredictable burst (a likelihood alarm, no record). Row 3100 (8 h later) jumps to 60, a new extreme:
+    alarmed although it is within the day after the burst's alarm (the two kinds have their own refractory
+    periods). Row 3150 jumps to 65, a further record of the same day: silenced (one record alarm a day).
+    Before (one refractory period for both kinds) row 3100 was silenced by the burst's alarm."""
+    series = _noisy(amplitude=0.0, seed=3)
+    series.iloc[3000:3020] = np.where(np.arange(20) % 2 == 0, 48.0, 52.0)
+    series.iloc[3100] = 60.0
+    series.iloc[3150] = 65.0
+    alarms = detect_anomalies(series, causal=True)["is_anomaly"].to_numpy()
+    flagged = [row for row in np.flatnonzero(alarms) if row >= 2900]  # (earlier: noise records, warm-up)
+    assert len(flagged) == 2 and 3000 <= flagged[0] < 3020 and flagged[1] == 3100
