@@ -613,8 +613,9 @@ def run_demo(
                 manager.down()
     if leave_up:
         console.print(
-            f"left running: webserver pid {dagster.processes['webserver'].pid}, daemon pid "
-            f"{dagster.processes['daemon'].pid}; stop with `kill -- -<pid>` and `tsplatform services down`"
+            "left running: "
+            + ", ".join(f"{name} pid {process.pid}" for name, process in dagster.processes.items())
+            + "; stop each with `kill -- -<pid>`, then `tsplatform services down`"
         )
 
 

@@ -109,7 +109,10 @@ def _graphql(base_url: str, query: str) -> dict[str, Any]:
 def webserver(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Path]]:
     """A running ``dagster-webserver -w workspace.yaml`` from the repo root: (url, process, log, home)."""
     env = _dagster_env(tmp_path)
-    dagster = DagsterProcesses(env=env, logs=tmp_path, port=free_port(), daemon=False)
+    # the repo's workspace.yaml itself (its own code server), as `make dev` / `dagster dev` read it
+    dagster = DagsterProcesses(
+        env=env, logs=tmp_path, port=free_port(), daemon=False, shared_code_server=False
+    )
     log = tmp_path / "dagster-webserver.log"
     try:
         dagster.start()
