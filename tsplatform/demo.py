@@ -283,7 +283,7 @@ def graph_progress(instance: Any, days: list[dt.date], since: float) -> GraphPro
     )
 
 
-def _backfills_in_progress(instance: Any) -> int:
+def backfills_in_progress(instance: Any) -> int:
     """Backfills the daemon is still working on (it starts their runs between its ticks)."""
     from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
@@ -309,7 +309,7 @@ def wait_for_graph(
         check()
         progress = graph_progress(instance, days, since)
         elapsed = time.monotonic() - started
-        idle = progress.settled and not _backfills_in_progress(instance)
+        idle = progress.settled and not backfills_in_progress(instance)
         idle_since = (elapsed if idle_since is None else idle_since) if idle else None
         stalled_since = (
             (elapsed if stalled_since is None else stalled_since) if idle and progress.failed_runs else None

@@ -230,7 +230,7 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
     from tsplatform.dagster_processes import DagsterProcesses
     from tsplatform.demo import (
         GraphProgress,
-        _backfills_in_progress,
+        backfills_in_progress,
         day_through_the_graph,
         materializations_since,
         wait_for_graph,
@@ -251,10 +251,7 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
 
             def quiet() -> bool:
-                return not _backfills_in_progress(instance)
-
-            def late_done(p: GraphProgress) -> bool:
-                return p.settled and quiet() and day_through_the_graph(instance, late_day, late_since)
+                return not backfills_in_progress(instance)
 
             wait_for_graph(
                 instance, days, since, DAEMON_WAIT_S, lambda *_: None, daemon.check_alive,
@@ -268,6 +265,10 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
 
             late_since = time.time()
             published(data.late, topic)  # a later ingestion run lands a second file for an old day
+
+            def late_done(p: GraphProgress) -> bool:
+                return p.settled and quiet() and day_through_the_graph(instance, late_day, late_since)
+
             wait_for_graph(
                 instance, days, since, DAEMON_WAIT_S, lambda *_: None, daemon.check_alive,
                 until=late_done,
@@ -279,13 +280,12 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
             runs = instance.get_run_records()
             assert runs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
             evaluations = [
-                event.asset_check_evaluation_data
+                entry.dagster_event.asset_check_evaluation_data
                 for record in runs
-                for event in instance.all_logs(
+                for entry in instance.all_logs(
                     record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
                 )
-                if event.dagster_event is not None
-                for event in [event.dagster_event]
+                if entry.dagster_event is not None
             ]
             checked = {(e.asset_key.path[0], e.check_name) for e in evaluations}
             wanted = {(k.asset_key.path[0], k.name) for a in GRAPH for k in a.check_keys}
