@@ -8,7 +8,7 @@ Starts its own Kafka and MongoDB-wire server (free ports, temp state dir, stoppe
 ``--runs`` equal rounds, each over its own days; after each round one ``tsplatform ingest --once`` process
 lands it (with the catalog). Before round 2 a year of day partitions (365 small files) is added to the lake,
 so rounds 2.. measure ingestion with the lake full. Then ``validated_readings`` (``--graph-select``: more of
-the graph, e.g. the whole of :data:`GRAPH_ASSETS` comma-separated) is materialized on Spark for
+the graph, e.g. all of ``bench.graph_day.GRAPH_ASSETS`` comma-separated) is materialized on Spark for
 ``--graph-days`` days by the Dagster CLI, one process per day.
 
 Reported per process: wall and CPU seconds, readings/s, and the peak RSS of the process tree (sampled every
@@ -40,11 +40,6 @@ import pyarrow as pa
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_DAY = dt.date(2025, 1, 1)
-#: The daily data graph below ``raw_readings``, in dependency order.
-GRAPH_ASSETS = (
-    "validated_readings", "period_estimates", "regularized_readings", "denoised_readings",
-    "decompositions", "hourly_readings", "series_profiles", "correlations",
-)  # fmt: skip
 
 
 @dataclass
@@ -309,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph-days", type=int, default=1)
     parser.add_argument(
         "--graph-select", default="validated_readings",
-        help="assets materialized per graph day (a Dagster selection; the whole data graph: "
-        f"{','.join(GRAPH_ASSETS)})",
+        help="assets materialized per graph day, comma-separated (the whole data graph: the names in "
+        "bench.graph_day.GRAPH_ASSETS)",
     )  # fmt: skip
     return run(parser.parse_args(argv))
 

@@ -262,6 +262,20 @@ def _summaries(grid: Any) -> list[TrialSummary]:
     return out
 
 
+def _candidate_predictions(
+    candidates: list[tuple[TrialSummary, Forecaster]],
+    train: list[np.ndarray],
+    val: list[np.ndarray],
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, actual) over every validation window: shapes (candidates, windows, horizon) and
+    (windows, horizon). Raises ValueError without candidates."""
+    if not candidates:
+        raise ValueError("no ensemble candidates")
+    predictions = [validation_predictions(model, train, val, horizon) for _, model in candidates]
+    return np.stack([p for p, _ in predictions]), predictions[0][1]
+
+
 def select_ensemble(
     candidates: list[tuple[TrialSummary, Forecaster]],
     train: list[np.ndarray],
@@ -271,12 +285,7 @@ def select_ensemble(
 ) -> tuple[list[int], float]:
     """Greedy forward selection (no repeats) of members whose mean forecast minimises validation MSE;
     returns (indices into candidates, val MSE). Starts from the best single candidate."""
-    predictions = []
-    actual = None
-    for _, model in candidates:
-        p, actual = validation_predictions(model, train, val, horizon)
-        predictions.append(p)
-    assert actual is not None
+    predictions, actual = _candidate_predictions(candidates, train, val, horizon)
     scores = [float(np.mean((p - actual) ** 2)) for p in predictions]
     chosen = [int(np.argmin(scores))]
     best = scores[chosen[0]]
@@ -315,13 +324,7 @@ def select_per_family(
     validation, nothing is both fitted and scored on the same windows -- which matters because iterative
     trials (LSTM) were early-stopped on validation, so their validation error is optimistic against the
     closed-form ones' (BENCHMARKS.md, ETTh1)."""
-    predictions = []
-    actual: np.ndarray | None = None
-    for _, model in candidates:
-        p, actual = validation_predictions(model, train, val, horizon)
-        predictions.append(p)
-    assert actual is not None
-    stacked = np.stack(predictions)
+    stacked, actual = _candidate_predictions(candidates, train, val, horizon)
     families = [t.config["family"] for t, _ in candidates]
     half = len(actual) // 2
     first, second = slice(0, max(1, half - horizon)), slice(half, len(actual))
