@@ -66,7 +66,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 # The Dagster UI and daemon on the local services (http://127.0.0.1:3000; DAGSTER_HOST to expose it).
 dev: setup system-deps jars dagster-home
 	$(BIN)/tsplatform services up
-	$(BIN)/dagster dev -h $(DAGSTER_HOST) -p $(DAGSTER_PORT) -w workspace.yaml
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/dagster dev -h $(DAGSTER_HOST) -p $(DAGSTER_PORT) -w workspace.yaml
 
 test: setup system-deps jars dagster-home
 	$(BIN)/ruff check tsplatform tsplatform_tests bench

@@ -57,10 +57,16 @@ class ProcessFigures:
 
 
 class PeakRss:
-    """Samples the RSS of a process and its children every ``interval_s``; ``peak`` in bytes."""
+    """Samples a process tree every ``interval_s``: ``peak`` RSS in bytes and ``cpu_s``.
+
+    ``cpu_s`` sums each process's own user + system CPU at its last sample, so processes that their
+    parent never waits for (the Spark JVM, Python workers) count too; at most ``interval_s`` of a
+    process's last moments is missed.
+    """
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.pid, self.interval_s, self.peak = pid, interval_s, 0
+        self._cpu_by_pid: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -72,14 +78,21 @@ class PeakRss:
             return
         while not self._stop.is_set():
             try:
-                total = root.memory_info().rss
-                for child in root.children(recursive=True):
+                total = 0
+                for proc in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.NoSuchProcess):
-                        total += child.memory_info().rss
+                        with proc.oneshot():
+                            total += proc.memory_info().rss
+                            times = proc.cpu_times()
+                        self._cpu_by_pid[proc.pid] = times.user + times.system
                 self.peak = max(self.peak, total)
             except psutil.NoSuchProcess:
                 return
             time.sleep(self.interval_s)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu_by_pid.values())
 
     def stop(self) -> int:
         self._stop.set()
@@ -88,19 +101,16 @@ class PeakRss:
 
 
 def run_measured(name: str, cmd: list[str], env: dict[str, str], readings: int) -> ProcessFigures:
-    """Run ``cmd`` to completion; wall, CPU (its own and its children's) and peak RSS of its tree."""
-    before = os.times()
+    """Run ``cmd`` to completion; wall, CPU and peak RSS of its process tree (sampled, JVM included)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = PeakRss(proc.pid)
     out, _ = proc.communicate()
     wall = time.perf_counter() - started
     peak = sampler.stop()
-    after = os.times()
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}")
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return ProcessFigures(name, readings, wall, cpu, peak / 2**20)
+    return ProcessFigures(name, readings, wall, sampler.cpu_s, peak / 2**20)
 
 
 def readings_frame(n: int, series: int, first_day: dt.date, days: int, seed: int) -> pd.DataFrame:

@@ -17,6 +17,12 @@ from tsplatform.errors import ServiceUnavailable
 REPO = Path(__file__).resolve().parent.parent
 #: The code location's name (as in ``workspace.yaml``).
 LOCATION = "tsplatform"
+#: Environment defaults for the long-lived processes and the runs they launch (a value in ``env`` wins).
+#: glibc gives each thread that allocates its own malloc arena; with librdkafka's and Arrow's threads
+#: the freed pages stay scattered over the arenas and a process that runs ingestion again and again
+#: grows ~7 MB a run with a flat Python heap and no live Arrow memory. With two arenas it stays level
+#: (``bench/ingest_rss_repeat.py``, BENCHMARKS.md "Reliability").
+PROCESS_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 
 
 @dataclass
@@ -74,7 +80,7 @@ class DagsterProcesses:
             self.processes[name] = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env=self.env,
+                env={**PROCESS_ENV_DEFAULTS, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
