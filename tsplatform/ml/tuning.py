@@ -307,6 +307,35 @@ def select_ensemble(
     return chosen, best
 
 
+#: The params that decide what a window model sees of the series and how it cuts it into inputs.
+WINDOW_KEYS = ("input_len", "variant", "patch_len")
+
+
+def input_window(family: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``family`` and the :data:`WINDOW_KEYS` among ``params``: trials that agree on it differ only in
+    fitting (regularisation, learning rate, width), and their forecasts are nearly the same, so an ensemble
+    gains from one of each, not from several."""
+    return {"family": family, **{k: params[k] for k in WINDOW_KEYS if k in params}}
+
+
+def distinct_trials(
+    ranked: Sequence[TrialSummary],
+    horizon: int,
+    fixed: dict[str, dict[str, Any]] | None,
+    *,
+    by_window: bool = False,
+) -> list[TrialSummary]:
+    """The first of ``ranked`` (best first) per distinct model: per equal :func:`trial_params` (keys the
+    family does not use ignored), or per :func:`input_window` with ``by_window``. Order kept."""
+    distinct: dict[str, TrialSummary] = {}
+    for t in ranked:
+        params = trial_params(t.config, horizon, fixed)
+        if by_window:
+            params = input_window(t.config["family"], params)
+        distinct.setdefault(json.dumps(params, sort_keys=True, default=str), t)
+    return list(distinct.values())
+
+
 def select_per_family(
     candidates: list[tuple[TrialSummary, Forecaster]],
     train: list[np.ndarray],
@@ -416,7 +445,8 @@ def tune_forecaster(
     ``ensemble_candidates`` distinct trials of each family by ``ensemble_policy``: ``"greedy"``
     (:func:`select_ensemble`, at most ``ensemble_size`` members) or ``"per_family"``
     (:func:`select_per_family`, the ``k`` <= ``ensemble_size`` best of each family, ``k`` chosen out of
-    sample); the champion is the mean only when it beats the best single trial on validation.
+    sample, at most one trial per :func:`input_window`); the champion is the mean only when it beats the
+    best single trial on validation.
     ``num_samples`` is the trial budget (with ``tune.grid_search`` entries: repeats of the grid).
     Raises RuntimeError when no trial produced a validation score.
     """
@@ -493,12 +523,9 @@ def tune_forecaster(
     members: list[dict[str, Any]] = []
     champion = load_forecaster(best.checkpoint_path)
     if ensemble_size > 1:
-        distinct: dict[str, TrialSummary] = {}  # one trial per distinct model (unused keys ignored)
-        for t in ranked:
-            key = json.dumps(trial_params(t.config, horizon, fixed_params), sort_keys=True, default=str)
-            distinct.setdefault(key, t)
+        by_window = ensemble_policy == "per_family"
         per_family: dict[str, list[TrialSummary]] = {}  # the best of EACH family: diverse members
-        for t in distinct.values():
+        for t in distinct_trials(ranked, horizon, fixed_params, by_window=by_window):
             per_family.setdefault(t.config["family"], []).append(t)
         pool = sorted((t for ts in per_family.values() for t in ts[:ensemble_candidates]),
                       key=lambda t: t.best_val_mse)  # fmt: skip

@@ -155,3 +155,30 @@ def test_per_family_selection_takes_the_k_best_of_each_family_and_scores_their_m
     assert sorted(chosen) == sorted(linear[:k] + seasonal[:k])
     mean = np.mean([validation_predictions(models[i][1], train, val, HORIZON)[0] for i in chosen], axis=0)
     assert score == pytest.approx(float(np.mean((mean - actual) ** 2)), rel=1e-12)
+
+
+def test_per_family_candidates_are_one_per_input_window() -> None:
+    """Trials that see the same window and differ only in fitting (alpha, lr, width) are one candidate,
+    the best of them; a different input length, variant or patch length is another."""
+    from tsplatform.ml.tuning import TrialSummary, distinct_trials, input_window
+
+    configs = [
+        {"family": "linear", "input_len": 336, "variant": "nlinear", "alpha": 285.0, "patch_len": 8},
+        {"family": "linear", "input_len": 336, "variant": "nlinear", "alpha": 901.0, "patch_len": 24},
+        {"family": "lstm", "input_len": 504, "patch_len": 24, "hidden_size": 32, "lr": 0.04, "num_layers": 2},
+        {"family": "linear", "input_len": 504, "variant": "nlinear", "alpha": 219.0, "patch_len": 8},
+        {"family": "lstm", "input_len": 504, "patch_len": 24, "hidden_size": 16, "lr": 1e-3, "num_layers": 2},
+        {"family": "linear", "input_len": 336, "variant": "dlinear", "alpha": 143.0, "patch_len": 8},
+        {"family": "lstm", "input_len": 504, "patch_len": 8, "hidden_size": 16, "lr": 1e-3, "num_layers": 2},
+    ]
+    ranked = [TrialSummary(c, 0.09 + i / 1000, 1, "done") for i, c in enumerate(configs)]
+    fixed = {"lstm": {"epochs": 4}}  # patch_len from the config, as in the ETTh1 search
+    by_window = distinct_trials(ranked, HORIZON, fixed, by_window=True)
+    assert [configs.index(t.config) for t in by_window] == [0, 2, 3, 5, 6]
+    assert len(distinct_trials(ranked, HORIZON, fixed)) == len(configs)  # all differ in params
+    assert input_window("linear", trial_params(configs[1], HORIZON, None)) == {
+        "family": "linear", "input_len": 336, "variant": "nlinear"
+    }  # fmt: skip
+    assert input_window("lstm", trial_params(configs[2], HORIZON, None)) == {
+        "family": "lstm", "input_len": 504, "patch_len": 24
+    }  # fmt: skip
