@@ -10,8 +10,9 @@ Rows: fixed baselines (naive, seasonal naive, ETS, ARIMA, NLinear and DLinear ri
 study's LSTM with one value per step, an LSTM without last-value normalisation), then a Ray Tune + ASHA
 search (families linear and LSTM; the study's LSTM space plus input length, patch length, linear variant
 and ridge alpha) on 2 CPUs within a time budget: its best LSTM ("LSTM alone"), its best single trial,
-and the champion: the plain mean of the k best trials of each family when validation prefers it, k chosen
-on the early half of validation and scored on the late half (``ensemble_policy="per_family"``).
+and the champion: the plain mean of the k best trials of each family, one per input window (input length,
+linear variant, LSTM patch length), when validation prefers it, k chosen on the early half of validation
+and scored on the late half (``ensemble_policy="per_family"``).
 
 Run: ``.venv/bin/python -m bench.ml_etth1 [--time-budget 1800] [--num-samples 96] [--write]``.
 """
@@ -168,8 +169,8 @@ def run(args: argparse.Namespace) -> None:
         members = result.ensemble_members or [result.best_config]
         per_family = max(sum(m["family"] == f for m in members) for f in ("linear", "lstm"))
         name = (
-            f"**tuned champion**: mean of the {per_family} best trials of each family (k chosen on early "
-            "val, members ranked on all val)"
+            f"**tuned champion**: mean of the {per_family} best trials of each family, one per input "
+            "window (k chosen on early val, members ranked on all val)"
             if len(members) > 1
             else "**tuned champion**: best single trial"
         )
