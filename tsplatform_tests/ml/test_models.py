@@ -179,6 +179,7 @@ def test_bad_input_gets_clear_errors(series: np.ndarray, tmp_path: Path) -> None
         load_forecaster(tmp_path / "nothing")
 
 
+@pytest.mark.security  # models load only in safe formats (issue 11)
 def test_loading_refuses_a_pickled_object_in_the_weights(series: np.ndarray, tmp_path: Path) -> None:
     import pickle
 

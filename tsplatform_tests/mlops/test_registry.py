@@ -95,6 +95,7 @@ def test_missing_champion_is_a_clear_error(registry: ModelRegistry) -> None:
         registry.load("nothing")
 
 
+@pytest.mark.security  # models load only in safe formats (issue 11)
 @pytest.mark.parametrize("name", ["model.pkl", "arrays.npz", "state.pt", "forecaster.json"])
 def test_a_pickle_is_refused_whatever_its_name(tmp_path: Path, name: str) -> None:
     model, _ = fitted_linear()
@@ -104,6 +105,7 @@ def test_a_pickle_is_refused_whatever_its_name(tmp_path: Path, name: str) -> Non
         load_forecaster_dir(tmp_path)
 
 
+@pytest.mark.security  # models load only in safe formats (issue 11)
 def test_object_arrays_and_unknown_formats_are_refused(tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(UnsafeModelArtifact, match=r"not a plain numeric array|pickle"):
@@ -114,6 +116,7 @@ def test_object_arrays_and_unknown_formats_are_refused(tmp_path: Path) -> None:
         check_safe_artifacts(tmp_path)
 
 
+@pytest.mark.security  # models load only in safe formats (issue 11)
 def test_a_pickled_model_in_the_registry_is_refused_at_load(registry: ModelRegistry) -> None:
     """A registered version whose artifacts were replaced by a pickle never loads."""
     model, _ = fitted_linear()
