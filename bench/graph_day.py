@@ -266,6 +266,13 @@ class Sampled:
     role: dict[int, str] = field(default_factory=dict)
     peak_rss: dict[str, int] = field(default_factory=dict)  # role -> peak of the role's summed RSS
     peak_single: dict[str, int] = field(default_factory=dict)  # role -> largest single process
+    peak_total: int = 0  # peak of the whole tree's summed RSS
+
+    @property
+    def cpu_s(self) -> float:
+        """User + system CPU of every process seen, each at its last sample (at most one interval of a
+        process's last moments missed): processes nobody waits for (the Spark JVM, workers) count too."""
+        return sum(self.cpu.values())
 
 
 def _role(proc: psutil.Process) -> str:
@@ -282,7 +289,8 @@ def _role(proc: psutil.Process) -> str:
     return "other"
 
 
-def _sample(root: psutil.Process, seen: Sampled, stop: threading.Event) -> None:
+def sample_tree(root: psutil.Process, seen: Sampled, stop: threading.Event, interval_s: float = 0.2) -> None:
+    """Until ``stop``: every ``interval_s``, CPU and RSS of ``root`` and its descendants into ``seen``."""
     while not stop.is_set():
         try:
             procs = [root, *root.children(recursive=True)]
@@ -307,7 +315,8 @@ def _sample(root: psutil.Process, seen: Sampled, stop: threading.Event) -> None:
             seen.peak_single[role] = max(seen.peak_single.get(role, 0), rss)
         for role, rss in by_role.items():
             seen.peak_rss[role] = max(seen.peak_rss.get(role, 0), rss)
-        stop.wait(0.2)
+        seen.peak_total = max(seen.peak_total, sum(by_role.values()))
+        stop.wait(interval_s)
 
 
 def step_times(dagster_home: Path) -> dict[str, float]:
@@ -357,7 +366,7 @@ def materialize(work: Path, master: str, select: str, mongo_uri: str) -> dict[st
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, stop = Sampled(), threading.Event()
-    sampler = threading.Thread(target=_sample, args=(psutil.Process(proc.pid), seen, stop), daemon=True)
+    sampler = threading.Thread(target=sample_tree, args=(psutil.Process(proc.pid), seen, stop), daemon=True)
     sampler.start()
     output = proc.communicate()[0].decode(errors="replace")
     wall = time.perf_counter() - started

@@ -39,6 +39,8 @@ import psutil
 import pyarrow as pa
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if not __package__:  # run as ``python bench/reliability_load.py``: make ``bench`` importable
+    sys.path.insert(0, str(REPO_ROOT))
 START_DAY = dt.date(2025, 1, 1)
 
 
@@ -57,47 +59,30 @@ class ProcessFigures:
 
 
 class PeakRss:
-    """Samples a process tree every ``interval_s``: ``peak`` RSS in bytes and ``cpu_s``.
-
-    ``cpu_s`` sums each process's own user + system CPU at its last sample, so processes that their
-    parent never waits for (the Spark JVM, Python workers) count too; at most ``interval_s`` of a
-    process's last moments is missed.
-    """
+    """Samples a process tree every ``interval_s`` (``bench.graph_day.sample_tree``): ``stop()`` returns the
+    tree's peak RSS in bytes; ``cpu_s`` its CPU, the processes nobody waits for (the Spark JVM, Python
+    workers) included."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
-        self.pid, self.interval_s, self.peak = pid, interval_s, 0
-        self._cpu_by_pid: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        from bench.graph_day import Sampled, sample_tree
 
-    def _run(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self._stop.is_set():
-            try:
-                total = 0
-                for proc in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        with proc.oneshot():
-                            total += proc.memory_info().rss
-                            times = proc.cpu_times()
-                        self._cpu_by_pid[proc.pid] = times.user + times.system
-                self.peak = max(self.peak, total)
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(self.interval_s)
+        self.seen, self._stop = Sampled(), threading.Event()
+        self._thread: threading.Thread | None = None
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(pid)
+            args = (root, self.seen, self._stop, interval_s)
+            self._thread = threading.Thread(target=sample_tree, args=args, daemon=True)
+            self._thread.start()
 
     @property
     def cpu_s(self) -> float:
-        return sum(self._cpu_by_pid.values())
+        return self.seen.cpu_s
 
     def stop(self) -> int:
         self._stop.set()
-        self._thread.join(5)
-        return self.peak
+        if self._thread is not None:
+            self._thread.join(5)
+        return self.seen.peak_total
 
 
 def run_measured(name: str, cmd: list[str], env: dict[str, str], readings: int) -> ProcessFigures:
