@@ -21,6 +21,22 @@ def _flag_series(flags: pd.Series | pd.DataFrame) -> pd.Series:
     return flags.fillna(False).astype(bool)
 
 
+def value_statistics(observed: np.ndarray) -> dict[str, float]:
+    """``mean``, ``std`` (sample, ddof=1), ``min``, the ``PROFILE_QUANTILES`` (linear) and ``max`` of a
+    float array without NaN; NaN where undefined (empty; ``std`` of one value)."""
+    count = len(observed)
+    if not count:
+        return {name: float("nan") for name in ("mean", "std", "min", *PROFILE_QUANTILES, "max")}
+    quantiles = np.quantile(observed, list(PROFILE_QUANTILES.values()))
+    return {
+        "mean": float(observed.mean()),
+        "std": float(observed.std(ddof=1)) if count > 1 else float("nan"),
+        "min": float(observed.min()),
+        **{name: float(q) for name, q in zip(PROFILE_QUANTILES, quantiles, strict=True)},
+        "max": float(observed.max()),
+    }
+
+
 def profile(
     series: pd.Series,
     flags: pd.Series | pd.DataFrame | None = None,
@@ -54,12 +70,7 @@ def profile(
         result["missing_rate"] = float(np.clip(1.0 - distinct / expected, 0.0, 1.0))
     else:
         result["missing_rate"] = float(1.0 - count / rows) if rows else float("nan")
-    result["mean"] = float(observed.mean()) if count else float("nan")
-    result["std"] = float(observed.std(ddof=1)) if count > 1 else float("nan")
-    result["min"] = float(observed.min()) if count else float("nan")
-    quantiles = np.quantile(observed, list(PROFILE_QUANTILES.values())) if count else [np.nan] * 5
-    result.update({name: float(q) for name, q in zip(PROFILE_QUANTILES, quantiles, strict=True)})
-    result["max"] = float(observed.max()) if count else float("nan")
+    result.update(value_statistics(observed))
     result["duplicate_rate"] = float(series.index.duplicated().sum() / rows) if rows else float("nan")
     if flags is None or count == 0:
         result["anomaly_rate"] = float("nan")

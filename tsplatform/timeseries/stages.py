@@ -1,10 +1,13 @@
-"""What each asset of the graph computes for one series (or one position) over a run's days, on pandas.
+"""What each asset of the graph computes over a run's days, on pandas.
 
-Each function takes the rows of ONE series (``correlate_position``: of one position) as plain pandas
-frames — everything the asset read for it, lookback days included — and returns the rows of its dataset
-for the requested ``days`` (columns of :mod:`tsplatform.datasets` plus ``_day``, the ``YYYY-MM-DD`` day
-partition a row belongs to). They call the pure core and nothing else: Spark executors run them per
-series (``tsplatform.spark_io.apply_per_series``), and tests run them on pandas as the reference.
+Each function takes plain pandas frames — everything the asset read for its series, lookback days
+included — and returns the rows of its dataset for the requested ``days`` (columns of
+:mod:`tsplatform.datasets` plus ``_day``, the ``YYYY-MM-DD`` day partition a row belongs to). They call the
+pure core and nothing else. The per-series ones (periods, regularization, denoising, decomposition) take
+the rows of ONE series (``correlate_position``: of one position); Spark's executors loop over the series
+of a bucket (``tsplatform.spark_io.apply_per_series``). ``hourly_series`` and ``profile_series`` take one
+series or many and are vectorised over series; the executors call them once per bucket
+(``apply_per_bucket``). Tests run them on pandas as the reference.
 
 Timestamps may come tz-aware or naive (naive = UTC). A series too short, too sparse or too irregular
 for a step gets rows whose ``note`` says why (passed through unmodified where that is safe); nothing
@@ -26,8 +29,8 @@ from tsplatform.timeseries.denoise import process, select_processing
 from tsplatform.timeseries.gaps import regularize
 from tsplatform.timeseries.impute import _runs, impute, select_imputation
 from tsplatform.timeseries.period import PeriodEstimate, estimate_period
-from tsplatform.timeseries.profile import correlations, profile
-from tsplatform.timeseries.resample import align, resample
+from tsplatform.timeseries.profile import PROFILE_QUANTILES, correlations, value_statistics
+from tsplatform.timeseries.resample import align
 
 DAY = pd.Timedelta(days=1)
 SECOND_NS = 1_000_000_000
@@ -364,86 +367,173 @@ def decompose_series(
 
 
 # --- hourly_readings --------------------------------------------------------------------------
+HOUR_NS = 3_600 * SECOND_NS
+
+
+def _last_identity(frame: pd.DataFrame) -> pd.DataFrame:
+    """``position`` and ``type_name`` of each series (its last row's, as :func:`identity`), by series_id."""
+    columns = [c for c in ID_COLUMNS[1:] if c in frame.columns]
+    return frame.drop_duplicates("series_id", keep="last").set_index("series_id")[columns]
+
+
+def _with_identity(out: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
+    for column in ids.columns:
+        out[column] = ids[column].reindex(out["series_id"].to_numpy()).to_numpy()
+    return out
+
+
 def hourly_series(denoised: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFrame:
-    """Per hour of each day (``event_time`` = the hour's start): mean, min, max and count of the
-    processed values (count 0 and NaN statistics for an hour whose values are all missing)."""
+    """Per series and hour of each day (``event_time`` = the hour's start, epoch-anchored): mean, min, max
+    and count of the processed values, NaN ignored. Every hour from a series' first to its last row of the
+    day gets a row (count 0 and NaN statistics where no value is present), as ``resample(s, "1h", how)``
+    per series-day. One or many series at once: vectorised over series (one pandas groupby per day)."""
     if not len(denoised):
         return pd.DataFrame()
-    base = identity(denoised)
-    series = values_by_time(denoised)
+    times = utc(denoised["event_time"]).as_unit("ns").asi8
+    sids = denoised["series_id"].to_numpy()
+    values = denoised["value"].to_numpy(dtype=float)
+    ids = _last_identity(denoised)
     parts = []
     for day in days:
-        start, end = day_start(day), day_start(day) + DAY
-        s = series[(series.index >= start) & (series.index < end)]
-        if not len(s):
+        start = day_start(day).value
+        in_day = (times >= start) & (times < start + DAY.value)
+        if not in_day.any():
             continue
-        stats = {how: resample(s, "1h", how) for how in ("mean", "min", "max")}
-        count = s.notna().astype(np.int64).resample("1h", label="left", closed="left", origin="epoch").sum()
-        hours = stats["mean"].index
-        cols = {how: stats[how].to_numpy() for how in stats}
-        cols["count"] = count.reindex(hours, fill_value=0).to_numpy(dtype=np.int64)
-        parts.append(_rows({**base, "_day": day.isoformat()}, hours, cols))
+        rows = pd.DataFrame(
+            {"series_id": sids[in_day], "hour": times[in_day] // HOUR_NS, "value": values[in_day]}
+        )
+        stats = rows.groupby(["series_id", "hour"], sort=True)["value"].agg(["mean", "min", "max", "count"])
+        span = rows.groupby("series_id", sort=True)["hour"].agg(["min", "max"])
+        n = (span["max"] - span["min"] + 1).to_numpy()
+        offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        hours = np.repeat(span["min"].to_numpy(), n) + offsets
+        full = pd.MultiIndex.from_arrays([np.repeat(span.index.to_numpy(), n), hours])
+        stats = stats.reindex(full)
+        out = pd.DataFrame(
+            {
+                "event_time": pd.to_datetime(hours * HOUR_NS, utc=True),
+                "mean": stats["mean"].to_numpy(dtype=float),
+                "min": stats["min"].to_numpy(dtype=float),
+                "max": stats["max"].to_numpy(dtype=float),
+                "count": stats["count"].fillna(0).to_numpy(dtype=np.int64),
+                "series_id": full.get_level_values(0).to_numpy(),
+                "_day": day.isoformat(),
+            }
+        )
+        parts.append(_with_identity(out, ids))
     return _concat(parts)
 
 
 # --- series_profiles --------------------------------------------------------------------------
+PROFILE_SOURCES = ("validated", "rejects", "regularized", "denoised", "estimate")
+
+
 def profile_series(sources: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFrame:
-    """One ``series_profiles`` row per day with data, from the union of the series' day rows.
+    """One ``series_profiles`` row per series and day with data, from the union of the series' day rows.
+    One or many series at once: the counts are vectorised over series, the statistics one numpy call per
+    series-day.
 
     ``sources``: columns ``source`` (validated | rejects | regularized | denoised | estimate), ``date``,
     ``event_time``, ``value`` and ``flag``: rejects' flag = a duplicate reason, regularized's = imputed,
     denoised's = anomalous; an estimate row carries ``period_s`` as ``value``. Statistics are the core
-    ``profile`` of the validated values; ``expected`` = grid slots of the day, ``missing_rate`` = the share
-    of them without an observed value, ``anomaly_rate`` = flagged / valued denoised rows.
+    ``profile`` of the validated values (in time order); ``expected`` = grid slots of the day,
+    ``missing_rate`` = the share of them without an observed value, ``anomaly_rate`` = flagged / valued
+    denoised rows. A day gets a row only when the series has validated or regularized rows that day.
     """
     if not len(sources):
         return pd.DataFrame()
-    base = identity(sources)
-    parts = []
-    for day in days:
-        key = day.isoformat()
-        today = sources[sources["date"] == key]
-        by = {
-            name: today[today["source"] == name]
-            for name in ("validated", "rejects", "regularized", "denoised")
+    wanted = [d.isoformat() for d in days]
+    ids = _last_identity(sources)
+    today = sources[sources["date"].isin(wanted)]
+    if not len(today):
+        return pd.DataFrame()
+    flag = today["flag"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    value = today["value"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {
+            "series_id": today["series_id"].to_numpy(),
+            "date": today["date"].to_numpy(),
+            "source": today["source"].to_numpy(),
+            "flag": flag,
+            "valued": ~np.isnan(value),
+            "observed": ~np.isnan(value) & ~flag,
+            "one": 1,
         }
-        if not (len(by["validated"]) or len(by["regularized"])):
-            continue
-        estimate = today[today["source"] == "estimate"]["value"]
-        period_s = float(estimate.iloc[0]) if len(estimate) and np.isfinite(estimate.iloc[0]) else np.nan
-        observed = values_by_time(by["validated"])
-        stats = profile(observed)
-        reg, den = by["regularized"], by["denoised"]
-        imputed = int(reg["flag"].fillna(False).sum())
-        expected = len(reg)
-        notes = []
-        if expected:
-            observed_slots = int((reg["value"].notna() & ~reg["flag"].fillna(False).astype(bool)).sum())
-            missing_rate = float(np.clip(1 - observed_slots / expected, 0, 1))
-        else:
-            missing_rate = np.nan
-            notes.append("no grid slots (no regularized rows)")
-        if not np.isfinite(period_s):
-            notes.append("no period estimate")
-        flagged = int(den["flag"].fillna(False).sum())
-        valued = int(den["value"].notna().sum())
-        row = {
-            **base,
-            "date": key,
-            "_day": key,
+    )
+    keys = ["series_id", "date", "source"]
+    counts = frame.groupby(keys, sort=True)[["one", "flag", "valued", "observed"]].sum().unstack("source")
+
+    def col(name: str, source: str) -> np.ndarray:
+        if (name, source) not in counts.columns:
+            return np.zeros(len(counts), dtype=np.int64)
+        return counts[(name, source)].fillna(0).to_numpy(dtype=np.int64)
+
+    expected = col("one", "regularized")
+    present = col("one", "validated")
+    keep = (present > 0) | (expected > 0)
+    counts = counts[keep]  # ``col`` reads the kept series-days from here on
+    expected, present = expected[keep], present[keep]
+    imputed, observed_slots = col("flag", "regularized"), col("observed", "regularized")
+    flagged, valued = col("flag", "denoised"), col("valued", "denoised")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        missing_rate = np.where(expected > 0, np.clip(1 - observed_slots / expected, 0, 1), np.nan)
+        anomaly_rate = np.where(valued > 0, flagged / np.maximum(valued, 1), np.nan)
+    index = counts.index
+    estimates = today[today["source"] == "estimate"]
+    first_estimate = estimates.drop_duplicates(["series_id", "date"], keep="first").set_index(
+        ["series_id", "date"]
+    )["value"]
+    period_s = first_estimate.reindex(index).to_numpy(dtype=float)
+    period_s = np.where(np.isfinite(period_s), period_s, np.nan)
+    statistics = _validated_statistics(today[today["source"] == "validated"], index)
+    no_slots, no_period = "no grid slots (no regularized rows)", "no period estimate"
+    notes = [
+        "; ".join(n for n, bad in ((no_slots, e == 0), (no_period, np.isnan(p))) if bad) or None
+        for e, p in zip(expected, period_s, strict=True)
+    ]
+    out = pd.DataFrame(
+        {
+            "series_id": index.get_level_values(0).to_numpy(),
+            "date": index.get_level_values(1).to_numpy(),
             "period_s": period_s,
             "expected": expected,
-            "present": len(by["validated"]),
-            "duplicates": int(by["rejects"]["flag"].fillna(False).sum()),
+            "present": present,
+            "duplicates": col("flag", "rejects"),
             "imputed": imputed,
             "anomalous": flagged,
             "missing_rate": missing_rate,
-            "anomaly_rate": flagged / valued if valued else np.nan,
-            **{k: stats[k] for k in ("mean", "std", "min", "q01", "q25", "median", "q75", "q99", "max")},
-            "note": "; ".join(notes) or None,
+            "anomaly_rate": anomaly_rate,
+            **statistics,
+            "note": notes,
         }
-        parts.append(pd.DataFrame([row]))
-    return _concat(parts)
+    )
+    out["_day"] = out["date"]
+    return _with_identity(out, ids)
+
+
+def _validated_statistics(validated: pd.DataFrame, index: pd.MultiIndex) -> dict[str, np.ndarray]:
+    """``value_statistics`` of each (series_id, date) of ``index`` over its validated values in time order
+    (stable, as ``values_by_time``); NaN for a series-day without validated values."""
+    names = ("mean", "std", "min", *PROFILE_QUANTILES, "max")
+    out = {name: np.full(len(index), np.nan) for name in names}
+    if not len(validated):
+        return out
+    sid = validated["series_id"].to_numpy()
+    date = validated["date"].to_numpy()
+    times = utc(validated["event_time"]).as_unit("ns").asi8
+    order = np.lexsort((times, date, sid))  # stable: equal times keep their row order
+    values = validated["value"].to_numpy(dtype=float)[order]
+    keys = pd.MultiIndex.from_arrays([sid[order], date[order]])
+    change = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1])]) if len(keys) > 1 else np.array([0])
+    bounds = np.r_[change, len(keys)]
+    position = index.get_indexer(keys[change])
+    for i, at in enumerate(position):
+        if at < 0:
+            continue
+        chunk = values[bounds[i] : bounds[i + 1]]
+        for name, stat in value_statistics(chunk[~np.isnan(chunk)]).items():
+            out[name][at] = stat
+    return out
 
 
 # --- correlations -----------------------------------------------------------------------------
