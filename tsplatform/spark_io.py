@@ -2,12 +2,14 @@
 executors, replace day partitions atomically, and compute checks, all without collecting data to the driver.
 
 * :func:`read_days` — a Spark DataFrame over the visible Parquet files of some day partitions.
-* :func:`apply_per_series` — runs ``fn(frame_1[, frame_2])`` per series (or per any key column) on the
-  executors, over BUCKETS of series per Python call: ``groupBy(pmod(xxhash64(key), N)).applyInPandas``
-  (``cogroup`` for two inputs), looping over the series of a bucket inside the call. One call per series
-  would pay pandas'/Pandera's fixed per-call cost 10,000 times a day (NOTES.md "Measured on the landed
-  code"); a bucket pays it once. N: ``TSPLATFORM_SERIES_BUCKETS`` or ``spark.sql.shuffle.partitions``,
-  raised so that a bucket holds at most ``ROWS_PER_BUCKET`` input rows (the executor's memory bound).
+* :func:`apply_per_bucket` — runs ``fn(frame_1[, frame_2])`` on the executors once per BUCKET of series
+  (or of any key column): ``groupBy(pmod(xxhash64(key), N)).applyInPandas`` (``cogroup`` for two inputs).
+  ``fn`` gets every series of the bucket at once (the stages vectorised over series: validation, hourly,
+  profiles). :func:`apply_per_series` loops over the series of a bucket inside the call, for the
+  per-series stages. One call per series would pay pandas'/Pandera's fixed per-call cost 10,000 times a
+  day (NOTES.md "Measured on the landed code"); a bucket pays it once. N: ``TSPLATFORM_SERIES_BUCKETS`` or
+  ``spark.sql.shuffle.partitions``, raised so that a bucket holds at most ``ROWS_PER_BUCKET`` input rows
+  (the executor's memory bound).
 * :func:`replace_day_partitions` — the executors write the result, one file per day, under
   ``<dataset>/_staging/<token>/``; then each day's file is moved over ``<partition>/<day>.parquet`` with one
   rename, and the day is registered in the Hive metastore. Readers (the lake, Spark, Hive) skip
@@ -46,6 +48,7 @@ ROWS_PER_BUCKET = 500_000
 STALE_STAGING = dt.timedelta(hours=6)
 DAY_COLUMN = "_day"
 BUCKET_COLUMN = "_bucket"
+_LABELS: dict[tuple[int, int], tuple[int, ...]] = {}  # (shuffle partitions, buckets) -> bucket_labels
 
 
 def _file_uri(path: str) -> str:
@@ -87,7 +90,28 @@ def _conform(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
     return naive_utc(frame[columns])
 
 
-def apply_per_series(
+def bucket_labels(spark: SparkSession, buckets: int) -> tuple[int, ...]:
+    """The value of each bucket's ``_bucket`` column, chosen so that the shuffle of ``groupBy(_bucket)``
+    sends bucket b to partition ``b mod spark.sql.shuffle.partitions``: Spark hash-partitions the group key
+    (``pmod(hash(_bucket), partitions)``), and the plain labels 0..7 landed in 4 of 8 partitions, so two
+    cores got 1, 2, 2 and 3 buckets' work. Labels are ints whose Murmur3 hash (Spark's ``hash``, the
+    partitioner's function) has the wanted residue; found once per session by a tiny Spark job."""
+    from pyspark.sql import functions as F
+
+    partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    if (partitions, buckets) not in _LABELS:
+        need = -(-buckets // partitions)  # labels per shuffle partition
+        label = F.col("id").cast("int")  # the type of the _bucket column: Murmur3 of an int != of a bigint
+        ids = spark.range(0, 64 * need * partitions).select(label, F.pmod(F.hash(label), F.lit(partitions)))
+        by_partition: dict[int, list[int]] = {}
+        for label, partition in ids.collect():
+            by_partition.setdefault(int(partition), []).append(int(label))
+        labels = tuple(by_partition[b % partitions][b // partitions] for b in range(buckets))
+        _LABELS[(partitions, buckets)] = labels
+    return _LABELS[(partitions, buckets)]
+
+
+def apply_per_bucket(
     fn: Callable[..., pd.DataFrame],
     schema: pa.Schema,
     frames: Sequence[DataFrame],
@@ -95,32 +119,24 @@ def apply_per_series(
     key: str = "series_id",
     buckets: int,
 ) -> DataFrame:
-    """``fn(rows_1[, rows_2])`` for every value of ``key`` (the rows of that key in each input; an input
-    without rows for it gives an empty frame), run on the executors over ``buckets`` hash buckets of keys.
-    ``fn`` returns rows of ``schema`` (extra columns are dropped, missing ones null). One or two inputs."""
+    """``fn(rows_1[, rows_2])`` once per hash bucket of ``key`` on the executors: every row of the bucket's
+    keys in each input (an input without rows there gives an empty frame), all keys of the bucket in one
+    call, so a vectorised ``fn`` pays pandas' fixed per-call cost once per bucket, not once per key. Every
+    key's rows land in the same bucket in both inputs. ``fn`` returns rows of ``schema`` (extra columns are
+    dropped, missing ones null). One or two inputs."""
     from pyspark.sql import functions as F
 
     if not 1 <= len(frames) <= 2:
-        raise ValueError(f"apply_per_series takes one or two inputs, got {len(frames)}")
+        raise ValueError(f"apply_per_bucket takes one or two inputs, got {len(frames)}")
     ddl = spark_ddl_columns(schema)
 
     def per_bucket(*parts: pd.DataFrame) -> pd.DataFrame:
-        groups = [
-            {k: g for k, g in part.groupby(key, sort=False)} if len(part) and key in part else {}
-            for part in parts
-        ]
-        keys = sorted(set().union(*groups))
-        outputs = []
-        for k in keys:
-            subsets = [g.get(k, part.iloc[0:0]) for g, part in zip(groups, parts, strict=True)]
-            out = fn(*subsets)
-            if out is not None and len(out):
-                outputs.append(out)
-        if not outputs:
-            return _conform(pd.DataFrame(), schema)
-        return _conform(pd.concat(outputs, ignore_index=True), schema)
+        out = fn(*(p.drop(columns=[BUCKET_COLUMN], errors="ignore") for p in parts))
+        return _conform(out if out is not None else pd.DataFrame(), schema)
 
-    bucketed = [f.withColumn(BUCKET_COLUMN, F.pmod(F.xxhash64(F.col(key)), F.lit(buckets))) for f in frames]
+    labels = F.array(*[F.lit(label).cast("int") for label in bucket_labels(frames[0].sparkSession, buckets)])
+    bucket = F.element_at(labels, (F.pmod(F.xxhash64(F.col(key)), F.lit(buckets)) + 1).cast("int"))
+    bucketed = [f.withColumn(BUCKET_COLUMN, bucket) for f in frames]
     if len(bucketed) == 1:
 
         def one(data: pd.DataFrame) -> pd.DataFrame:
@@ -133,6 +149,44 @@ def apply_per_series(
 
     left, right = (f.groupBy(BUCKET_COLUMN) for f in bucketed)
     return left.cogroup(right).applyInPandas(two, schema=ddl)
+
+
+def apply_per_series(
+    fn: Callable[..., pd.DataFrame],
+    schema: pa.Schema,
+    frames: Sequence[DataFrame],
+    *,
+    key: str = "series_id",
+    buckets: int,
+) -> DataFrame:
+    """``fn(rows_1[, rows_2])`` for every value of ``key`` (the rows of that key in each input; an input
+    without rows for it gives an empty frame), run on the executors over ``buckets`` hash buckets of keys
+    (:func:`apply_per_bucket`, looping over the bucket's keys in the call). ``fn`` returns rows of
+    ``schema`` (extra columns are dropped, missing ones null). One or two inputs."""
+
+    def per_key(*parts: pd.DataFrame) -> pd.DataFrame:
+        groups = [
+            {k: g for k, g in part.groupby(key, sort=False)} if len(part) and key in part else {}
+            for part in parts
+        ]
+        keys = sorted(set().union(*groups))
+        outputs = []
+        for k in keys:
+            subsets = [g.get(k, part.iloc[0:0]) for g, part in zip(groups, parts, strict=True)]
+            out = fn(*subsets)
+            if out is not None and len(out):
+                outputs.append(out)
+        return pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
+
+    return apply_per_bucket(per_key, schema, frames, key=key, buckets=buckets)
+
+
+def spread(frame: DataFrame) -> DataFrame:
+    """``frame`` spread round-robin over ``spark.sql.shuffle.partitions`` partitions. A day partition is
+    one file, which Spark reads as one task: checks and metadata over a freshly written day would run on
+    one core while the others idle."""
+    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    return frame.repartition(max(1, partitions))
 
 
 def with_day_of(frame: DataFrame, column: str = "event_time") -> DataFrame:

@@ -1,14 +1,14 @@
 """``validated_readings``: each day's raw readings validated and de-duplicated per series, on Spark.
 
-Spark runs the pure functions of :mod:`tsplatform.timeseries.validate` per series-day on the executors
-(:func:`tsplatform.spark_io.apply_per_series` over buckets of series): the Pandera reading schema,
-timestamp checks (parseable, not in the future, inside the partition's UTC day) and the sensor range
-``[rstart, rend]``, then exact and same-timestamp duplicates (keep-first in offset order). Valid rows go to
-``validated_readings``, rejected ones with their ``reason`` to ``validation_rejects`` — nothing is dropped
-silently. The executors write both datasets (:func:`tsplatform.spark_io.replace_day_partitions`: staged,
-then one atomic rename per day partition); nothing is collected to the driver but counts. The day's
-partitions of ``raw_readings``, ``validated_readings`` and ``validation_rejects`` are registered in the
-Hive metastore (``SELECT ... FROM tsplatform.validated_readings``).
+Spark runs the pure functions of :mod:`tsplatform.timeseries.validate` on the executors, once per day of a
+bucket of series (:func:`tsplatform.spark_io.apply_per_bucket`; both are vectorised over series): the Pandera
+reading schema, timestamp checks (parseable, not in the future, inside the partition's UTC day) and the sensor
+range ``[rstart, rend]``, then exact and same-timestamp duplicates (keep-first in offset order). Valid rows go
+to ``validated_readings``, rejected ones with their ``reason`` to ``validation_rejects`` — nothing is dropped
+silently. The executors write both datasets (:func:`tsplatform.spark_io.replace_day_partitions`: staged, then
+one atomic rename per day partition); nothing is collected to the driver but counts. The day's partitions of
+``raw_readings``, ``validated_readings`` and ``validation_rejects`` are registered in the Hive metastore
+(``SELECT ... FROM tsplatform.validated_readings``).
 
 Backfills run as one run over the whole range (``BackfillPolicy.single_run``). Automation: the asset
 re-materializes any day whose ``raw_readings`` partition was updated — the newest day and days touched by
@@ -32,25 +32,26 @@ from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
     DAY_COLUMN,
-    apply_per_series,
+    apply_per_bucket,
     bucket_count,
     duplicate_keys,
     read_days,
     replace_day_partitions,
     schema_failures,
+    spread,
 )
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, deduplicate, readings_schema, validate_readings
 
 REJECTS_SCHEMA = RAW_READINGS_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
 _OUT_SCHEMA = REJECTS_SCHEMA.set(REJECTS_SCHEMA.get_field_index("reason"), pa.field("reason", pa.string()))
-_SERIES_DAY = "_series_day"
 
 #: kept for callers of the earlier name
 any_day_eager = validated_on_new_or_late_raw
 
 
 def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.DataFrame:
-    """One series-day: valid + de-duplicated rows (``reason`` null) and rejected rows with a reason."""
+    """One day of one or many series: valid + de-duplicated rows (``reason`` null) and rejected rows with a
+    reason (validation and de-duplication are vectorised over series)."""
     valid, rejected = validate_readings(frame, day=day, now=now)
     kept, duplicates = deduplicate(valid)
     kept = kept.assign(reason=None)
@@ -71,8 +72,8 @@ def _as_readings(frame: pd.DataFrame) -> pd.DataFrame:
 
 def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):  # type: ignore[no-untyped-def]
     """Validated and rejected rows of ``raw_readings`` for ``days`` as one Spark DataFrame (``reason`` null
-    for valid rows; ``_day`` = the raw partition), computed per series-day on the executors; None when
-    no day has raw data."""
+    for valid rows; ``_day`` = the raw partition), computed per bucket of series and day on the executors;
+    None when no day has raw data."""
     raws = []
     for day in days:
         raw = read_days(spark, lake, "raw_readings", [day], RAW_READINGS_SCHEMA)
@@ -83,19 +84,22 @@ def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):
     raw = raws[0]
     for more in raws[1:]:
         raw = raw.unionByName(more)
-    raw = raw.withColumn(_SERIES_DAY, F.concat_ws("|", F.col(DAY_COLUMN), F.col("series_id")))
     out_schema = with_day(_OUT_SCHEMA)
 
-    def per_series_day(frame: pd.DataFrame) -> pd.DataFrame:
-        day = dt.date.fromisoformat(frame[DAY_COLUMN].iloc[0])
-        rows = frame.drop(columns=[DAY_COLUMN, _SERIES_DAY]).sort_values("offset", kind="stable")
-        rows["event_time"] = pd.to_datetime(rows["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
-        rows["ingested_at"] = pd.to_datetime(rows["ingested_at"], utc=True).dt.as_unit("ms")
-        return validate_series(rows, day, now).assign(**{DAY_COLUMN: day.isoformat()})
+    def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
+        # every series of the bucket at once: validation and de-duplication are vectorised over series,
+        # and "first" is the lowest offset within a series (a series lives in one Kafka partition)
+        frame = frame.sort_values("offset", kind="stable")
+        frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
+        frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True).dt.as_unit("ms")
+        parts = []
+        for key, rows in frame.groupby(DAY_COLUMN, sort=True):
+            day = dt.date.fromisoformat(str(key))
+            checked = validate_series(rows.drop(columns=[DAY_COLUMN]), day, now)
+            parts.append(checked.assign(**{DAY_COLUMN: day.isoformat()}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    return apply_per_series(
-        per_series_day, out_schema, [raw], key=_SERIES_DAY, buckets=bucket_count(spark, [raw])
-    )
+    return apply_per_bucket(per_bucket, out_schema, [raw], buckets=bucket_count(spark, [raw]))
 
 
 @graph_asset(
@@ -151,9 +155,13 @@ def validated_readings(
     rejected = sum(int(r["count"]) for r in counts if not r["valid"])
     written = read_days(session, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
     if written is not None:
-        schema_errors, examples = schema_failures(written, readings_schema, prepare=_as_readings)
-        duplicated = duplicate_keys(written, ["series_id", "event_time"])
-        series = int(written.agg(F.countDistinct("series_id")).collect()[0][0])
+        written = spread(written).cache()
+        try:
+            schema_errors, examples = schema_failures(written, readings_schema, prepare=_as_readings)
+            duplicated = duplicate_keys(written, ["series_id", "event_time"])
+            series = int(written.agg(F.countDistinct("series_id")).collect()[0][0])
+        finally:
+            written.unpersist()
     else:
         schema_errors, examples, duplicated, series = 0, [], 0, 0
     return dg.MaterializeResult(

@@ -26,6 +26,7 @@ from tsplatform.spark_io import (
     read_days,
     replace_day_partitions,
     schema_failures,
+    spread,
     with_day_of,
 )
 
@@ -134,7 +135,7 @@ def write(
     replace_day_partitions(spark, out, lake, dataset, days, schema)
     back = read_or_empty(spark, lake, dataset, days, schema)
     back = back.withColumn(DAY_COLUMN, back["date"]) if "date" in schema.names else with_day_of(back)
-    return Written(back.cache(), list(days), schema)
+    return Written(spread(back).cache(), list(days), schema)
 
 
 def summary(

@@ -45,7 +45,14 @@ from tsplatform.datasets import (
 )
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import DAY_COLUMN, apply_per_series, bucket_count, with_day_of, write_series_state
+from tsplatform.spark_io import (
+    DAY_COLUMN,
+    apply_per_bucket,
+    apply_per_series,
+    bucket_count,
+    with_day_of,
+    write_series_state,
+)
 from tsplatform.timeseries.stages import DUPLICATE_REASONS, correlate_position, hourly_series, profile_series
 
 SOURCES = pa.schema(
@@ -82,11 +89,11 @@ def hourly_readings(
     session, the_lake = spark.spark_session, lake.lake()
     values = read_or_empty(session, the_lake, "denoised_readings", days, DENOISED_READINGS)
 
-    def per_series(rows):  # type: ignore[no-untyped-def]
-        return hourly_series(rows, days)
+    def per_bucket(rows):  # type: ignore[no-untyped-def]
+        return hourly_series(rows, days)  # vectorised over the bucket's series
 
-    out = apply_per_series(
-        per_series, with_day(HOURLY_READINGS), [values], buckets=bucket_count(session, [values])
+    out = apply_per_bucket(
+        per_bucket, with_day(HOURLY_READINGS), [values], buckets=bucket_count(session, [values])
     )
     written = write(session, out, the_lake, "hourly_readings", days, HOURLY_READINGS)
     try:
@@ -157,11 +164,11 @@ def series_profiles(
         .unionByName(_tagged(estimates, "estimate", F.col("period_s"), F.lit(False)))
     )
 
-    def per_series(rows):  # type: ignore[no-untyped-def]
-        return profile_series(rows, days)
+    def per_bucket(rows):  # type: ignore[no-untyped-def]
+        return profile_series(rows, days)  # vectorised over the bucket's series
 
-    out = apply_per_series(
-        per_series, with_day(SERIES_PROFILES), [sources], buckets=bucket_count(session, [sources])
+    out = apply_per_bucket(
+        per_bucket, with_day(SERIES_PROFILES), [sources], buckets=bucket_count(session, [sources])
     )
     written = write(session, out, the_lake, "series_profiles", days, SERIES_PROFILES)
     try:

@@ -79,6 +79,9 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.executor.extraJavaOptions": java_opts,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
+        # The graph's shuffles group series into buckets whose cost is CPU in Python, not bytes: AQE's
+        # coalescing merged the 8 buckets of a day into 3 tasks (small shuffle data), idling a core.
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.pyspark.python": sys.executable,
