@@ -14,13 +14,15 @@ CLI and step processes) and the Python workers (``pyspark.daemon`` and its forks
 from the run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset downstream of
 ``raw_readings`` that ``tsplatform.definitions`` has (``--select`` to choose).
 
-The peer, measured in the same run: the same chain of pure core functions (``PEER_STEPS``) per series in
-ONE pandas process over the same data (read the partition, group by series, run, write Parquet), timed with
-``time.process_time`` and wall. "Spark's cost per core" = local[N] wall x N / the peer's wall.
+The peer, measured in the same run: the same chain of pure core functions in ONE pandas process over the
+same data (read the partition; validation, hourly and profiles over all series at once as they are
+vectorised over series, the other stages per series; write Parquet), timed with ``time.process_time`` and
+wall. "Spark's cost per core" = local[N] wall x N / the peer's wall.
 Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1]; cost per core <= 1.5x.
 
     .venv/bin/python -m bench.graph_day [--series 10000] [--samples 144] [--files 8]
         [--masters 'local[2],local[1]'] [--select 'validated_readings'] [--no-peer] [--write]
+        [--event-log DIR]   # Spark's event log per run, and its jobs by call site (bench.spark_events)
 
 The machine's load is printed with every timing (1-min load average at start and end, and the CPU time the
 rest of the machine used during each run): on a shared machine wall times mean little, CPU times more.
@@ -47,6 +49,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench import spark_events
 from bench.day_generator import generate_day, write_day
 from bench.record import recorded
 from tsplatform.lake import Lake
@@ -85,8 +88,10 @@ def _tagged(frame: pd.DataFrame, source: str, value: pd.Series, flag: pd.Series)
 
 
 def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFrame]:
-    """The graph's per-series core (``tsplatform.timeseries.stages``, as the assets call it) over every
-    series of ``raw`` in this process; returns each asset's rows."""
+    """The graph's core (``tsplatform.timeseries.stages``, as the assets call it) over every series of
+    ``raw`` in this process: validation, hourly and profiles over all series at once (they are vectorised
+    over series; the executors call them per bucket), the per-series stages per series, correlations per
+    position. Returns each asset's rows."""
     from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
@@ -95,14 +100,20 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
 
     settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
     out: dict[str, list[pd.DataFrame]] = {a: [] for a in assets}
+    checked = validate_series(raw.sort_values("offset", kind="stable"), DAY, now)
+    valid_all = checked[checked["reason"].isna()]
+    rejects = checked[checked["reason"].notna()]
+    out["validated_readings"].append(valid_all)
+    if len(assets) == 1:
+        return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
     per_position: dict[str, list[pd.DataFrame]] = {}
+    sources = [
+        _tagged(rejects, "rejects", rejects["value"], rejects["reason"].isin(stages.DUPLICATE_REASONS)),
+        _tagged(valid_all, "validated", valid_all["value"], pd.Series(False, index=valid_all.index)),
+    ]
     seasons: list[int] | None = None
-    for _, frame in raw.groupby("series_id", sort=False):
-        checked = validate_series(frame, DAY, now)
-        valid, rejects = checked[checked["reason"].isna()], checked[checked["reason"].notna()]
-        out["validated_readings"].append(valid)
-        if len(assets) == 1:
-            continue
+    denoised = []
+    for _, valid in valid_all.groupby("series_id", sort=False):
         est = stages.estimate_periods(valid, days, PERIOD_LOOKBACK_DAYS)
         reg = stages.regularize_series(
             valid,
@@ -120,31 +131,26 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
                 sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
             )
         dec = stages.decompose_series(den, est, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
-        hourly = stages.hourly_series(den, days)
-        sources = pd.concat(
-            [
-                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
-                _tagged(
-                    rejects, "rejects", rejects["value"], rejects["reason"].isin(stages.DUPLICATE_REASONS)
-                ),
-                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
-                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
-                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
-            ],
-            ignore_index=True,
-        )
-        profile = stages.profile_series(sources, days)
+        sources += [
+            _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+            _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+            _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+        ]
         for asset, rows in (
             ("period_estimates", est),
             ("regularized_readings", reg),
             ("denoised_readings", den),
             ("decompositions", dec),
-            ("hourly_readings", hourly),
-            ("series_profiles", profile),
         ):
             if asset in out:
                 out[asset].append(rows)
-        per_position.setdefault(str(frame["position"].iloc[0]), []).append(den)
+        denoised.append(den)
+        per_position.setdefault(str(valid["position"].iloc[0]), []).append(den)
+    all_denoised = pd.concat(denoised, ignore_index=True)
+    if "hourly_readings" in out:
+        out["hourly_readings"].append(stages.hourly_series(all_denoised, days))
+    if "series_profiles" in out:
+        out["series_profiles"].append(stages.profile_series(pd.concat(sources, ignore_index=True), days))
     if "correlations" in out:
         for parts in per_position.values():
             out["correlations"].append(stages.correlate_position(pd.concat(parts, ignore_index=True), days))
@@ -171,9 +177,11 @@ def profile_core(series: int) -> None:
         cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
         return out
 
-    for _, frame in raw.groupby("series_id", sort=False):
-        checked = timed("validate_series", validate_series, frame, DAY, now)
-        valid = checked[checked["reason"].isna()]
+    checked = timed("validate_series (all series at once)", validate_series, raw, DAY, now)
+    valid_all = checked[checked["reason"].isna()]
+    sources = [_tagged(valid_all, "validated", valid_all["value"], pd.Series(False, index=valid_all.index))]
+    denoised = []
+    for _, valid in valid_all.groupby("series_id", sort=False):
         est = timed("estimate_periods", stages.estimate_periods, valid, days, PERIOD_LOOKBACK_DAYS)
         regular = {}
         for label, state in (("no state: select_imputation", None), ("method chosen", fresh)):
@@ -203,17 +211,14 @@ def profile_core(series: int) -> None:
             seasons,
             lookback_days=DECOMPOSITION_LOOKBACK_DAYS,
         )
-        timed("hourly_series", stages.hourly_series, den, days)
-        sources = pd.concat(
-            [
-                _tagged(valid, "validated", valid["value"], pd.Series(False, index=valid.index)),
-                _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
-                _tagged(den, "denoised", den["value"], den["is_anomaly"]),
-                _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
-            ],
-            ignore_index=True,
-        )
-        timed("profile_series", stages.profile_series, sources, days)
+        denoised.append(den)
+        sources += [
+            _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),
+            _tagged(den, "denoised", den["value"], den["is_anomaly"]),
+            _tagged(est, "estimate", est["period_s"], pd.Series(False, index=est.index)),
+        ]
+    timed("hourly_series (all series at once)", stages.hourly_series, pd.concat(denoised), days)
+    timed("profile_series (all series at once)", stages.profile_series, pd.concat(sources), days)
     steady = sum(v for k, v in cpu.items() if "no state" not in k)
     first = (
         steady
@@ -339,8 +344,11 @@ def step_times(dagster_home: Path) -> dict[str, float]:
         return out
 
 
-def materialize(work: Path, master: str, select: str, mongo_uri: str) -> dict[str, object]:
-    """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load."""
+def materialize(
+    work: Path, master: str, select: str, mongo_uri: str, event_log: Path | None = None
+) -> dict[str, object]:
+    """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
+    ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it)."""
     dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -356,6 +364,14 @@ def materialize(work: Path, master: str, select: str, mongo_uri: str) -> dict[st
         "TSPLATFORM_MONGO_DB": f"bench_{master.replace('[', '_').replace(']', '')}",
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
+    if event_log is not None:
+        event_log.mkdir(parents=True, exist_ok=True)
+        conf = {
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.compress": "false",
+            "spark.eventLog.dir": event_log.resolve().as_uri(),
+        }
+        env["TSPLATFORM_SPARK_CONF"] = json.dumps(conf)
     cmd = [
         str(Path(sys.executable).with_name("dagster")),
         *("asset", "materialize", "-m", "tsplatform.definitions", "--select", select),
@@ -469,6 +485,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="Work in this directory and keep it.")
     parser.add_argument("--write", action="store_true", help="Record the report in BENCHMARKS.md.")
     parser.add_argument(
+        "--event-log", type=Path, default=None, help="Spark event logs here, per job after each run."
+    )
+    parser.add_argument(
         "--profile-core",
         type=int,
         default=0,
@@ -510,8 +529,12 @@ def main() -> None:
             runs = []
             try:
                 for master in (m.strip() for m in args.masters.split(",") if m.strip()):
-                    runs.append(materialize(work, master, select, services.mongo_uri))
+                    log = None if args.event_log is None else args.event_log / master.replace("[", "_")[:-1]
+                    runs.append(materialize(work, master, select, services.mongo_uri, log))
                     print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
+                    if log is not None:
+                        print(f"Spark jobs of the {master} run (event log {log}):\n", file=sys.stderr)
+                        print(spark_events.report(spark_events.read_jobs(log), 25), file=sys.stderr)
             finally:
                 services.down()
             peer = None
