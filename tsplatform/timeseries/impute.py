@@ -260,7 +260,9 @@ def _kalman_params(y: pd.Series) -> np.ndarray:
     z = _standardise(y)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = UnobservedComponents(z[:KALMAN_FIT_SAMPLES], level="llevel").fit(disp=False, maxiter=100)
+        model = UnobservedComponents(z[:KALMAN_FIT_SAMPLES], level="llevel")
+        # no parameter covariance: only the variances are used (the OPG covariance cost numeric derivatives)
+        fitted = model.fit(disp=False, maxiter=100, cov_type="none")
     return np.asarray(fitted.params)
 
 
@@ -275,7 +277,8 @@ def _kalman(y: pd.Series, params: np.ndarray | None = None) -> pd.Series:
         params = _kalman_params(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = UnobservedComponents(z, level="llevel").smooth(params)
+        # the state-space smoother's own output (return_ssm): no results wrapper, no parameter covariance
+        result = UnobservedComponents(z, level="llevel").smooth(params, return_ssm=True)
     level = np.asarray(result.smoothed_state[0]) * scale + centre
     out = v.copy()
     seg = v[first : last + 1]
@@ -406,9 +409,9 @@ def select_imputation(
         n_masked += int(mask.sum())
         starts, ends = _runs(mask)
         lengths += (ends - starts).tolist()
-        truth = y.to_numpy()[mask]
-        hidden = y.copy()
-        hidden[mask] = np.nan
+        values = y.to_numpy()
+        truth = values[mask]
+        hidden = pd.Series(np.where(mask, np.nan, values), index=y.index, name=y.name)
         for method in methods:
             try:
                 filled = _fill(hidden, method, season_length, kalman_params).to_numpy()[mask]
