@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,6 +410,7 @@ def materialize(
         "steps": step_times(dagster_home),
         "cpu_s": ours,
         "cpu_by_role": cpu_by_role,
+        "processes_by_role": dict(Counter(seen.role.values())),
         "others_cpu_s": max(0.0, busy - ours),
         "peak_rss": seen.peak_rss,
         "peak_single": seen.peak_single,
@@ -450,13 +452,14 @@ def report(
         + " | ".join(f"{r} CPU s" for r in roles)
         + " | "
         + " | ".join(f"{r} peak MB" for r in roles)
-        + " |"
+        + " | python worker processes |"
     )
-    print("|---|" + "---:|" * (2 * len(roles)))
+    print("|---|" + "---:|" * (2 * len(roles) + 1))
     for run in runs:
         cpu = [f"{run['cpu_by_role'].get(r, 0.0):.1f}" for r in roles]
         rss = [f"{_mb(run['peak_rss'].get(r, 0))} / {_mb(run['peak_single'].get(r, 0))}" for r in roles]
-        print(f"| {run['label']} | " + " | ".join(cpu) + " | " + " | ".join(rss) + " |")
+        workers = run.get("processes_by_role", {}).get("python workers", 0)
+        print(f"| {run['label']} | " + " | ".join(cpu) + " | " + " | ".join(rss) + f" | {workers} |")
     by_master = {r["master"]: r for r in runs if r["label"] == r["master"]}
     print()
     if "local[2]" in by_master and "local[1]" in by_master:
