@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 #: Upper bound of input rows per bucket (one pandas call holds a bucket in memory).
 ROWS_PER_BUCKET = 500_000
+#: Lower bound of input rows per bucket, unless TSPLATFORM_SERIES_BUCKETS says otherwise.
+MIN_ROWS_PER_BUCKET = 20_000
 #: Staged output older than this is a dead writer's leftover and is deleted by the next writer.
 STALE_STAGING = dt.timedelta(hours=6)
 DAY_COLUMN = "_day"
@@ -73,9 +75,14 @@ def read_days(
 
 
 def bucket_count(spark: SparkSession, frames: Sequence[DataFrame]) -> int:
-    """Buckets for :func:`apply_per_series` (see the module doc)."""
-    configured = get_settings().series_buckets or int(spark.conf.get("spark.sql.shuffle.partitions"))
+    """Buckets for :func:`apply_per_series` (see the module doc). Without ``TSPLATFORM_SERIES_BUCKETS``, a
+    small input gets fewer buckets than shuffle partitions (at least ``MIN_ROWS_PER_BUCKET`` rows each):
+    every non-empty bucket is a Python task with a fixed cost, which a few thousand rows do not repay."""
+    configured = get_settings().series_buckets
     rows = sum(f.count() for f in frames)  # Parquet row counts come from the footers
+    if not configured:
+        partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
+        configured = min(partitions, math.ceil(rows / MIN_ROWS_PER_BUCKET))
     return max(1, configured, math.ceil(rows / ROWS_PER_BUCKET))
 
 
@@ -104,8 +111,8 @@ def bucket_labels(spark: SparkSession, buckets: int) -> tuple[int, ...]:
         label = F.col("id").cast("int")  # the type of the _bucket column: Murmur3 of an int != of a bigint
         ids = spark.range(0, 64 * need * partitions).select(label, F.pmod(F.hash(label), F.lit(partitions)))
         by_partition: dict[int, list[int]] = {}
-        for label, partition in ids.collect():
-            by_partition.setdefault(int(partition), []).append(int(label))
+        for value, partition in ids.collect():
+            by_partition.setdefault(int(partition), []).append(int(value))
         labels = tuple(by_partition[b % partitions][b // partitions] for b in range(buckets))
         _LABELS[(partitions, buckets)] = labels
     return _LABELS[(partitions, buckets)]
@@ -181,12 +188,18 @@ def apply_per_series(
     return apply_per_bucket(per_key, schema, frames, key=key, buckets=buckets)
 
 
-def spread(frame: DataFrame) -> DataFrame:
-    """``frame`` spread round-robin over ``spark.sql.shuffle.partitions`` partitions. A day partition is
-    one file, which Spark reads as one task: checks and metadata over a freshly written day would run on
-    one core while the others idle."""
+def spread(frame: DataFrame, rows: int) -> DataFrame:
+    """``frame`` (of ``rows`` rows) spread round-robin over up to ``spark.sql.shuffle.partitions``
+    partitions of at least ``MIN_ROWS_PER_BUCKET`` rows. A day partition is one file, which Spark reads as
+    one task: checks and metadata over a freshly written day would run on one core while the others idle."""
     partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return frame.repartition(max(1, partitions))
+    return frame.repartition(max(1, min(partitions, math.ceil(rows / MIN_ROWS_PER_BUCKET))))
+
+
+def partition_rows(lake: Lake, dataset: str, days: Sequence[dt.date]) -> int:
+    """Rows of the ``days`` partitions of ``dataset``, from the Parquet footers (no Spark job)."""
+    files = [f for day in days for f in lake.partition_files(dataset, day)]
+    return sum(pq.read_metadata(f, filesystem=lake.fs).num_rows for f in files)
 
 
 def with_day_of(frame: DataFrame, column: str = "event_time") -> DataFrame:

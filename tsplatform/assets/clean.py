@@ -155,7 +155,7 @@ def validated_readings(
     rejected = sum(int(r["count"]) for r in counts if not r["valid"])
     written = read_days(session, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
     if written is not None:
-        written = spread(written).cache()
+        written = spread(written, valid_rows).cache()
         try:
             schema_errors, examples = schema_failures(written, readings_schema, prepare=_as_readings)
             duplicated = duplicate_keys(written, ["series_id", "event_time"])

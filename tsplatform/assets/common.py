@@ -23,6 +23,7 @@ from tsplatform.partitions import daily_partitions, days_of
 from tsplatform.spark_io import (
     DAY_COLUMN,
     duplicate_keys,
+    partition_rows,
     read_days,
     replace_day_partitions,
     schema_failures,
@@ -135,7 +136,7 @@ def write(
     replace_day_partitions(spark, out, lake, dataset, days, schema)
     back = read_or_empty(spark, lake, dataset, days, schema)
     back = back.withColumn(DAY_COLUMN, back["date"]) if "date" in schema.names else with_day_of(back)
-    return Written(spread(back).cache(), list(days), schema)
+    return Written(spread(back, partition_rows(lake, dataset, days)).cache(), list(days), schema)
 
 
 def summary(
