@@ -108,7 +108,6 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
     out["validated_readings"].append(valid_all)
     if len(assets) == 1:
         return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
-    per_position: dict[str, list[pd.DataFrame]] = {}
     sources = [
         _tagged(rejects, "rejects", rejects["value"], rejects["reason"].isin(stages.DUPLICATE_REASONS)),
         _tagged(valid_all, "validated", valid_all["value"], pd.Series(False, index=valid_all.index)),
@@ -147,15 +146,14 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
             if asset in out:
                 out[asset].append(rows)
         denoised.append(den)
-        per_position.setdefault(str(valid["position"].iloc[0]), []).append(den)
     all_denoised = pd.concat(denoised, ignore_index=True)
     if "hourly_readings" in out:
         out["hourly_readings"].append(stages.hourly_series(all_denoised, days))
     if "series_profiles" in out:
         out["series_profiles"].append(stages.profile_series(pd.concat(sources, ignore_index=True), days))
     if "correlations" in out:
-        for parts in per_position.values():
-            out["correlations"].append(stages.correlate_position(pd.concat(parts, ignore_index=True), days))
+        for _, rows in all_denoised.groupby("position", sort=False):
+            out["correlations"].append(stages.correlate_position(rows, days))
     return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
 
 

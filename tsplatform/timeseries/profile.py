@@ -11,6 +11,8 @@ import pandas as pd
 from tsplatform.timeseries.dtypes import value_series, with_datetime_index
 
 PROFILE_QUANTILES: dict[str, float] = {"q01": 0.01, "q25": 0.25, "median": 0.5, "q75": 0.75, "q99": 0.99}
+#: The names :func:`value_statistics` returns, in order.
+VALUE_STATISTICS = ("mean", "std", "min", *PROFILE_QUANTILES, "max")
 
 
 def _flag_series(flags: pd.Series | pd.DataFrame) -> pd.Series:
@@ -26,7 +28,7 @@ def value_statistics(observed: np.ndarray) -> dict[str, float]:
     float array without NaN; NaN where undefined (empty; ``std`` of one value)."""
     count = len(observed)
     if not count:
-        return {name: float("nan") for name in ("mean", "std", "min", *PROFILE_QUANTILES, "max")}
+        return dict.fromkeys(VALUE_STATISTICS, float("nan"))
     quantiles = np.quantile(observed, list(PROFILE_QUANTILES.values()))
     return {
         "mean": float(observed.mean()),

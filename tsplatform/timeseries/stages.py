@@ -29,7 +29,7 @@ from tsplatform.timeseries.denoise import process, select_processing
 from tsplatform.timeseries.gaps import regularize
 from tsplatform.timeseries.impute import _runs, impute, select_imputation
 from tsplatform.timeseries.period import PeriodEstimate, estimate_period
-from tsplatform.timeseries.profile import PROFILE_QUANTILES, correlations, value_statistics
+from tsplatform.timeseries.profile import VALUE_STATISTICS, correlations, value_statistics
 from tsplatform.timeseries.resample import align
 
 DAY = pd.Timedelta(days=1)
@@ -461,18 +461,15 @@ def profile_series(sources: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFra
         }
     )
     keys = ["series_id", "date", "source"]
-    counts = frame.groupby(keys, sort=True)[["one", "flag", "valued", "observed"]].sum().unstack("source")
+    sums = ["one", "flag", "valued", "observed"]
+    counts = frame.groupby(keys, sort=True)[sums].sum().unstack("source", fill_value=0)
+    counts = counts.reindex(columns=pd.MultiIndex.from_product([sums, PROFILE_SOURCES]), fill_value=0)
+    counts = counts[(counts[("one", "validated")] > 0) | (counts[("one", "regularized")] > 0)]
 
     def col(name: str, source: str) -> np.ndarray:
-        if (name, source) not in counts.columns:
-            return np.zeros(len(counts), dtype=np.int64)
-        return counts[(name, source)].fillna(0).to_numpy(dtype=np.int64)
+        return counts[(name, source)].to_numpy(dtype=np.int64)
 
-    expected = col("one", "regularized")
-    present = col("one", "validated")
-    keep = (present > 0) | (expected > 0)
-    counts = counts[keep]  # ``col`` reads the kept series-days from here on
-    expected, present = expected[keep], present[keep]
+    expected, present = col("one", "regularized"), col("one", "validated")
     imputed, observed_slots = col("flag", "regularized"), col("observed", "regularized")
     flagged, valued = col("flag", "denoised"), col("valued", "denoised")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -514,8 +511,7 @@ def profile_series(sources: pd.DataFrame, days: Sequence[dt.date]) -> pd.DataFra
 def _validated_statistics(validated: pd.DataFrame, index: pd.MultiIndex) -> dict[str, np.ndarray]:
     """``value_statistics`` of each (series_id, date) of ``index`` over its validated values in time order
     (stable, as ``values_by_time``); NaN for a series-day without validated values."""
-    names = ("mean", "std", "min", *PROFILE_QUANTILES, "max")
-    out = {name: np.full(len(index), np.nan) for name in names}
+    out = {name: np.full(len(index), np.nan) for name in VALUE_STATISTICS}
     if not len(validated):
         return out
     sid = validated["series_id"].to_numpy()
