@@ -29,6 +29,10 @@ from tsplatform.timeseries.impute import IMPUTATION_METHODS
 IMPUTATION_LABELS = (*IMPUTATION_METHODS, "none")
 #: What ``processing`` may hold (BENCHMARKS.md "Noise processing": none is a legitimate answer).
 PROCESSING_METHODS = ("none", "drop", "clip", "ema")
+#: failing rows a frame-wide check keeps as examples (their number is counted from the check's output):
+#: Pandera reshapes each failing row of a frame-wide check cell by cell, ~0.25 ms a row, so an uncapped
+#: failure over a day of 1.44M rows would take minutes to report
+EXAMPLE_ROWS = 5
 
 _ID = [
     pyarrow.field("series_id", pyarrow.string()),
@@ -128,7 +132,7 @@ class PeriodEstimatesModel(_PerDay):
     n_samples: Series[int] = pa.Field(ge=0)
     note: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def phase_inside_period(cls, df: pd.DataFrame) -> Series[bool]:
         return df["phase_s"].isna() | (df["phase_s"] < df["period_s"])
 
@@ -144,7 +148,7 @@ class RegularizedReadingsModel(_PerSample):
     imputation_selected: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}-\d{2}-\d{2}$")
     note: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def imputed_values_exist(cls, df: pd.DataFrame) -> Series[bool]:
         return ~df["is_imputed"] | df["value"].notna()
 
@@ -156,7 +160,7 @@ class DenoisedReadingsModel(_PerSample):
     is_anomaly: Series[bool]
     processing: Series[str] = pa.Field(isin=PROCESSING_METHODS)
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def unprocessed_unless_flagged(cls, df: pd.DataFrame) -> Series[bool]:
         """Processing only touches flagged rows (``ema`` flagged-scope, ``clip``, ``drop``)."""
         same = (df["value"] == df["value_raw"]) | (df["value"].isna() & df["value_raw"].isna())
@@ -176,11 +180,11 @@ class HourlyReadingsModel(_PerSample):
     max: Series[float] = pa.Field(nullable=True)
     count: Series[int] = pa.Field(ge=0)
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def ordered(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["count"] == 0) | ((df["min"] <= df["mean"] + 1e-9) & (df["mean"] <= df["max"] + 1e-9))
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def on_the_hour(cls, df: pd.DataFrame) -> Series[bool]:
         t = pd.to_datetime(df["event_time"])
         return t == t.dt.floor("h")
@@ -210,7 +214,7 @@ class CorrelationsModel(pa.DataFrameModel):
     pearson: Series[float] = pa.Field(ge=-1 - 1e-9, le=1 + 1e-9, nullable=True)
     n: Series[int] = pa.Field(ge=0)
 
-    @pa.dataframe_check
+    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
     def ordered_pairs(cls, df: pd.DataFrame) -> Series[bool]:
         return df["series_a"] < df["series_b"]
 
@@ -250,10 +254,40 @@ def schema_failures(
     frame: pd.DataFrame,
     prepare: Callable[[pd.DataFrame], pd.DataFrame] = naive_utc,
 ) -> pd.DataFrame:
-    """The Pandera failure cases of ``prepare(frame)`` (empty when it conforms): check, column, case."""
+    """The Pandera failures of ``prepare(frame)``, one row per (check, column): ``n`` failure cases and one
+    example ``failure_case`` (empty when it conforms). A frame-wide check counts its failing rows (column
+    ``*``), from its boolean output, not from the ``EXAMPLE_ROWS`` it reports."""
     try:
         model.validate(prepare(frame), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        return cases[["check", "column", "failure_case"]].astype(str)
-    return pd.DataFrame({"check": [], "column": [], "failure_case": []}, dtype=str)
+        wide = cases["schema_context"] == "DataFrameSchema"
+        narrow = cases.loc[~wide, ["check", "column", "failure_case"]].astype(str)
+        out = narrow.groupby(["check", "column"], sort=False, dropna=False).agg(
+            n=("failure_case", "size"), failure_case=("failure_case", "first")
+        )
+        rows = [out.reset_index()]
+        for error in exc.schema_errors:
+            check, output = error.check, error.check_output
+            if getattr(check, "n_failure_cases", None) is None or not isinstance(output, pd.Series):
+                continue
+            failing = cases.loc[wide & (cases["check"] == check.name), "index"]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "check": [str(check.name)],
+                        "column": ["*"],
+                        "n": [int((~output.astype(bool)).sum())],
+                        "failure_case": [f"row {failing.min()}" if len(failing) else ""],
+                    }
+                )
+            )
+        return pd.concat(rows, ignore_index=True).astype({"check": str, "column": str, "n": "int64"})
+    return pd.DataFrame(
+        {
+            "check": pd.Series(dtype=str),
+            "column": pd.Series(dtype=str),
+            "n": pd.Series(dtype="int64"),
+            "failure_case": pd.Series(dtype=str),
+        }
+    )

@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from tsplatform.datasets import naive_utc
-from tsplatform.hive import ensure_columns, register_partition, spark_ddl_columns
+from tsplatform.hive import ensure_columns, register_partitions, spark_ddl_columns
 from tsplatform.lake import Lake
 from tsplatform.settings import get_settings
 
@@ -232,7 +232,8 @@ def replace_day_partitions(
     schema: pa.Schema,
 ) -> dict[dt.date, str]:
     """Replace the ``days`` partitions of ``dataset`` with the rows of ``frame`` (columns of ``schema`` and
-    ``_day``); a day without rows gets an empty file. Registers each day in Hive. Returns day -> file.
+    ``_day``); a day without rows gets an empty file. Registers the days in Hive (one metastore call).
+    Returns day -> file.
 
     Written by the executors (one task per day writes the day's file); the driver only renames.
     """
@@ -284,12 +285,15 @@ def replace_day_partitions(
             for other in lake.partition_files(dataset, day):  # files of an older layout, if any
                 if other != target:
                     fs.delete_file(other)
-            register_partition(spark, lake, dataset, schema, day)
             written[day] = target
-        ensure_columns(spark, dataset, schema)
     finally:
-        if fs.get_file_info(staging).type == pafs.FileType.Directory:
-            fs.delete_dir(staging)
+        try:
+            if written:  # the swapped days, also when a later day's swap failed
+                register_partitions(spark, lake, dataset, schema, written)
+        finally:
+            if fs.get_file_info(staging).type == pafs.FileType.Directory:
+                fs.delete_dir(staging)
+    ensure_columns(spark, dataset, schema)
     return written
 
 
@@ -300,7 +304,8 @@ def schema_failures(
     sample: int = 5,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Pandera failure cases of ``frame`` (each batch passed through ``prepare``) counted by the executors,
-    batch by batch; returns ``(number of failure cases, a few (check, column) groups)``."""
+    batch by batch (``datasets.schema_failures``: a frame-wide check counts failing rows); returns
+    ``(number of failure cases, a few (check, column) groups)``."""
     from pyspark.sql import functions as F
 
     from tsplatform.datasets import schema_failures as failures_of
@@ -311,10 +316,12 @@ def schema_failures(
             if len(cases):
                 yield cases
 
-    cases = frame.mapInPandas(validate, schema="`check` STRING, `column` STRING, `failure_case` STRING")
+    cases = frame.mapInPandas(
+        validate, schema="`check` STRING, `column` STRING, `n` BIGINT, `failure_case` STRING"
+    )
     summary = (
         cases.groupBy("check", "column")
-        .agg(F.count(F.lit(1)).alias("n"), F.first("failure_case").alias("example"))
+        .agg(F.sum("n").alias("n"), F.first("failure_case").alias("example"))
         .orderBy(F.desc("n"))
         .collect()
     )

@@ -1,0 +1,66 @@
+"""The dataset models' failure reports (``datasets.schema_failures``), pure pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tsplatform.datasets import EXAMPLE_ROWS, DenoisedReadingsModel, HourlyReadingsModel, schema_failures
+
+
+def _denoised(rows: int) -> pd.DataFrame:
+    values = np.random.default_rng(0).normal(size=rows)
+    return pd.DataFrame(
+        {
+            "series_id": "b4b_co2-00000000000000ab",
+            "position": "room1",
+            "type_name": "co2",
+            "event_time": pd.date_range("2024-03-01", periods=rows, freq="s"),
+            "value": values,
+            "value_raw": values,
+            "anomaly_score": 0.5,
+            "is_anomaly": False,
+            "processing": "none",
+        }
+    )
+
+
+def test_a_conforming_frame_has_no_failures() -> None:
+    out = schema_failures(DenoisedReadingsModel, _denoised(100))
+    assert out.empty
+    assert list(out.columns) == ["check", "column", "n", "failure_case"]
+
+
+def test_failures_are_counted_per_check_and_column_with_an_example() -> None:
+    frame = _denoised(1_000)
+    frame.loc[:9, "anomaly_score"] = 2.0
+    frame.loc[[5, 6], "processing"] = "bogus"
+    frame.loc[100:399, "value"] += 1.0  # changed but not flagged: the frame-wide check fails on 300 rows
+    out = schema_failures(DenoisedReadingsModel, frame).set_index(["check", "column"])
+    assert out.loc[("less_than_or_equal_to(1)", "anomaly_score"), "n"] == 10
+    assert out.loc[("less_than_or_equal_to(1)", "anomaly_score"), "failure_case"] == "2.0"
+    assert out.loc[("isin(('none', 'drop', 'clip', 'ema'))", "processing"), "n"] == 2
+    # the frame-wide check counts failing rows, not the EXAMPLE_ROWS it keeps, and names the first one
+    assert out.loc[("unprocessed_unless_flagged", "*"), "n"] == 300 > EXAMPLE_ROWS
+    assert out.loc[("unprocessed_unless_flagged", "*"), "failure_case"] == "row 100"
+    assert len(out) == 3
+
+
+def test_two_frame_wide_checks_are_counted_apart() -> None:
+    hours = pd.date_range("2024-03-01", periods=48, freq="h")
+    frame = pd.DataFrame(
+        {
+            "series_id": "b4b_co2-00000000000000ab",
+            "position": "room1",
+            "type_name": "co2",
+            "event_time": hours,
+            "mean": 1.0,
+            "min": 0.0,
+            "max": 2.0,
+            "count": 6,
+        }
+    )
+    frame.loc[:2, "min"] = 5.0  # min > mean on 3 rows
+    frame.loc[10:11, "event_time"] += pd.Timedelta(minutes=5)  # 2 rows off the hour
+    out = schema_failures(HourlyReadingsModel, frame).set_index(["check", "column"])["n"].to_dict()
+    assert out == {("ordered", "*"): 3, ("on_the_hour", "*"): 2}
