@@ -11,6 +11,7 @@ Users query them with Spark SQL: ``SELECT * FROM tsplatform.raw_readings WHERE y
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -67,16 +68,23 @@ def ensure_table(spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schem
     return name
 
 
-def register_partition(spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schema, day: dt.date) -> str:
-    """Create the table if missing and add one day partition (cheaper than recovering all partitions)."""
+def register_partitions(
+    spark: SparkSession, lake: Lake, dataset: str, schema: pa.Schema, days: Iterable[dt.date]
+) -> str:
+    """Create the table if missing and add the day partitions, all in one ``ALTER TABLE`` (one metastore
+    call, ~0.1-0.2 s, instead of one per day; cheaper than recovering all partitions)."""
     name = table_name(dataset)
     if not spark.catalog.tableExists(name):
         return ensure_table(spark, lake, dataset, schema)
-    location = f"{lake.uri(dataset)}/{day_partition(day)}".replace("'", "\\'")
-    spark.sql(
-        f"ALTER TABLE {name} ADD IF NOT EXISTS PARTITION "
-        f"(`year`='{day.year:04d}', `month`='{day.month:02d}', `day`='{day.day:02d}') LOCATION '{location}'"
-    )
+
+    def clause(day: dt.date) -> str:
+        location = f"{lake.uri(dataset)}/{day_partition(day)}".replace("'", "\\'")
+        keys = f"`year`='{day.year:04d}', `month`='{day.month:02d}', `day`='{day.day:02d}'"
+        return f"PARTITION ({keys}) LOCATION '{location}'"
+
+    partitions = " ".join(clause(day) for day in sorted(set(days)))
+    if partitions:
+        spark.sql(f"ALTER TABLE {name} ADD IF NOT EXISTS {partitions}")
     return name
 
 

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from tsplatform.assets.automation import validated_on_new_or_late_raw
 from tsplatform.assets.common import column_schema, empty_frame, graph_asset, run_days, with_day
 from tsplatform.assets.ingest import raw_readings
-from tsplatform.hive import register_partition
+from tsplatform.hive import register_partitions
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
@@ -149,8 +149,7 @@ def validated_readings(
         }
     finally:
         out.unpersist()
-    for day in days:
-        register_partition(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, day)
+    register_partitions(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, days)
     valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
     rejected = sum(int(r["count"]) for r in counts if not r["valid"])
     written = read_days(session, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
