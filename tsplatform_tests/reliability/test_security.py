@@ -220,6 +220,7 @@ def test_hostile_series_names_through_hive_registration_and_spark_sql(tmp_path: 
 SAFE_SQL_INTERPOLATIONS = {
     "DATABASE", "name", "table", "columns", "location", "table_name(dataset)",
     "day.year:04d", "day.month:02d", "day.day:02d",
+    "partitions",  # hive.register_partitions: PARTITION clauses of day digits and an escaped location
 }  # fmt: skip
 
 
