@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     automation_interval_s: int = Field(
         30, ge=1, description="Seconds between evaluations of the automation sensor."
     )
+    kafka_sensor_interval_s: int = Field(
+        30,
+        ge=1,
+        description="Seconds between evaluations of the Kafka offset sensor (new offsets -> ingest run).",
+    )
 
     # --- Ray / MLflow ------------------------------------------------------------------------
     ray_address: str | None = Field(None, description="ray:// address; default starts a local Ray.")

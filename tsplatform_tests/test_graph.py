@@ -196,6 +196,7 @@ def instance_env(tmp_path: Path, topic: str, db: str) -> dict[str, str]:
         "TSPLATFORM_MONGO_DB": db,
         "TSPLATFORM_START_DATE": START.isoformat(),
         "TSPLATFORM_AUTOMATION_INTERVAL_S": "10",  # the default 30 s between hops adds minutes here
+        "TSPLATFORM_KAFKA_SENSOR_INTERVAL_S": "10",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
 

@@ -28,6 +28,7 @@ from tsplatform.partitions import daily_partitions
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource
 from tsplatform.resources.lake import LakeResource
+from tsplatform.settings import get_settings
 
 INGEST_TAG = "tsplatform/ingest"
 MAX_RUNS_PER_TICK = 20
@@ -131,7 +132,7 @@ def _cursor_key(topic: str, partition: int) -> str:
 
 @dg.sensor(
     job=ingest_kafka,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=get_settings().kafka_sensor_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests ingest_kafka runs for new Kafka offsets (cursor: next offset per topic-partition).",
 )
