@@ -364,6 +364,8 @@ def materialize(
         "TSPLATFORM_MONGO_DB": f"bench_{master.replace('[', '_').replace(']', '')}",
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
+    # as `make` does: with it set (some container images do), every process compiles its imports anew
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if event_log is not None:
         event_log.mkdir(parents=True, exist_ok=True)
         conf = {
