@@ -14,9 +14,11 @@ export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 export SPARK_LOCAL_IP := 127.0.0.1
 export RAY_AUTH_MODE := disabled
 export DAGSTER_DISABLE_TELEMETRY := 1
-# Python caches compiled modules (__pycache__/*.pyc) unless this is set, as some container images do:
-# then every process (each Dagster run, the daemon, every CLI call) compiles dagster, pandas, pyspark...
-# from source again, ~3 s of its start (`import tsplatform.definitions`: 5.6 s uncached, 2.3 s cached).
+# Python caches compiled modules (__pycache__/*.pyc) unless this is set, as some container images do.
+# uv does not compile at install either, so without both every process (each Dagster run, the daemon,
+# every CLI call, Spark's Python workers) compiled dagster, pandas, pyspark... from source again
+# (`import tsplatform.definitions`: 5.6 s uncached, 2.3 s cached). Setup compiles the dependencies
+# (--compile-bytecode, ~40 s once), and our own modules are cached as they are imported.
 unexport PYTHONDONTWRITEBYTECODE
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
@@ -37,7 +39,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@command -v java >/dev/null && command -v mvn >/dev/null || $(MAKE) system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
