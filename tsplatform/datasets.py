@@ -261,27 +261,21 @@ def schema_failures(
         model.validate(prepare(frame), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        wide = cases["schema_context"] == "DataFrameSchema"
+        counted = {  # capped frame-wide checks that produced a row mask: name -> failing rows
+            str(e.check.name): int((~e.check_output.astype(bool)).sum())
+            for e in exc.schema_errors
+            if getattr(e.check, "n_failure_cases", None) is not None and isinstance(e.check_output, pd.Series)
+        }
+        wide = (cases["schema_context"] == "DataFrameSchema") & cases["check"].astype(str).isin(counted)
         narrow = cases.loc[~wide, ["check", "column", "failure_case"]].astype(str)
         out = narrow.groupby(["check", "column"], sort=False, dropna=False).agg(
             n=("failure_case", "size"), failure_case=("failure_case", "first")
         )
         rows = [out.reset_index()]
-        for error in exc.schema_errors:
-            check, output = error.check, error.check_output
-            if getattr(check, "n_failure_cases", None) is None or not isinstance(output, pd.Series):
-                continue
-            failing = cases.loc[wide & (cases["check"] == check.name), "index"]
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "check": [str(check.name)],
-                        "column": ["*"],
-                        "n": [int((~output.astype(bool)).sum())],
-                        "failure_case": [f"row {failing.min()}" if len(failing) else ""],
-                    }
-                )
-            )
+        for name, n in counted.items():
+            failing = cases.loc[wide & (cases["check"].astype(str) == name), "index"]
+            example = f"row {failing.min()}" if len(failing) else ""
+            rows.append(pd.DataFrame({"check": [name], "column": ["*"], "n": [n], "failure_case": [example]}))
         return pd.concat(rows, ignore_index=True).astype({"check": str, "column": str, "n": "int64"})
     return pd.DataFrame(
         {

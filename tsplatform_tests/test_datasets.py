@@ -64,3 +64,13 @@ def test_two_frame_wide_checks_are_counted_apart() -> None:
     frame.loc[10:11, "event_time"] += pd.Timedelta(minutes=5)  # 2 rows off the hour
     out = schema_failures(HourlyReadingsModel, frame).set_index(["check", "column"])["n"].to_dict()
     assert out == {("ordered", "*"): 3, ("on_the_hour", "*"): 2}
+
+
+def test_a_missing_column_and_a_wrong_dtype_are_reported() -> None:
+    missing = schema_failures(DenoisedReadingsModel, _denoised(10).drop(columns=["processing"]))
+    rows = missing[["check", "n", "failure_case"]].values.tolist()
+    assert rows == [["column_in_dataframe", 1, "processing"]]
+    frame = _denoised(10)
+    frame["anomaly_score"] = "high"
+    wrong = schema_failures(DenoisedReadingsModel, frame).set_index(["check", "column"])["n"]
+    assert wrong[("dtype('float64')", "anomaly_score")] == 10
