@@ -16,6 +16,7 @@ The Pandera models validate pandas frames of these datasets (tz-aware or naive-U
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import pandas as pd
 import pandera.pandas as pa
@@ -33,6 +34,8 @@ PROCESSING_METHODS = ("none", "drop", "clip", "ema")
 #: Pandera reshapes each failing row of a frame-wide check cell by cell, ~0.25 ms a row, so an uncapped
 #: failure over a day of 1.44M rows would take minutes to report
 EXAMPLE_ROWS = 5
+#: The models' frame-wide checks: ``pa.dataframe_check`` with the failure cases capped at ``EXAMPLE_ROWS``
+frame_check = partial(pa.dataframe_check, n_failure_cases=EXAMPLE_ROWS)
 
 _ID = [
     pyarrow.field("series_id", pyarrow.string()),
@@ -132,7 +135,7 @@ class PeriodEstimatesModel(_PerDay):
     n_samples: Series[int] = pa.Field(ge=0)
     note: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def phase_inside_period(cls, df: pd.DataFrame) -> Series[bool]:
         return df["phase_s"].isna() | (df["phase_s"] < df["period_s"])
 
@@ -148,7 +151,7 @@ class RegularizedReadingsModel(_PerSample):
     imputation_selected: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}-\d{2}-\d{2}$")
     note: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def imputed_values_exist(cls, df: pd.DataFrame) -> Series[bool]:
         return ~df["is_imputed"] | df["value"].notna()
 
@@ -160,7 +163,7 @@ class DenoisedReadingsModel(_PerSample):
     is_anomaly: Series[bool]
     processing: Series[str] = pa.Field(isin=PROCESSING_METHODS)
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def unprocessed_unless_flagged(cls, df: pd.DataFrame) -> Series[bool]:
         """Processing only touches flagged rows (``ema`` flagged-scope, ``clip``, ``drop``)."""
         same = (df["value"] == df["value_raw"]) | (df["value"].isna() & df["value_raw"].isna())
@@ -180,11 +183,11 @@ class HourlyReadingsModel(_PerSample):
     max: Series[float] = pa.Field(nullable=True)
     count: Series[int] = pa.Field(ge=0)
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def ordered(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["count"] == 0) | ((df["min"] <= df["mean"] + 1e-9) & (df["mean"] <= df["max"] + 1e-9))
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def on_the_hour(cls, df: pd.DataFrame) -> Series[bool]:
         t = pd.to_datetime(df["event_time"])
         return t == t.dt.floor("h")
@@ -214,7 +217,7 @@ class CorrelationsModel(pa.DataFrameModel):
     pearson: Series[float] = pa.Field(ge=-1 - 1e-9, le=1 + 1e-9, nullable=True)
     n: Series[int] = pa.Field(ge=0)
 
-    @pa.dataframe_check(n_failure_cases=EXAMPLE_ROWS)
+    @frame_check
     def ordered_pairs(cls, df: pd.DataFrame) -> Series[bool]:
         return df["series_a"] < df["series_b"]
 
@@ -266,14 +269,15 @@ def schema_failures(
             for e in exc.schema_errors
             if getattr(e.check, "n_failure_cases", None) is not None and isinstance(e.check_output, pd.Series)
         }
-        wide = (cases["schema_context"] == "DataFrameSchema") & cases["check"].astype(str).isin(counted)
+        checks = cases["check"].astype(str)
+        wide = (cases["schema_context"] == "DataFrameSchema") & checks.isin(counted)
         narrow = cases.loc[~wide, ["check", "column", "failure_case"]].astype(str)
         out = narrow.groupby(["check", "column"], sort=False, dropna=False).agg(
             n=("failure_case", "size"), failure_case=("failure_case", "first")
         )
         rows = [out.reset_index()]
         for name, n in counted.items():
-            failing = cases.loc[wide & (cases["check"].astype(str) == name), "index"]
+            failing = cases.loc[wide & (checks == name), "index"]
             example = f"row {failing.min()}" if len(failing) else ""
             rows.append(pd.DataFrame({"check": [name], "column": ["*"], "n": [n], "failure_case": [example]}))
         return pd.concat(rows, ignore_index=True).astype({"check": str, "column": str, "n": "int64"})
