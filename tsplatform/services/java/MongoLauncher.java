@@ -5,8 +5,9 @@
 // Binds 127.0.0.1:PORT. With DATAFILE the H2 MVStore backend keeps the data in that file (committed
 // every second and on shutdown); without it, or with "memory", data lives in memory only.
 // It reports MongoDB 4.4 (wire version 9), the oldest PyMongo 4.x accepts (the library's own version
-// constants report wire version <= 8). The oplog is enabled so that change streams work. SIGTERM
-// closes the store cleanly.
+// constants report wire version <= 8). The oplog (change streams) stays off: nothing here watches a
+// collection, and with the H2 backend it made every write 4-5x slower and grew the store with every
+// update (10,000 upserts: 6.6 s with it, 1.3 s without). SIGTERM closes the store cleanly.
 
 import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
@@ -41,7 +42,6 @@ public class MongoLauncher {
         // PyMongo 4.x requires wire version >= 9 (MongoDB 4.4); the built-in versions report at most 8.
         backend.version(MONGO_4_4);
         MongoServer server = new MongoServer(backend);
-        server.enableOplog();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.shutdownNow();
