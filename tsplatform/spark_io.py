@@ -188,12 +188,21 @@ def apply_per_series(
     return apply_per_bucket(per_key, schema, frames, key=key, buckets=buckets)
 
 
-def spread(frame: DataFrame, rows: int) -> DataFrame:
-    """``frame`` (of ``rows`` rows) spread round-robin over up to ``spark.sql.shuffle.partitions``
-    partitions of at least ``MIN_ROWS_PER_BUCKET`` rows. A day partition is one file, which Spark reads as
-    one task: checks and metadata over a freshly written day would run on one core while the others idle."""
-    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    return frame.repartition(max(1, min(partitions, math.ceil(rows / MIN_ROWS_PER_BUCKET))))
+def as_written(frame: DataFrame, days: Sequence[dt.date], schema: pa.Schema) -> DataFrame:
+    """The rows of ``frame`` as :func:`replace_day_partitions` stores them for ``days``: the day filter, the
+    columns of ``schema`` plus ``_day``, timestamps at the lake's millisecond precision. Checks and metadata
+    run on this (cached) instead of reading the day files back: a day is one file, which Spark would read
+    as one task and shuffle again to spread the work over the cores."""
+    from pyspark.sql import functions as F
+
+    columns = [
+        F.expr(f"timestamp_millis(unix_millis(`{f.name}`))").alias(f.name)
+        if pa.types.is_timestamp(f.type)
+        else F.col(f"`{f.name}`")
+        for f in schema
+    ]
+    wanted = sorted(d.isoformat() for d in days)
+    return frame.where(F.col(DAY_COLUMN).isin(wanted)).select(*columns, F.col(DAY_COLUMN))
 
 
 def partition_rows(lake: Lake, dataset: str, days: Sequence[dt.date]) -> int:

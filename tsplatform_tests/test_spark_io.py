@@ -1,17 +1,29 @@
 """``apply_per_bucket`` on a real Spark session: every series reaches exactly one call, and each bucket
-runs in the shuffle partition meant for it, so the cores share the buckets evenly."""
+runs in the shuffle partition meant for it, so the cores share the buckets evenly. ``as_written`` (what the
+assets' checks read instead of the day files) holds exactly the rows ``replace_day_partitions`` stored."""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from tsplatform.lake import Lake
 from tsplatform.resources.spark import spark_conf
-from tsplatform.spark_io import apply_per_bucket, apply_per_series
+from tsplatform.spark_io import (
+    DAY_COLUMN,
+    apply_per_bucket,
+    apply_per_series,
+    as_written,
+    replace_day_partitions,
+)
 
 SCHEMA = pa.schema([("series_id", pa.string()), ("rows", pa.int64()), ("partition", pa.int64())])
 
@@ -59,3 +71,50 @@ def test_apply_per_series_pairs_each_series_rows_of_both_inputs() -> None:
 
     out = apply_per_series(both, SCHEMA, [left, right], buckets=8).toPandas()
     assert dict(zip(out["series_id"], out["rows"], strict=True)) == {"a": 20, "b": 11, "c": 1}
+
+
+@pytest.mark.integration
+def test_as_written_holds_exactly_the_rows_of_the_day_files(tmp_path: Path) -> None:
+    spark = session()
+    schema = pa.schema(
+        [("series_id", pa.string()), ("event_time", pa.timestamp("ms", tz="UTC")), ("value", pa.float64())]
+    )
+    days = [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
+    times = pd.to_datetime(
+        ["2024-03-01 00:00:00.0004567", "2024-03-01 12:00:00.9999", "2024-03-02 06:00:00.123456",
+         "2024-03-03 00:00:00.000001"], utc=True,
+    )  # fmt: skip
+    frame = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                "series_id": ["a", "a", "b", "b"],
+                "event_time": times,
+                "value": [1.0, np.nan, 3.0, 4.0],
+                "extra": [0, 0, 0, 0],  # not in the schema: neither written nor checked
+                DAY_COLUMN: [t.strftime("%Y-%m-%d") for t in times],
+            }
+        )
+    )
+    lake = Lake(str(tmp_path / "lake"))
+    kept = as_written(frame, days, schema).toPandas()
+    replace_day_partitions(spark, frame, lake, "as_written_probe", days, schema)
+    stored = pd.concat(
+        [
+            pq.read_table(f, filesystem=lake.fs).to_pandas()
+            for d in days
+            for f in lake.partition_files("as_written_probe", d)
+        ]
+    )
+    assert list(kept.columns) == [*schema.names, DAY_COLUMN]
+    assert len(kept) == 3  # the day outside the run is neither written nor kept
+    got = kept.drop(columns=[DAY_COLUMN]).sort_values("event_time").reset_index(drop=True)
+    want = stored[schema.names].sort_values("event_time").reset_index(drop=True)
+
+    def utc_us(times: pd.Series) -> list[int]:  # Spark hands back naive UTC, pyarrow aware UTC
+        times = pd.to_datetime(times)
+        times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
+        return times.dt.as_unit("us").astype("int64").tolist()
+
+    assert utc_us(got["event_time"]) == utc_us(want["event_time"])
+    assert [t % 1_000_000 for t in utc_us(got["event_time"])] == [0, 999_000, 123_000]  # milliseconds
+    pd.testing.assert_frame_equal(got.drop(columns=["event_time"]), want.drop(columns=["event_time"]))

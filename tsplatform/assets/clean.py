@@ -33,13 +33,13 @@ from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
     DAY_COLUMN,
     apply_per_bucket,
+    as_written,
     bucket_count,
     duplicate_keys,
     partition_rows,
     read_days,
     replace_day_partitions,
     schema_failures,
-    spread,
 )
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, deduplicate, readings_schema, validate_readings
 
@@ -127,14 +127,8 @@ def validated_readings(
         out = empty_frame(session, with_day(_OUT_SCHEMA))
     out = out.persist()
     try:
-        replace_day_partitions(
-            session,
-            out.where(F.col("reason").isNull()),
-            the_lake,
-            "validated_readings",
-            days,
-            RAW_READINGS_SCHEMA,
-        )
+        valid = as_written(out.where(F.col("reason").isNull()), days, RAW_READINGS_SCHEMA)
+        replace_day_partitions(session, valid, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
         replace_day_partitions(
             session,
             out.where(F.col("reason").isNotNull()),
@@ -148,22 +142,18 @@ def validated_readings(
             r["reason"]: int(r["count"])
             for r in out.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
         }
+        valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
+        rejected = sum(int(r["count"]) for r in counts if not r["valid"])
+        schema_errors, examples, duplicated, series = 0, [], 0, 0
+        if valid_rows:  # the checks read the rows written from the cache, not the day files
+            schema_errors, examples = schema_failures(
+                valid.drop(DAY_COLUMN), readings_schema, prepare=_as_readings
+            )
+            duplicated = duplicate_keys(valid, ["series_id", "event_time"])
+            series = int(valid.agg(F.countDistinct("series_id")).collect()[0][0])
     finally:
         out.unpersist()
     register_partitions(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, days)
-    valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
-    rejected = sum(int(r["count"]) for r in counts if not r["valid"])
-    written = read_days(session, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
-    if written is not None:
-        written = spread(written, valid_rows).cache()
-        try:
-            schema_errors, examples = schema_failures(written, readings_schema, prepare=_as_readings)
-            duplicated = duplicate_keys(written, ["series_id", "event_time"])
-            series = int(written.agg(F.countDistinct("series_id")).collect()[0][0])
-        finally:
-            written.unpersist()
-    else:
-        schema_errors, examples, duplicated, series = 0, [], 0, 0
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": valid_rows,

@@ -1,8 +1,8 @@
-"""What every Spark asset of the graph shares: run days, check specs, read-back, metadata, check results.
+"""What every Spark asset of the graph shares: run days, check specs, writing, metadata, check results.
 
 An asset of the graph reads its inputs for the run's days (plus lookback), computes its dataset with
 :func:`tsplatform.spark_io.apply_per_series`, replaces the day partitions with
-:func:`tsplatform.spark_io.replace_day_partitions`, then reads back what it wrote (cached on the executors)
+:func:`tsplatform.spark_io.replace_day_partitions`, and keeps the rows it wrote cached on the executors
 for its checks, metadata and catalog updates: only aggregates reach the driver.
 """
 
@@ -22,13 +22,11 @@ from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions, days_of
 from tsplatform.spark_io import (
     DAY_COLUMN,
+    as_written,
     duplicate_keys,
-    partition_rows,
     read_days,
     replace_day_partitions,
     schema_failures,
-    spread,
-    with_day_of,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +112,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 @dataclass
 class Written:
-    """The day partitions an asset just wrote, read back (cached) with ``_day``."""
+    """The rows an asset just wrote to its day partitions, with ``_day``, cached on the executors."""
 
     frame: DataFrame
     days: list[dt.date]
@@ -132,11 +130,15 @@ def write(
     days: Sequence[dt.date],
     schema: pa.Schema,
 ) -> Written:
-    """Replace the day partitions with ``out`` and read them back for checks and metadata."""
-    replace_day_partitions(spark, out, lake, dataset, days, schema)
-    back = read_or_empty(spark, lake, dataset, days, schema)
-    back = back.withColumn(DAY_COLUMN, back["date"]) if "date" in schema.names else with_day_of(back)
-    return Written(spread(back, partition_rows(lake, dataset, days)).cache(), list(days), schema)
+    """Replace the day partitions with ``out``; the rows written stay cached (``as_written``: computed once,
+    by the write) for the checks, metadata and catalog updates."""
+    kept = as_written(out, days, schema).cache()
+    try:
+        replace_day_partitions(spark, kept, lake, dataset, days, schema)
+    except BaseException:
+        kept.unpersist()
+        raise
+    return Written(kept, list(days), schema)
 
 
 def summary(
