@@ -15,7 +15,8 @@ The Pandera models validate pandas frames of these datasets (tz-aware or naive-U
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 import pandas as pd
@@ -250,6 +251,16 @@ def naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
                 out = frame.copy()
             out[name] = out[name].astype("datetime64[ns]")
     return out
+
+
+def checked_columns(model: type[pa.DataFrameModel] | pa.DataFrameSchema, columns: Sequence[str]) -> list[str]:
+    """The ``columns`` (in their order) that ``model`` declares, regex fields matched: all its checks read,
+    frame-wide ones included. A frame validated on these alone reports what the whole frame would (a
+    declared column that is missing stays missing), without moving the other columns to Python."""
+    schema = model.to_schema() if isinstance(model, type) else model
+    patterns = [re.compile(name) for name, column in schema.columns.items() if column.regex]
+    declared = {name for name, column in schema.columns.items() if not column.regex}
+    return [c for c in columns if c in declared or any(p.search(c) for p in patterns)]
 
 
 def schema_failures(

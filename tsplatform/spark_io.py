@@ -314,10 +314,14 @@ def schema_failures(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Pandera failure cases of ``frame`` (each batch passed through ``prepare``) counted by the executors,
     batch by batch (``datasets.schema_failures``: a frame-wide check counts failing rows); returns
-    ``(number of failure cases, a few (check, column) groups)``."""
+    ``(number of failure cases, a few (check, column) groups)``. Only the columns the model declares are
+    sent to Python (``datasets.checked_columns``)."""
     from pyspark.sql import functions as F
 
+    from tsplatform.datasets import checked_columns
     from tsplatform.datasets import schema_failures as failures_of
+
+    frame = frame.select(*(F.col(f"`{c}`") for c in checked_columns(model, frame.columns)))
 
     def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:

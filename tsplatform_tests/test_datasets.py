@@ -1,11 +1,19 @@
-"""The dataset models' failure reports (``datasets.schema_failures``), pure pandas."""
+"""The dataset models' failure reports (``datasets.schema_failures``) and the columns a check needs
+(``datasets.checked_columns``), pure pandas."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from tsplatform.datasets import EXAMPLE_ROWS, DenoisedReadingsModel, HourlyReadingsModel, schema_failures
+from tsplatform.datasets import (
+    EXAMPLE_ROWS,
+    DecompositionsModel,
+    DenoisedReadingsModel,
+    HourlyReadingsModel,
+    checked_columns,
+    schema_failures,
+)
 
 
 def _denoised(rows: int) -> pd.DataFrame:
@@ -74,3 +82,18 @@ def test_a_missing_column_and_a_wrong_dtype_are_reported() -> None:
     frame["anomaly_score"] = "high"
     wrong = schema_failures(DenoisedReadingsModel, frame).set_index(["check", "column"])["n"]
     assert wrong[("dtype('float64')", "anomaly_score")] == 10
+
+
+def test_the_checked_columns_report_what_the_whole_frame_would() -> None:
+    frame = _denoised(200).assign(unit="ppm", _day="2024-03-01")  # undeclared columns ride along
+    frame.loc[:9, "value"] += 1.0  # changed but not flagged (a frame-wide check)
+    columns = checked_columns(DenoisedReadingsModel, list(frame.columns))
+    assert "unit" not in columns and "_day" not in columns and "value_raw" in columns
+    whole = schema_failures(DenoisedReadingsModel, frame)
+    assert whole["n"].sum() == 10
+    pd.testing.assert_frame_equal(schema_failures(DenoisedReadingsModel, frame[columns]), whole)
+    without = [c for c in columns if c != "processing"]  # a declared column missing stays missing
+    missing = schema_failures(DenoisedReadingsModel, frame[without])
+    assert "processing" in set(missing["failure_case"])
+    decomposition = ["series_id", "trend", "seasonal_144", "seasonal_1008", "resid", "seasonality"]
+    assert checked_columns(DecompositionsModel, decomposition) == decomposition[:-1]  # the regex field
