@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     field_mapping: dict[str, Any] = Field(
         default_factory=dict,
         description="Payload field mapping (JSON object with keys time, value, series_keys, type_name, "
-        "time_unit, attributes); empty = the Connect contract. See tsplatform.ingest.decode.FieldMapping.",
+        "time_unit, attributes); empty = the Connect contract. "
+        "See tsplatform.ingest.field_mapping.FieldMapping.",
     )
     max_text_chars: int = Field(
         DEFAULT_MAX_TEXT_CHARS,

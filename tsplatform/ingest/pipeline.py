@@ -54,7 +54,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from tsplatform.catalog import Catalog
 from tsplatform.errors import ServiceUnavailable
-from tsplatform.ingest.decode import FieldMapping, decode_records
+from tsplatform.ingest.decode import decode_records
+from tsplatform.ingest.field_mapping import FieldMapping
 from tsplatform.ingest.schema import PROVENANCE_COLUMNS, QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 from tsplatform.settings import Settings

@@ -12,8 +12,10 @@ import pyarrow as pa
 import pytest
 
 from tsplatform.ids import is_series_id, series_id
+from tsplatform.ingest import columnar_parse, field_mapping
 from tsplatform.ingest import decode as decode_module
-from tsplatform.ingest.decode import FieldMapping, SchemaCache, decode_records, schema_incompatibility
+from tsplatform.ingest.decode import decode_records
+from tsplatform.ingest.field_mapping import FieldMapping, SchemaCache, schema_incompatibility
 from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -193,13 +195,13 @@ def test_incompatible_schemas_are_quarantined_and_optional_additions_accepted() 
 
 def test_schema_verdict_is_computed_once_per_distinct_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
-    original = decode_module.schema_incompatibility
+    original = field_mapping.schema_incompatibility
 
     def counting(schema: object, mapping: FieldMapping) -> str | None:
         calls.append(schema)
         return original(schema, mapping)
 
-    monkeypatch.setattr(decode_module, "schema_incompatibility", counting)
+    monkeypatch.setattr(field_mapping, "schema_incompatibility", counting)  # called by SchemaCache
     other = {**CONTRACT_SCHEMA, "name": "OTHER_VIEW"}
     values = [envelope(payload(event_time=1669102545000 + i)) for i in range(500)]
     values += [envelope(payload(event_time=1669102545000 + i), other) for i in range(500)]
@@ -210,7 +212,8 @@ def test_schema_verdict_is_computed_once_per_distinct_schema(monkeypatch: pytest
 
 
 def test_every_record_lands_in_exactly_one_table_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode_module, "CHUNK_RECORDS", 16)
+    monkeypatch.setattr(decode_module, "CHUNK_RECORDS", 16)  # records routed per chunk
+    monkeypatch.setattr(columnar_parse, "CHUNK_RECORDS", 16)  # lines read by Arrow per chunk
     rng = random.Random(7)
     values: list[bytes | None] = []
     expected_bad: set[int] = set()
@@ -434,7 +437,7 @@ def test_flood_of_bad_records_is_screened_with_the_same_reasons() -> None:
             values.append(rng.choice(bad_kinds))
         else:
             values.append(envelope(payload(event_time=1669102545000 + i, input_data=float(i))))
-    assert sum(v in bad_kinds for v in values) > 10 * decode_module.ROW_WALK_LIMIT
+    assert sum(v in bad_kinds for v in values) > 10 * columnar_parse.ROW_WALK_LIMIT
     batch = decode(values, offsets=list(range(2000)))
     offsets, reasons = (
         batch.quarantine.column("offset").to_pylist(),

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from tsplatform.ingest.decode import FieldMapping, SchemaCache, decode_records
+from tsplatform.ingest.decode import decode_records
 from tsplatform.ingest.envelope import (
     CONNECT_SCHEMA,
     encodable_rows,
@@ -17,6 +17,7 @@ from tsplatform.ingest.envelope import (
     message_key,
     message_keys,
 )
+from tsplatform.ingest.field_mapping import FieldMapping, SchemaCache
 from tsplatform_tests.ingest.test_decode import CONTRACT_PAYLOAD, CONTRACT_SCHEMA
 
 LEVELS = [700.0, 800.0, 1000.0, 1500.0, 0.0, 0.0, 0.0, 0.0]

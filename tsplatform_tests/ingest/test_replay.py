@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from tsplatform.cli import app, main
 from tsplatform.errors import BadInput
-from tsplatform.ingest.decode import FieldMapping, SchemaCache, decode_records
+from tsplatform.ingest.decode import decode_records
 from tsplatform.ingest.envelope import message_key
+from tsplatform.ingest.field_mapping import FieldMapping, SchemaCache
 from tsplatform.ingest.replay import ColumnMap, parse_time_shift, prepare_readings, shift_times
 from tsplatform.services.process import free_port
 from tsplatform.settings import get_settings

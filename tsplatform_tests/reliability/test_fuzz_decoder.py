@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tsplatform.ids import is_series_id
-from tsplatform.ingest.decode import MAX_FUTURE_MS, FieldMapping, SchemaCache, decode_records
+from tsplatform.ingest.decode import decode_records
+from tsplatform.ingest.field_mapping import FieldMapping, SchemaCache
+from tsplatform.ingest.row_checks import MAX_FUTURE_MS
 from tsplatform.settings import DEFAULT_MAX_TEXT_CHARS
 from tsplatform_tests.reliability.budget import FULL, fuzz_examples, time_limit
 from tsplatform_tests.reliability.fuzz_corpus import mutated_record, valid_envelope
