@@ -34,7 +34,7 @@ from bench.day_generator import generate_day, write_day
 from bench.record import recorded
 from tsplatform.hive import spark_ddl_columns
 from tsplatform.ingest.compaction import compact_day
-from tsplatform.ingest.pipeline import _landed_offsets
+from tsplatform.ingest.offset_marks import landed_offsets
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 
@@ -110,7 +110,7 @@ def main() -> None:
 
             reads: dict[str, Callable[[Lake], object]] = {
                 "pyarrow full read": lambda lake: lake.read_partition("raw_readings", DAY),
-                "exactly-once lookup": lambda lake: _landed_offsets(lake, "raw_readings", DAY),
+                "exactly-once lookup": lambda lake: landed_offsets(lake, "raw_readings", DAY),
                 "Spark read + group by series": spark_read,
             }
             for read in reads.values():  # warm-up (JVM, caches) on both layouts

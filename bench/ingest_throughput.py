@@ -42,7 +42,7 @@ import orjson
 import pandas as pd
 
 from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
-from tsplatform.ingest.pipeline import FETCH_CONFIG
+from tsplatform.ingest.consuming import FETCH_CONFIG
 
 DEFAULT_DATASETS = DEFAULT_DATASETS_DIR
 CONSUME_BATCH = 10_000

@@ -9,7 +9,7 @@ and times one more steady-state run's landing (``--rows`` new readings + 1 quara
 * ours: ``land_readings`` + ``land_quarantine`` with the offset marks (rows above their mark are not
   looked up);
 * baseline, same run and lake: the same calls with every row treated as possibly landed
-  (``_above_marks`` patched to False), i.e. the lookup every landing did before the marks: read the
+  (``landing.above_marks`` patched to False), i.e. the lookup every landing did before the marks: read the
   offsets of each touched raw day and of every quarantine day.
 
     .venv/bin/python -m bench.landing_lookups [--files 2880] [--rows 100] [--quarantine-days 30]
@@ -29,8 +29,8 @@ from unittest import mock
 import numpy as np
 import pyarrow as pa
 
-from tsplatform.ingest import pipeline
-from tsplatform.ingest.pipeline import land_quarantine, land_readings
+from tsplatform.ingest import landing
+from tsplatform.ingest.landing import land_quarantine, land_readings
 from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 
@@ -101,7 +101,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for label in timings:
                 patch = (
-                    mock.patch.object(pipeline, "_above_marks", lambda t, _m: np.zeros(t.num_rows, bool))
+                    mock.patch.object(landing, "above_marks", lambda t, _m: np.zeros(t.num_rows, bool))
                     if label.startswith("baseline")
                     else contextlib.nullcontext()
                 )

@@ -448,7 +448,7 @@ def run_demo(
 
     import dagster as dg
 
-    from tsplatform.ingest.pipeline import end_offsets
+    from tsplatform.ingest.consuming import end_offsets
     from tsplatform.ingest.replay import publish
     from tsplatform.services.manager import ServiceManager
     from tsplatform.services.process import port_is_free

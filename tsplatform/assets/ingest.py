@@ -16,14 +16,8 @@ from typing import Any
 
 import dagster as dg
 
-from tsplatform.ingest.pipeline import (
-    IngestError,
-    OffsetRange,
-    end_offsets,
-    ingest_ranges,
-    plan_ranges,
-    start_positions,
-)
+from tsplatform.ingest.consuming import IngestError, OffsetRange, end_offsets, plan_ranges, start_positions
+from tsplatform.ingest.pipeline import ingest_ranges
 from tsplatform.partitions import daily_partitions
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.kafka import KafkaResource

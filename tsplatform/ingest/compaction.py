@@ -9,7 +9,7 @@ wave); every downstream read (Spark, the catalog, the exactly-once lookup of a r
    every reader skips: its name starts with ``_``), in batches of ``ROW_GROUP_ROWS`` rows, with the same
    schema and every column (provenance included) — nothing is dropped, reordered within a file or
    de-duplicated; the row count written is checked against the row count read;
-2. under the landing lock (:func:`tsplatform.ingest.pipeline.lake_lock`, the one every landing holds),
+2. under the landing lock (:func:`tsplatform.ingest.landing.lake_lock`, the one every landing holds),
    the partition is listed again: files landed meanwhile (late data) are hard-linked into the new
    directory as they are, a file that vanished aborts the compaction with the partition untouched;
 3. the new directory and the partition are swapped with one ``renameat2(RENAME_EXCHANGE)`` — the only
@@ -46,7 +46,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from tsplatform.errors import TsplatformError
-from tsplatform.ingest.pipeline import lake_lock
+from tsplatform.ingest.landing import lake_lock
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake, day_partition
 

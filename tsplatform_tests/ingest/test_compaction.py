@@ -20,7 +20,8 @@ from tsplatform.ingest.compaction import (
     compact_day,
     needs_compaction,
 )
-from tsplatform.ingest.pipeline import OFFSET_MARKS, lake_lock, land_readings
+from tsplatform.ingest.landing import lake_lock, land_readings
+from tsplatform.ingest.offset_marks import OFFSET_MARKS
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 

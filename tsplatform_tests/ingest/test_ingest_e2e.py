@@ -290,7 +290,7 @@ def assert_landed_exactly_once(raw: pd.DataFrame, sent: pd.DataFrame) -> None:
 
 
 def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tsplatform.ingest import pipeline
+    from tsplatform.ingest import landing
 
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 120_000, dt.date(2024, 5, 1))
@@ -307,7 +307,7 @@ def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fres
         # the first landing pauses the run until the broker is down: the kill lands mid-ingestion however
         # fast or slow the machine is
         first_landed, broker_down = threading.Event(), threading.Event()
-        land_readings = pipeline.land_readings
+        land_readings = landing.land_readings
 
         def pausing_land_readings(*args: object, **kwargs: object) -> object:
             result = land_readings(*args, **kwargs)  # type: ignore[arg-type]
@@ -316,7 +316,7 @@ def test_broker_killed_mid_ingestion_loses_and_duplicates_nothing(services, fres
                 assert broker_down.wait(300), "the test never killed the broker"
             return result
 
-        mp.setattr(pipeline, "land_readings", pausing_land_readings)
+        mp.setattr(landing, "land_readings", pausing_land_readings)  # called by WaveLanding
         worker = threading.Thread(target=run)
         worker.start()
         assert first_landed.wait(300), f"ingestion did not land anything: {outcome}"
@@ -381,7 +381,8 @@ def test_ingestion_process_sigkilled_mid_write_recovers_exactly_once(services, f
 
 def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fresh_topic, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tsplatform.catalog import CatalogUnavailable
-    from tsplatform.ingest.pipeline import end_offsets, ingest_ranges, plan_ranges, start_positions
+    from tsplatform.ingest.consuming import end_offsets, plan_ranges, start_positions
+    from tsplatform.ingest.pipeline import ingest_ranges
     from tsplatform.services.process import free_port
 
     topic = fresh_topic(partitions=1)
@@ -410,7 +411,7 @@ def test_catalog_down_fails_the_run_clearly_and_reexecution_syncs(services, fres
 
 
 def test_a_run_landing_in_waves_lands_exactly_once(services, fresh_topic, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tsplatform.ingest import pipeline
+    from tsplatform.ingest import consuming, pipeline
 
     topic = fresh_topic(partitions=2)
     sent = _publish_simple(services.kafka_bootstrap, topic, 30_000, dt.date(2024, 7, 1), seed=9)
@@ -418,9 +419,9 @@ def test_a_run_landing_in_waves_lands_exactly_once(services, fresh_topic, tmp_pa
     with env_settings(tmp_path, topic, max_per_run=1_000_000) as settings:
         lake = Lake(settings.lake_uri)
         first = ingest_once(settings)
-        offsets = pipeline.end_offsets(settings, [topic])
+        offsets = consuming.end_offsets(settings, [topic])
         ranges = [
-            pipeline.OffsetRange(topic, partition, low, high)
+            consuming.OffsetRange(topic, partition, low, high)
             for (_t, partition), (low, high, _c) in offsets.items()
         ]
         again = pipeline.ingest_ranges(settings, ranges, commit=False)  # the run re-executed

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tsplatform.ingest.pipeline import OFFSET_MARKS, land_quarantine, land_readings, load_offset_marks
+from tsplatform.ingest.landing import land_quarantine, land_readings
+from tsplatform.ingest.offset_marks import OFFSET_MARKS, load_offset_marks
 from tsplatform.ingest.schema import QUARANTINE_SCHEMA, RAW_READINGS_SCHEMA
 from tsplatform.lake import Lake
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from tsplatform.ingest.pipeline import prefetched, use_jemalloc_for_arrow
+from tsplatform.ingest.consuming import prefetched
+from tsplatform.ingest.pipeline import use_jemalloc_for_arrow
 
 
 def test_prefetched_yields_every_item_in_order_from_another_thread() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from bench.reliability_load import START_DAY, prefill_year, produce, readings_frame
 from tsplatform.catalog import Catalog
-from tsplatform.ingest import pipeline
+from tsplatform.ingest import landing, offset_marks
 from tsplatform.ingest.pipeline import ingest_once
 from tsplatform.lake import Lake
 from tsplatform_tests.ingest.test_ingest_e2e import env_settings
@@ -33,13 +33,14 @@ def test_repeated_runs_with_a_full_lake(services, fresh_topic, tmp_path, monkeyp
     series = scaled(200, 1_000)
     topic = fresh_topic(partitions=2, prefix="load")
     read_days: list[dt.date] = []
-    real_landed_offsets = pipeline._landed_offsets
+    real_landed_offsets = offset_marks.landed_offsets
 
     def recording(lake, dataset, day):  # type: ignore[no-untyped-def]
         read_days.append(day)
         return real_landed_offsets(lake, dataset, day)
 
-    monkeypatch.setattr(pipeline, "_landed_offsets", recording)
+    for module in (landing, offset_marks):  # every caller of landed_offsets
+        monkeypatch.setattr(module, "landed_offsets", recording)
     rss_mb: list[float] = []
     process = psutil.Process()
     with env_settings(tmp_path, topic, max_per_run=per_run) as settings:
