@@ -175,7 +175,8 @@ def measure_peer(dsn: str, bootstrap: str, rows: int) -> Measurement:
 
 
 def measure_ours(dsn: str, bootstrap: str, rows: int, batch: int, label: str, state: Path) -> Measurement:
-    from tsplatform.ingest.sql_source import Publisher, SourceConfig, run_source
+    from tsplatform.ingest.sql_source import Publisher, run_source
+    from tsplatform.ingest.sql_source_config import SourceConfig
 
     topic = create_topic(bootstrap)
     config = SourceConfig(table="SENSOR_DATA_VIEW", id_column="id", topic=topic, batch_size=batch)
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.source == "mariadb":
         return main_mariadb(args)
 
-    from tsplatform.ingest.sql_source import Publisher, SourceConfig, run_source
+    from tsplatform.ingest.sql_source import Publisher, run_source
+    from tsplatform.ingest.sql_source_config import SourceConfig
     from tsplatform_tests.ingest.pg_server import running_postgres
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-sql-source-"))
@@ -397,7 +399,8 @@ def measure_landing(bootstrap: str, topic: str, rows: int, lake: Path) -> float:
 
 
 def main_mariadb(args: argparse.Namespace) -> int:
-    from tsplatform.ingest.sql_source import Publisher, SourceConfig, run_source
+    from tsplatform.ingest.sql_source import Publisher, run_source
+    from tsplatform.ingest.sql_source_config import SourceConfig
     from tsplatform.services import mariadb
     from tsplatform.services.manager import ServiceManager
 

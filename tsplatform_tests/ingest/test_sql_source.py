@@ -29,17 +29,10 @@ from typer.testing import CliRunner
 from tsplatform.errors import ConfigError, ServiceUnavailable
 from tsplatform.ingest.decode import DecodedBatch, decode_records
 from tsplatform.ingest.envelope import message_key
-from tsplatform.ingest.sql_source import (
-    Position,
-    Publisher,
-    SourceConfig,
-    build_batch_query,
-    inspect_table,
-    load_position,
-    run_source,
-    save_position,
-    state_file_path,
-)
+from tsplatform.ingest.sql_polling import build_batch_query, inspect_table
+from tsplatform.ingest.sql_position import Position, load_position, save_position, state_file_path
+from tsplatform.ingest.sql_source import Publisher, run_source
+from tsplatform.ingest.sql_source_config import SourceConfig
 from tsplatform.settings import get_settings
 
 pytestmark = pytest.mark.integration

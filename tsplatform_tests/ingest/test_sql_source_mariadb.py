@@ -20,7 +20,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tsplatform.ingest.sql_source import Publisher, SourceConfig, load_position, run_source, state_file_path
+from tsplatform.ingest.sql_position import load_position, state_file_path
+from tsplatform.ingest.sql_source import Publisher, run_source
+from tsplatform.ingest.sql_source_config import SourceConfig
 from tsplatform.services import mariadb
 from tsplatform.services.manager import ServiceManager
 from tsplatform.settings import get_settings

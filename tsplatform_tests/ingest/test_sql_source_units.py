@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tsplatform.errors import ConfigError
-from tsplatform.ingest.sql_source import MYSQL, POSTGRES, _new_gaps, _remove_ids, dialect_for
+from tsplatform.ingest.sql_dialects import MYSQL, POSTGRES, dialect_for
+from tsplatform.ingest.sql_polling import _new_gaps, _remove_ids
 from tsplatform.services.mariadb import Credentials, parse_dsn
 
 
