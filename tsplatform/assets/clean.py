@@ -17,6 +17,7 @@ late data alike (:data:`tsplatform.assets.automation.validated_on_new_or_late_ra
 
 # No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 import datetime as dt
+import math
 
 import dagster as dg
 import pandas as pd
@@ -32,6 +33,7 @@ from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
     DAY_COLUMN,
+    MIN_ROWS_PER_BUCKET,
     apply_per_bucket,
     as_written,
     bucket_count,
@@ -145,7 +147,8 @@ def validated_readings(
         valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
         rejected = sum(int(r["count"]) for r in counts if not r["valid"])
         schema_errors, examples, duplicated, series = 0, [], 0, 0
-        if valid_rows:  # the checks read the rows written from the cache, not the day files
+        if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
+            valid = valid.coalesce(max(1, math.ceil(valid_rows / MIN_ROWS_PER_BUCKET)))
             schema_errors, examples = schema_failures(
                 valid.drop(DAY_COLUMN), readings_schema, prepare=_as_readings
             )

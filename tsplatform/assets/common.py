@@ -9,6 +9,7 @@ for its checks, metadata and catalog updates: only aggregates reach the driver.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,10 @@ from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions, days_of
 from tsplatform.spark_io import (
     DAY_COLUMN,
+    MIN_ROWS_PER_BUCKET,
     as_written,
     duplicate_keys,
+    partition_rows,
     read_days,
     replace_day_partitions,
     schema_failures,
@@ -112,14 +115,16 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 @dataclass
 class Written:
-    """The rows an asset just wrote to its day partitions, with ``_day``, cached on the executors."""
+    """The rows an asset just wrote to its day partitions, with ``_day``: ``frame`` reads them from
+    ``cached`` (on the executors), on fewer partitions when they are few."""
 
     frame: DataFrame
+    cached: DataFrame
     days: list[dt.date]
     schema: pa.Schema
 
     def close(self) -> None:
-        self.frame.unpersist()
+        self.cached.unpersist()
 
 
 def write(
@@ -131,14 +136,17 @@ def write(
     schema: pa.Schema,
 ) -> Written:
     """Replace the day partitions with ``out``; the rows written stay cached (``as_written``: computed once,
-    by the write) for the checks, metadata and catalog updates."""
+    by the write) for the checks, metadata and catalog updates, on at most one partition per
+    ``MIN_ROWS_PER_BUCKET`` rows (the footers' count; coalesced, no shuffle): each partition is a task of
+    every check, and a Python task's fixed cost is not repaid by a few thousand rows."""
     kept = as_written(out, days, schema).cache()
     try:
         replace_day_partitions(spark, kept, lake, dataset, days, schema)
+        rows = partition_rows(lake, dataset, days)
     except BaseException:
         kept.unpersist()
         raise
-    return Written(kept, list(days), schema)
+    return Written(kept.coalesce(max(1, math.ceil(rows / MIN_ROWS_PER_BUCKET))), kept, list(days), schema)
 
 
 def summary(
