@@ -81,7 +81,7 @@ def test_as_written_holds_exactly_the_rows_of_the_day_files(tmp_path: Path) -> N
     )
     days = [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]
     times = pd.to_datetime(
-        ["2024-03-01 00:00:00.0004567", "2024-03-01 12:00:00.9999", "2024-03-02 06:00:00.123456",
+        ["2024-03-01 00:00:00.000456", "2024-03-01 12:00:00.9999", "2024-03-02 06:00:00.123456",
          "2024-03-03 00:00:00.000001"], utc=True,
     )  # fmt: skip
     frame = spark.createDataFrame(
