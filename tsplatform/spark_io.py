@@ -205,6 +205,13 @@ def as_written(frame: DataFrame, days: Sequence[dt.date], schema: pa.Schema) -> 
     return frame.where(F.col(DAY_COLUMN).isin(wanted)).select(*columns, F.col(DAY_COLUMN))
 
 
+def coalesced(frame: DataFrame, rows: int) -> DataFrame:
+    """``frame`` (of ``rows`` rows) on at most one partition per ``MIN_ROWS_PER_BUCKET`` rows (coalesced: no
+    shuffle): each partition is a task of every job over it, and a Python task's fixed cost is not repaid by
+    a few thousand rows. A larger frame keeps its partitions."""
+    return frame.coalesce(max(1, math.ceil(rows / MIN_ROWS_PER_BUCKET)))
+
+
 def partition_rows(lake: Lake, dataset: str, days: Sequence[dt.date]) -> int:
     """Rows of the ``days`` partitions of ``dataset``, from the Parquet footers (no Spark job)."""
     files = [f for day in days for f in lake.partition_files(dataset, day)]

@@ -17,7 +17,6 @@ late data alike (:data:`tsplatform.assets.automation.validated_on_new_or_late_ra
 
 # No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 import datetime as dt
-import math
 
 import dagster as dg
 import pandas as pd
@@ -33,10 +32,10 @@ from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import (
     DAY_COLUMN,
-    MIN_ROWS_PER_BUCKET,
     apply_per_bucket,
     as_written,
     bucket_count,
+    coalesced,
     duplicate_keys,
     partition_rows,
     read_days,
@@ -148,7 +147,7 @@ def validated_readings(
         rejected = sum(int(r["count"]) for r in counts if not r["valid"])
         schema_errors, examples, duplicated, series = 0, [], 0, 0
         if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
-            valid = valid.coalesce(max(1, math.ceil(valid_rows / MIN_ROWS_PER_BUCKET)))
+            valid = coalesced(valid, valid_rows)
             schema_errors, examples = schema_failures(
                 valid.drop(DAY_COLUMN), readings_schema, prepare=_as_readings
             )

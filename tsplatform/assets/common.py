@@ -9,7 +9,6 @@ for its checks, metadata and catalog updates: only aggregates reach the driver.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,8 @@ from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions, days_of
 from tsplatform.spark_io import (
     DAY_COLUMN,
-    MIN_ROWS_PER_BUCKET,
     as_written,
+    coalesced,
     duplicate_keys,
     partition_rows,
     read_days,
@@ -136,9 +135,7 @@ def write(
     schema: pa.Schema,
 ) -> Written:
     """Replace the day partitions with ``out``; the rows written stay cached (``as_written``: computed once,
-    by the write) for the checks, metadata and catalog updates, on at most one partition per
-    ``MIN_ROWS_PER_BUCKET`` rows (the footers' count; coalesced, no shuffle): each partition is a task of
-    every check, and a Python task's fixed cost is not repaid by a few thousand rows."""
+    by the write) for the checks, metadata and catalog updates, ``coalesced`` by the footers' row count."""
     kept = as_written(out, days, schema).cache()
     try:
         replace_day_partitions(spark, kept, lake, dataset, days, schema)
@@ -146,7 +143,7 @@ def write(
     except BaseException:
         kept.unpersist()
         raise
-    return Written(kept.coalesce(max(1, math.ceil(rows / MIN_ROWS_PER_BUCKET))), kept, list(days), schema)
+    return Written(coalesced(kept, rows), kept, list(days), schema)
 
 
 def summary(
