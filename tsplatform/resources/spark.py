@@ -75,7 +75,9 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.local.dir": str(base / "tmp"),
-        "spark.driver.extraJavaOptions": java_opts,
+        # The throughput collector: in local mode the executors run in the driver JVM, where G1's
+        # concurrent threads took CPU from the Python workers (BENCHMARKS.md "Asset graph on Spark")
+        "spark.driver.extraJavaOptions": f"{java_opts} -XX:+UseParallelGC",
         "spark.executor.extraJavaOptions": java_opts,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
