@@ -246,12 +246,18 @@ def replace_day_partitions(
     dataset: str,
     days: Sequence[dt.date],
     schema: pa.Schema,
+    *,
+    materialized: bool = False,
 ) -> dict[dt.date, str]:
     """Replace the ``days`` partitions of ``dataset`` with the rows of ``frame`` (columns of ``schema`` and
     ``_day``); a day without rows gets an empty file. Registers the days in Hive (one metastore call).
     Returns day -> file.
 
-    Written by the executors (one task per day writes the day's file); the driver only renames.
+    Written by the executors (one task per day writes the day's file); the driver only renames. A day is
+    one file, so its rows meet in one task: by a shuffle on ``_day``, or, for a single day of a
+    ``materialized`` frame (cached and computed, e.g. counted), by coalescing its cached partitions into
+    that task, which skips writing and reading the whole day through the shuffle. Coalescing a frame that
+    is not computed yet would run its whole computation in that one task.
     """
     from pyspark.sql import functions as F
 
@@ -261,10 +267,11 @@ def replace_day_partitions(
     staging = f"{lake.dataset_path(dataset)}/_staging/{token}"
     wanted = {d.isoformat() for d in days}
     columns = [F.col(f"`{f.name}`") for f in schema]
+    rows = frame.where(F.col(DAY_COLUMN).isin(sorted(wanted)))
+    # all rows of a day in one task: one file per day
+    rows = rows.coalesce(1) if materialized and len(wanted) == 1 else rows.repartition(F.col(DAY_COLUMN))
     (
-        frame.where(F.col(DAY_COLUMN).isin(sorted(wanted)))
-        .repartition(F.col(DAY_COLUMN))  # all rows of a day in one task: one file per day
-        .select(*columns, F.col(DAY_COLUMN))
+        rows.select(*columns, F.col(DAY_COLUMN))
         .write.mode("overwrite")
         .option("compression", "zstd")
         .partitionBy(DAY_COLUMN)

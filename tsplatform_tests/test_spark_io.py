@@ -118,3 +118,33 @@ def test_as_written_holds_exactly_the_rows_of_the_day_files(tmp_path: Path) -> N
     assert utc_us(got["event_time"]) == utc_us(want["event_time"])
     assert [t % 1_000_000 for t in utc_us(got["event_time"])] == [0, 999_000, 123_000]  # milliseconds
     pd.testing.assert_frame_equal(got.drop(columns=["event_time"]), want.drop(columns=["event_time"]))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("days", [[dt.date(2024, 3, 1)], [dt.date(2024, 3, 1), dt.date(2024, 3, 2)]])
+def test_a_materialized_frame_is_written_one_file_per_day_with_every_row(
+    tmp_path: Path, days: list[dt.date]
+) -> None:
+    """The coalescing path (one day of a computed, cached frame) and the shuffle path (several days) store
+    the same rows: every row of each day, in exactly one file."""
+    spark = session()
+    schema = pa.schema([("series_id", pa.string()), ("value", pa.float64())])
+    rows = pd.DataFrame(
+        {
+            "series_id": [f"s{i % 37}" for i in range(2_000)],
+            "value": np.arange(2_000, dtype="float64"),
+            DAY_COLUMN: [days[i % len(days)].isoformat() for i in range(2_000)],
+        }
+    )
+    frame = spark.createDataFrame(rows).repartition(6).cache()
+    assert frame.count() == len(rows) and frame.rdd.getNumPartitions() == 6
+    lake = Lake(str(tmp_path / "lake"))
+    replace_day_partitions(spark, frame, lake, "materialized_probe", days, schema, materialized=True)
+    frame.unpersist()
+    for day in days:
+        files = lake.partition_files("materialized_probe", day)
+        assert len(files) == 1
+        stored = pq.read_table(files[0], filesystem=lake.fs).to_pandas()
+        want = rows[rows[DAY_COLUMN] == day.isoformat()]
+        assert sorted(stored["value"]) == sorted(want["value"])
+        assert list(stored.columns) == schema.names

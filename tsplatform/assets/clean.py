@@ -128,8 +128,14 @@ def validated_readings(
         out = empty_frame(session, with_day(_OUT_SCHEMA))
     out = out.persist()
     try:
+        # one job computes `out` on the executors, in parallel, and counts it by reason (null: valid)
+        counts = {r["reason"]: int(r["count"]) for r in out.groupBy("reason").count().collect()}
+        valid_rows = counts.pop(None, 0)
+        reasons, rejected = counts, sum(counts.values())
         valid = as_written(out.where(F.col("reason").isNull()), days, RAW_READINGS_SCHEMA)
-        replace_day_partitions(session, valid, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA)
+        replace_day_partitions(
+            session, valid, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA, materialized=True
+        )
         replace_day_partitions(
             session,
             out.where(F.col("reason").isNotNull()),
@@ -137,14 +143,8 @@ def validated_readings(
             "validation_rejects",
             days,
             REJECTS_SCHEMA,
+            materialized=True,
         )
-        counts = out.groupBy(F.col("reason").isNull().alias("valid")).count().collect()
-        reasons = {
-            r["reason"]: int(r["count"])
-            for r in out.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
-        }
-        valid_rows = sum(int(r["count"]) for r in counts if r["valid"])
-        rejected = sum(int(r["count"]) for r in counts if not r["valid"])
         schema_errors, examples, duplicated, series = 0, [], 0, 0
         if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
             valid = coalesced(valid, valid_rows)

@@ -25,7 +25,6 @@ from tsplatform.spark_io import (
     as_written,
     coalesced,
     duplicate_keys,
-    partition_rows,
     read_days,
     replace_day_partitions,
     schema_failures,
@@ -135,11 +134,12 @@ def write(
     schema: pa.Schema,
 ) -> Written:
     """Replace the day partitions with ``out``; the rows written stay cached (``as_written``: computed once,
-    by the write) for the checks, metadata and catalog updates, ``coalesced`` by the footers' row count."""
+    in parallel, by counting them) for the write, the checks, metadata and catalog updates, ``coalesced``
+    by that count."""
     kept = as_written(out, days, schema).cache()
     try:
-        replace_day_partitions(spark, kept, lake, dataset, days, schema)
-        rows = partition_rows(lake, dataset, days)
+        rows = kept.count()
+        replace_day_partitions(spark, kept, lake, dataset, days, schema, materialized=True)
     except BaseException:
         kept.unpersist()
         raise
