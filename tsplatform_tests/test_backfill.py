@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tsplatform.backfill import day_range
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
+from tsplatform.instance import new_dagster_home
 from tsplatform.lake import Lake
 from tsplatform_tests.test_clean import raw_day
 
@@ -23,9 +23,7 @@ DAYS = [dt.date(2024, 3, 5), dt.date(2024, 3, 6)]
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp / "dagster_home")
     keep = "TSPLATFORM_JARS_DIR"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSPLATFORM_") or k == keep}
     env.update(

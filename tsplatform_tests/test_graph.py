@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from tsplatform.assets.denoise import denoised_readings
 from tsplatform.assets.regularize import regularized_readings
 from tsplatform.assets.summarize import correlations, hourly_readings, series_profiles
 from tsplatform.datasets import DATASETS
+from tsplatform.instance import new_dagster_home
 from tsplatform.lake import Lake
 from tsplatform.partitions import (
     ANOMALY_LOOKBACK_DAYS,
@@ -183,9 +183,7 @@ def reference(raw: pd.DataFrame, days: list[dt.date]) -> dict[str, pd.DataFrame]
 
 def instance_env(tmp_path: Path, topic: str, db: str) -> dict[str, str]:
     """The environment of a daemon on its own instance, state dir (lake, Spark metastore) and catalog."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp_path / "dagster_home")
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

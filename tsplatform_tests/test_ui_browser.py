@@ -32,6 +32,7 @@ import pytest
 
 from tsplatform.dagster_processes import DagsterProcesses
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
+from tsplatform.instance import new_dagster_home
 from tsplatform.lake import Lake
 from tsplatform.services.process import free_port
 from tsplatform_tests.test_clean import raw_day
@@ -55,9 +56,7 @@ def artifacts_dir() -> Path:
 
 
 def _environment(tmp: Path) -> dict[str, str]:
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp / "dagster_home")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("TSPLATFORM_") or k == "TSPLATFORM_JARS_DIR"
     }

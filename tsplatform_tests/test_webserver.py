@@ -23,6 +23,7 @@ import yaml
 
 from tsplatform.dagster_processes import DagsterProcesses
 from tsplatform.errors import ServiceUnavailable
+from tsplatform.instance import new_dagster_home
 from tsplatform.services.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +61,7 @@ GRAPHQL_QUERY = """
 
 def _dagster_env(tmp_path: Path) -> dict[str, str]:
     """The test process's environment with a fresh DAGSTER_HOME (the repo's dagster.yaml) and state dir."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp_path / "dagster_home")
     # Settings come from defaults and the fresh state dir; only the shared jar cache is kept.
     env = {
         key: value
@@ -230,9 +229,7 @@ def test_root_dagster_yaml_gives_a_queued_sqlite_instance_without_telemetry(
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._core.storage.runs import SqliteRunStorage
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         assert not instance.telemetry_enabled

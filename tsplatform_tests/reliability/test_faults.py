@@ -27,6 +27,7 @@ import pytest
 
 from tsplatform.catalog import Catalog
 from tsplatform.ingest.pipeline import ingest_once
+from tsplatform.instance import new_dagster_home
 from tsplatform.lake import Lake
 from tsplatform_tests.conftest import REPO_ROOT
 from tsplatform_tests.ingest.test_ingest_e2e import _env, env_settings
@@ -257,9 +258,7 @@ def test_spark_asset_run_sigkilled_at_random_points(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     raw = _raw_day(day, scaled(50, 500))
     lake.write_file("raw_readings", day, "part-1.parquet", raw)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp_path / "dagster_home")
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
@@ -318,9 +317,7 @@ def test_dagster_daemon_killed_while_runs_are_queued(services, fresh_topic, tmp_
     import dagster as dg
 
     workload = _workload(fresh_topic, services, scaled(12_000, 60_000), seed=25)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = new_dagster_home(tmp_path / "dagster_home")
     with (home / "dagster.yaml").open("a", encoding="utf-8") as config:  # a loaded machine starts it slowly
         config.write("\ncode_servers:\n  local_startup_timeout: 900\n")
     env = {**os.environ, **_env(tmp_path, workload.topic, max_per_run=2_000), "PYTHONPATH": str(REPO_ROOT),
