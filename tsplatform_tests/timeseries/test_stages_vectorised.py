@@ -92,7 +92,9 @@ def sources_of(many: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     rejects = base.sample(20, random_state=1).assign(source="rejects", flag=rng.random(20) < 0.5)
     grid = base.assign(source="regularized", flag=base["value"].isna() & (rng.random(len(base)) < 0.7))
     grid.loc[grid["flag"], "value"] = 1.0
-    denoised = grid.assign(source="denoised", flag=rng.random(len(base)) < 0.05)
+    denoised = grid.assign(
+        source="denoised", flag=pd.Series(rng.random(len(base)) < 0.05, index=base.index, dtype=object)
+    )
     denoised.loc[rng.random(len(base)) < 0.01, "flag"] = None  # a null flag counts as not flagged
     estimate = (
         base.drop_duplicates(["series_id", "date"])
