@@ -129,9 +129,9 @@ def validated_readings(
     out = out.persist()
     try:
         # one job computes `out` on the executors, in parallel, and counts it by reason (null: valid)
-        counts = {r["reason"]: int(r["count"]) for r in out.groupBy("reason").count().collect()}
-        valid_rows = counts.pop(None, 0)
-        reasons, rejected = counts, sum(counts.values())
+        reasons = {r["reason"]: int(r["count"]) for r in out.groupBy("reason").count().collect()}
+        valid_rows = reasons.pop(None, 0)
+        rejected = sum(reasons.values())
         valid = as_written(out.where(F.col("reason").isNull()), days, RAW_READINGS_SCHEMA)
         replace_day_partitions(
             session, valid, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA, materialized=True
