@@ -25,10 +25,11 @@ import pyarrow
 from pandera.typing import Series
 
 from tsplatform.ingest.schema import UTC_MS
-from tsplatform.timeseries.impute import IMPUTATION_METHODS
+from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED
 
-#: What ``imputation_method`` may hold: a method, or ``none`` (nothing could be imputed for the series).
-IMPUTATION_LABELS = (*IMPUTATION_METHODS, "none")
+#: What ``imputation_method`` may hold: a method, ``none`` (the series could not be put on a grid) or
+#: ``not_needed`` (no slot to fill yet, so no method selected: ``stages.regularize_series``).
+IMPUTATION_LABELS = (*IMPUTATION_METHODS, "none", NOT_NEEDED)
 #: What ``processing`` may hold (BENCHMARKS.md "Noise processing": none is a legitimate answer).
 PROCESSING_METHODS = ("none", "drop", "clip", "ema")
 #: failing rows a frame-wide check keeps as examples (their number is counted from the check's output):

@@ -40,6 +40,7 @@ from tsplatform.errors import BadInput, ServiceUnavailable
 from tsplatform.instance import ensure_dagster_home
 from tsplatform.lake import Lake
 from tsplatform.settings import Settings, get_settings
+from tsplatform.timeseries.impute import NOT_NEEDED
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = REPO / "demo" / "data" / "b4b_co2_2022-10-24_31.csv"
@@ -373,7 +374,7 @@ def summary_tables(lake: Lake, days: list[dt.date]) -> list[Table]:
             str(int(counts.get(sid, 0))),
             _seconds(period.iloc[-1]) if len(period) else "-",
             str(int(reg["is_imputed"].sum())) if len(reg) else "-",
-            _mode(reg, "imputation_method"),
+            _mode(reg, "imputation_method", unless=("none", NOT_NEEDED)),  # a method over "not needed"
             str(int(den["is_anomaly"].sum())) if len(den) else "-",
             _mode(den, "processing"),
         )
@@ -400,10 +401,13 @@ def _champions() -> list[dict[str, Any]]:
     return registered_champions(get_settings())
 
 
-def _mode(frame: pd.DataFrame, column: str) -> str:
+def _mode(frame: pd.DataFrame, column: str, unless: tuple[str, ...] = ()) -> str:
+    """The most common value of ``column``, other than ``unless`` while another value exists."""
     if frame.empty or column not in frame or frame[column].isna().all():
         return "-"
-    return str(frame[column].mode().iloc[0])
+    values = frame[column].dropna()
+    chosen = values[~values.isin(unless)]
+    return str((chosen if len(chosen) else values).mode().iloc[0])
 
 
 def _seconds(value: float) -> str:

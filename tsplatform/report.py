@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tsplatform.lake import Lake
+from tsplatform.timeseries.impute import NOT_NEEDED
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -314,6 +315,8 @@ def overview_table(data: ReportData, series: pd.DataFrame) -> pd.DataFrame:
         regular = _of(data["regularized_readings"], sid)
         if len(regular) and "imputation_method" in regular:
             methods = regular["imputation_method"].dropna()
+            chosen = methods[~methods.isin(["none", NOT_NEEDED])]  # a method over "none" and "not needed"
+            methods = chosen if len(chosen) else methods
             row["imputation"] = methods.mode().iloc[0] if len(methods) else "—"
         denoised = _of(data["denoised_readings"], sid)
         if len(denoised) and "processing" in denoised:

@@ -135,7 +135,10 @@ class Settings(BaseSettings):
         86_400.0, gt=0, description="Gaps longer than this (seconds) stay NaN in regularized_readings."
     )
     imputation_reselect_days: int = Field(
-        7, ge=1, description="A series' imputation method is re-selected when older than this many days."
+        7,
+        ge=1,
+        description="A series' imputation method is re-selected when older than this many days, on its next "
+        "day with a slot to fill.",
     )
     automation_interval_s: int = Field(
         30, ge=1, description="Seconds between evaluations of the automation sensor."

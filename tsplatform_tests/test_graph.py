@@ -372,6 +372,14 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
         "last_processed_day",
     } <= set(some)
     assert some["last_processed_day"] == days[-1].isoformat()
+    # the selection history after the late batch's re-run is the one of a run with every reading from the
+    # start: the re-run redid the selections made on or after the late day, and only those
+    chosen = expected["regularized_readings"].dropna(subset=["imputation_selected"])
+    for sid, rows in chosen.groupby("series_id"):
+        used = sorted(set(zip(rows["imputation_selected"], rows["imputation_method"], strict=True)))
+        assert [tuple(e) for e in docs[sid]["imputation_history"]] == used, sid
+        assert (docs[sid]["imputation_selected"], docs[sid]["imputation_method"]) == used[-1], sid
+    assert chosen["imputation_selected"].nunique() > 1  # selections on several days, not only the first
 
 
 @pytest.mark.integration

@@ -14,6 +14,7 @@ import pytest
 from tsplatform.ids import series_id
 from tsplatform.lake import Lake
 from tsplatform.report import parse_days, write_report
+from tsplatform.timeseries.impute import NOT_NEEDED
 
 DAYS = [dt.date(2024, 3, 5), dt.date(2024, 3, 6)]
 SERIES = [("room <b>1</b>", "CO2"), ("room <b>1</b>", "temp"), ("광 주 A", "CO2")]
@@ -48,7 +49,8 @@ def build_lake(root: Path, with_graph: bool = True) -> Lake:
                         "event_time": grid,
                         "value": values,
                         "is_imputed": ~kept,
-                        "imputation_method": "linear",
+                        # nothing selected before the first day with a slot to fill in a real lake
+                        "imputation_method": NOT_NEEDED if day == DAYS[0] else "linear",
                     }
                 )
             )

@@ -6,12 +6,18 @@ day's ``period_estimates`` row (``regularize``), missing slots are filled with t
 method, and the day's slots are kept. Gaps longer than ``TSPLATFORM_IMPUTE_MAX_GAP_S`` (1 day) stay NaN.
 The method comes from the catalog (read once per run, broadcast to the executors) while it is less than
 ``TSPLATFORM_IMPUTATION_RESELECT_DAYS`` (7) days old; otherwise ``select_imputation`` re-selects it on the
-window, and the catalog gets the new choice (``imputation_method``, ``imputation_selected``).
+window, and the catalog gets the new choice (``imputation_method``, ``imputation_selected``, and the
+selection history ``imputation_history`` that re-processing an old day starts from). Selection waits for a
+day with a slot to fill: until then a series' rows say ``not_needed``.
 A series without a period estimate passes through unmodified (method ``none``) with a note.
 """
 
 # No `from __future__ import annotations`: Dagster resolves the resource annotations at decoration.
+import datetime as dt
+from typing import Any
+
 import dagster as dg
+import pandas as pd
 from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
@@ -36,9 +42,34 @@ from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
 from tsplatform.spark_io import apply_per_series, bucket_count, irregular_series, write_series_state
-from tsplatform.timeseries.stages import regularize_series
+from tsplatform.timeseries.impute import NOT_NEEDED
+from tsplatform.timeseries.stages import imputation_history, merge_imputation_history, regularize_series
 
-STATE_FIELDS = ["imputation_method", "imputation_selected"]
+STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
+HISTORY_FIELDS = ["_id", "imputation_history", "imputation_method", "imputation_selected"]
+HISTORY_DOCUMENT_SCHEMA = (
+    "_id string, imputation_history array<array<string>>, imputation_method string, "
+    "imputation_selected string"
+)
+
+
+def history_documents(batch: pd.DataFrame, state: dict[str, Any], days: list[dt.date]) -> pd.DataFrame:
+    """Catalog fields per series of ``batch`` (``series_id``, ``used``: the run's ``[day, method]`` pairs):
+    the merged ``imputation_history`` and its latest entry as ``imputation_method`` /
+    ``imputation_selected`` (``not_needed`` / null for a series without any selection yet)."""
+    docs = []
+    for sid, used in zip(batch["series_id"], batch["used"], strict=True):
+        pairs = [(str(d), str(m)) for d, m in used]
+        history = merge_imputation_history(imputation_history(state.get(sid)), pairs, days)
+        docs.append(
+            {
+                "_id": sid,
+                "imputation_history": [list(e) for e in history],
+                "imputation_method": history[-1][1] if history else NOT_NEEDED,
+                "imputation_selected": history[-1][0] if history else None,
+            }
+        )
+    return pd.DataFrame(docs, columns=HISTORY_FIELDS)
 
 
 @graph_asset(
@@ -128,15 +159,21 @@ def regularized_readings(
                 metadata={"irregular_series_days": grid_failures},
             ),
         ]
-        latest = (
-            frame.where(F.col("imputation_method") != "none")
-            .groupBy("series_id")
-            .agg(
-                F.max_by("imputation_method", "event_time").alias("imputation_method"),
-                F.max_by("imputation_selected", "event_time").alias("imputation_selected"),
-            )
-            .withColumnRenamed("series_id", "_id")
+        # the catalog's selection history: before the run, what the run's rows used, after the run
+        used = frame.groupBy("series_id").agg(
+            F.collect_set(
+                F.when(
+                    F.col("imputation_selected").isNotNull(),
+                    F.array("imputation_selected", "imputation_method"),
+                )
+            ).alias("used")
         )
+
+        def merged(batches):  # type: ignore[no-untyped-def]
+            for batch in batches:
+                yield history_documents(batch, shared.value, days)
+
+        latest = used.mapInPandas(merged, HISTORY_DOCUMENT_SCHEMA)
         write_series_state(latest, *catalog.settings_pair())
     finally:
         written.close()

@@ -65,6 +65,9 @@ from scipy.interpolate import PchipInterpolator
 from tsplatform.timeseries.dtypes import value_series
 
 IMPUTATION_METHODS = ("linear", "pchip", "locf", "moving_average", "seasonal", "kalman")
+#: The method label of a series with no method yet: none of its days so far had a slot to fill, and
+#: selection waits for the first that has (``stages.regularize_series``).
+NOT_NEEDED = "not_needed"
 DEFAULT_GAP_LENGTHS = (1, 2, 3, 6, 12)
 MA_HALF_WINDOW = 4
 KALMAN_FIT_SAMPLES = 2000

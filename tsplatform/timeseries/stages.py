@@ -27,7 +27,7 @@ from tsplatform.timeseries.anomalies import detect_anomalies
 from tsplatform.timeseries.decompose import decompose, seasonal_periods
 from tsplatform.timeseries.denoise import process, select_processing
 from tsplatform.timeseries.gaps import regularize
-from tsplatform.timeseries.impute import _runs, impute, select_imputation
+from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED, _runs, impute, select_imputation
 from tsplatform.timeseries.period import PeriodEstimate, estimate_period
 from tsplatform.timeseries.profile import VALUE_STATISTICS, correlations, value_statistics
 from tsplatform.timeseries.resample import align
@@ -40,6 +40,8 @@ LOW_CONFIDENCE = 0.5
 MAX_GRID_POINTS = 2_000_000
 #: Reasons in validation_rejects that count as duplicates in series_profiles.
 DUPLICATE_REASONS = ("exact_duplicate", "same_timestamp")
+#: Imputation selections kept per series in the catalog (at least 7 days apart: 16 are 16 weeks or more).
+IMPUTATION_HISTORY_KEPT = 16
 ID_COLUMNS = ("series_id", "position", "type_name")
 
 
@@ -175,6 +177,37 @@ def _long_gaps(grid: pd.Series, max_slots: int) -> np.ndarray:
     return mask
 
 
+def imputation_history(state: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """A series' imputation selections as ``(day, method)`` pairs (``YYYY-MM-DD``, ascending) from its
+    catalog state: ``imputation_history``, else the single ``imputation_method`` / ``imputation_selected``
+    pair that older catalogs hold. Malformed entries are ignored."""
+    state = state or {}
+    raw = state.get("imputation_history")
+    if raw is None and state.get("imputation_method") and state.get("imputation_selected"):
+        raw = [[state["imputation_selected"], state["imputation_method"]]]
+    pairs = {
+        (str(e[0]), str(e[1]))
+        for e in raw or []
+        if isinstance(e, list | tuple) and len(e) == 2 and str(e[1]) in IMPUTATION_METHODS
+    }
+    return sorted(pairs)
+
+
+def merge_imputation_history(
+    old: Sequence[tuple[str, str]],
+    used: Sequence[tuple[str, str]],
+    days: Sequence[dt.date],
+    keep: int = IMPUTATION_HISTORY_KEPT,
+) -> list[tuple[str, str]]:
+    """A series' history after a run over ``days``: the old selections before the run, the ``(day, method)``
+    pairs the run's rows used (``imputation_selected``, ``imputation_method``) and the old ones after the
+    run's last day (a backfill of old days leaves the selections of later days, whose rows it did not
+    rewrite); the latest ``keep``."""
+    first, last = min(days).isoformat(), max(days).isoformat()
+    kept = {e for e in old if e[0] < first or e[0] > last} | {(str(d), str(m)) for d, m in used}
+    return sorted(kept)[-keep:]
+
+
 def regularize_series(
     readings: pd.DataFrame,
     estimates: pd.DataFrame,
@@ -190,18 +223,24 @@ def regularize_series(
     missing slots imputed with the series' method; NaN runs longer than ``max_gap_s`` stay NaN.
 
     The grid and the imputation see the ``lookback_days`` window ending at the day (a gap across midnight
-    is filled from both sides). The method is ``state["imputation_method"]`` while
-    ``state["imputation_selected"]`` (``YYYY-MM-DD``) is less than ``reselect_days`` old, else it is
-    re-selected by ``select_imputation`` on the window's grid (and kept for the following days). Without a
-    period estimate the day's readings pass through unmodified (method ``none``) with a note.
+    is filled from both sides). The method comes from the series' selection history
+    (``state["imputation_history"]``: ``[day, method]`` pairs, see :func:`imputation_history`): a day uses
+    the latest selection while it is less than ``reselect_days`` old; a day with a slot to fill (outside
+    gaps longer than ``max_gap_s``) and no such selection selects by ``select_imputation`` on its window's
+    grid. A complete day selects nothing: it keeps the latest method, even a stale one, and a series that
+    never had a slot to fill has none yet (``not_needed``); its first such day selects on the longer
+    history by then. Selections made on or after the first of ``days`` are ignored: re-processing a day
+    (late data) redoes the selections whose windows may include it, so the rows equal a run from scratch.
+    Without a period estimate the day's readings pass through unmodified (method ``none``) with a note.
     """
     if not len(readings):
         return pd.DataFrame()
     base = identity(readings, estimates)
     series = values_by_time(readings)
     per_day = estimates_by_day(estimates)
-    method = (state or {}).get("imputation_method")
-    selected = (state or {}).get("imputation_selected")
+    days = sorted(days)
+    history = [e for e in imputation_history(state) if e[0] < days[0].isoformat()] if days else []
+    method, selected = history[-1][1] if history else None, history[-1][0] if history else None
     parts = []
     for day in days:
         key = day.isoformat()
@@ -241,21 +280,23 @@ def regularize_series(
         if not in_day.any():
             continue
         note = None
-        fresh = selected is not None and (day - dt.date.fromisoformat(selected)).days < reselect_days
-        if method is None or not fresh:
-            try:
-                method = select_imputation(grid, seed=seed).method
-            except ValueError as exc:
-                method, note = "linear", f"imputation not selected ({exc}): linear"
-            selected = key
         missing = grid.isna().to_numpy()
-        try:
-            filled = impute(grid, method)
-        except ValueError as exc:
-            filled, note = impute(grid, "linear"), f"{method} failed ({exc}): linear"
-        values = filled.to_numpy(copy=True)
         long_gap = _long_gaps(grid, int(max_gap_s * SECOND_NS // est.period.value))
-        values[long_gap] = np.nan
+        values = grid.to_numpy(dtype="float64", copy=True)
+        if (missing & ~long_gap)[in_day].any():  # a slot of the day to fill: the method matters
+            fresh = selected is not None and (day - dt.date.fromisoformat(selected)).days < reselect_days
+            if method is None or not fresh:
+                try:
+                    method = select_imputation(grid, seed=seed).method
+                except ValueError as exc:
+                    method, note = "linear", f"imputation not selected ({exc}): linear"
+                selected = key
+            try:
+                filled = impute(grid, method)
+            except ValueError as exc:
+                filled, note = impute(grid, "linear"), f"{method} failed ({exc}): linear"
+            values = filled.to_numpy(copy=True)
+            values[long_gap] = np.nan
         if long_gap[in_day].any():
             longest = pd.Timedelta(seconds=max_gap_s)
             gap_note = f"{int(long_gap[in_day].sum())} slot(s) in gaps longer than {longest} left missing"
@@ -263,7 +304,7 @@ def regularize_series(
         cols = {
             "value": values[in_day],
             "is_imputed": missing[in_day] & ~np.isnan(values[in_day]),
-            "imputation_method": method,
+            "imputation_method": NOT_NEEDED if method is None else method,
             "imputation_selected": selected,
             "note": note,
         }

@@ -9,6 +9,7 @@ import pandas as pd
 
 from tsplatform.timeseries import stages
 from tsplatform.timeseries.denoise import select_processing
+from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED
 
 DAY = dt.date(2024, 3, 7)
 ID = {"series_id": "a__b-0123456789abcdef", "position": "광 주 A", "type_name": "CO2"}
@@ -61,6 +62,114 @@ def test_regularize_fills_short_gaps_and_leaves_gaps_longer_than_the_limit() -> 
         frame, est, [DAY], stale, lookback_days=7, max_gap_s=3600 * 12, reselect_days=7
     )
     assert (again["imputation_selected"] == DAY.isoformat()).all()  # re-selected
+
+
+def test_imputation_is_selected_on_the_first_day_with_a_slot_to_fill_and_not_before() -> None:
+    times = ten_minutes()
+    complete = readings(times)
+    est = stages.estimate_periods(complete, [DAY], 7)
+    args = {"lookback_days": 7, "max_gap_s": 3600 * 12, "reselect_days": 7}
+    reg = stages.regularize_series(complete, est, [DAY], None, **args)
+    assert len(reg) == 144 and not reg["is_imputed"].any()
+    assert (reg["imputation_method"] == NOT_NEEDED).all()  # nothing to fill: nothing selected
+    assert reg["imputation_selected"].isna().all()
+    # a stale method is kept on a complete day (re-selection waits for a slot to fill)
+    stale = {"imputation_method": "kalman", "imputation_selected": "2024-02-01"}
+    kept = stages.regularize_series(complete, est, [DAY], stale, **args)
+    assert (kept["imputation_method"] == "kalman").all() and (
+        kept["imputation_selected"] == "2024-02-01"
+    ).all()
+    np.testing.assert_array_equal(kept["value"].to_numpy(), reg["value"].to_numpy())
+    # a slot to fill on the next day: selected then, on that day's window
+    nxt = DAY + dt.timedelta(days=1)
+    week_and_a_day = ten_minutes()[0] + pd.to_timedelta(np.arange(144 * 8) * 600, unit="s")
+    later = readings(week_and_a_day)
+    later = later[later["event_time"] != pd.Timestamp(nxt, tz="UTC") + pd.Timedelta(hours=5, seconds=17)]
+    est2 = stages.estimate_periods(later, [DAY, nxt], 7)
+    both = stages.regularize_series(later, est2, [DAY, nxt], None, **args)
+    first, second = both[both["_day"] == DAY.isoformat()], both[both["_day"] == nxt.isoformat()]
+    assert (first["imputation_method"] == NOT_NEEDED).all()
+    assert second["is_imputed"].sum() == 1
+    assert (second["imputation_selected"] == nxt.isoformat()).all()
+    assert second["imputation_method"].isin(IMPUTATION_METHODS).all()
+
+
+def test_a_day_whose_only_missing_slots_lie_in_a_long_gap_selects_nothing() -> None:
+    times = ten_minutes()
+    day_start = pd.Timestamp(DAY, tz="UTC")
+    long = (times >= day_start - pd.Timedelta(hours=20)) & (times < day_start + pd.Timedelta(hours=1))
+    frame = readings(times)[~long]
+    est = stages.estimate_periods(frame, [DAY], 7)
+    reg = stages.regularize_series(
+        frame, est, [DAY], None, lookback_days=7, max_gap_s=3600 * 12, reselect_days=7
+    )
+    assert reg["value"].isna().sum() == 6 and not reg["is_imputed"].any()
+    assert (reg["imputation_method"] == NOT_NEEDED).all()
+    assert reg["note"].str.contains("left missing").all()
+
+
+def _used(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    pairs = rows.dropna(subset=["imputation_selected"])[["imputation_selected", "imputation_method"]]
+    return sorted(set(map(tuple, pairs.to_numpy().tolist())))
+
+
+def test_re_processing_days_with_late_data_equals_a_run_from_scratch() -> None:
+    """Selections are redone from the first re-processed day on, from the history before it: a late batch
+    for day 11 (after the series' last selection, day 12, was made without it) gives the rows of a run that
+    had the batch from the start, methods and selection days included."""
+    days = [DAY + dt.timedelta(days=i) for i in range(14)]
+    start = pd.Timestamp(days[0], tz="UTC")
+    times = start + pd.to_timedelta(np.arange(144 * 14) * 600 + 17, unit="s")
+    noise = np.random.default_rng(3).normal(0.0, 0.2, len(times))
+    frame = readings(pd.DatetimeIndex(times), np.sin(np.arange(len(times)) * 2 * np.pi / 144) + noise)
+    slot = (frame["event_time"] - start) // pd.Timedelta(minutes=10)
+    frame = frame[~slot.isin([5 * 144 + 40, 5 * 144 + 41, 9 * 144 + 7, 12 * 144 + 99, 13 * 144 + 3])]
+    late = slot.reindex(frame.index).between(11 * 144 + 60, 11 * 144 + 80)
+    args = {"lookback_days": 7, "max_gap_s": 3600 * 12, "reselect_days": 7}
+
+    def run(rows: pd.DataFrame, run_days: list[dt.date], state: dict | None) -> pd.DataFrame:
+        est = stages.estimate_periods(rows, run_days, 7)
+        return stages.regularize_series(rows, est, run_days, state, **args).reset_index(drop=True)
+
+    scratch = run(frame, days, None)
+    assert [d for d, _ in _used(scratch)] == [days[5].isoformat(), days[12].isoformat()]
+    first = run(frame[~late], days, None)  # day 11 has a gap without the late rows, filled by day 5's method
+    history = stages.merge_imputation_history([], _used(first), days)
+    assert [d for d, _ in history] == [days[5].isoformat(), days[12].isoformat()]
+    again = run(frame, days[11:], {"imputation_history": [list(e) for e in history]})
+    pd.testing.assert_frame_equal(
+        again, scratch[scratch["_day"] >= days[11].isoformat()].reset_index(drop=True)
+    )
+    merged = stages.merge_imputation_history(history, _used(again), days[11:])
+    assert merged == _used(scratch)
+
+
+def test_the_imputation_history_reads_older_catalogs_and_ignores_malformed_entries() -> None:
+    legacy = {"imputation_method": "kalman", "imputation_selected": "2024-03-01"}
+    assert stages.imputation_history(legacy) == [("2024-03-01", "kalman")]
+    odd = {
+        "imputation_history": [
+            ["2024-03-08", "linear"],
+            ["2024-03-01", "kalman"],
+            ["x"],
+            ["2024-03-09", "rm"],
+        ]
+    }
+    assert stages.imputation_history(odd) == [("2024-03-01", "kalman"), ("2024-03-08", "linear")]
+    assert stages.imputation_history(None) == []
+    old = [("2024-03-01", "kalman"), ("2024-03-08", "linear"), ("2024-03-20", "pchip")]
+    run = [dt.date(2024, 3, 7), dt.date(2024, 3, 9)]
+    # a backfill of 7-9 March: the selection inside it is redone, the one after it stays
+    merged = stages.merge_imputation_history(old, [("2024-03-01", "kalman"), ("2024-03-07", "locf")], run)
+    assert merged == [("2024-03-01", "kalman"), ("2024-03-07", "locf"), ("2024-03-20", "pchip")]
+    assert (
+        len(
+            stages.merge_imputation_history(
+                [(f"2024-01-{d:02d}", "linear") for d in range(1, 31)], [], run, 16
+            )
+        )
+        == 16
+    )
 
 
 def test_decomposition_too_short_for_its_season_says_so() -> None:
