@@ -28,6 +28,7 @@ from tsplatform.lake import Lake
 
 TYPES = (("CO2", "ppm", 420.0, 150.0, 8.0), ("TEMP", "C", 21.0, 2.5, 0.15), ("HUMI", "%", 45.0, 8.0, 0.6))
 DAY_MS = 86_400_000
+GAP_RATE = 0.2  # share of the series with a gap in the day
 
 
 def generate_day(
@@ -36,12 +37,18 @@ def generate_day(
     series: int = 10_000,
     samples: int = 144,
     jitter_s: float = 20.0,
-    gap_rate: float = 0.2,
+    gap_rate: float = GAP_RATE,
     dup_rate: float = 0.01,
     spike_rate: float = 0.005,
     seed: int = 7,
+    gap_seed: int | None = None,
+    first_offset: int = 0,
 ) -> pa.Table:
-    """The day's raw readings (``RAW_READINGS_SCHEMA``), in arrival order; see the module docstring."""
+    """The day's raw readings (``RAW_READINGS_SCHEMA``), in arrival order; see the module docstring.
+
+    ``gap_seed``: draw which series have a gap (and where) from this seed instead, everything else as with
+    ``seed`` alone: the same series on another day with other gaps. ``first_offset``: the first Kafka offset
+    of each partition (a later day's readings follow an earlier day's)."""
     rng = np.random.default_rng(seed)
     period_ms = DAY_MS // samples
     start_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
@@ -57,6 +64,11 @@ def generate_day(
     gapped = np.flatnonzero(rng.random(series) < gap_rate)
     lengths = rng.integers(1, 13, len(gapped))
     starts = rng.integers(0, samples - 12, len(gapped))
+    if gap_seed is not None:  # drawn after the draws above: the rest of rng's stream stays the same
+        gaps = np.random.default_rng(gap_seed)
+        gapped = np.flatnonzero(gaps.random(series) < gap_rate)
+        lengths = gaps.integers(1, 13, len(gapped))
+        starts = gaps.integers(0, samples - 12, len(gapped))
     for s, lo, n in zip(gapped, starts, lengths, strict=True):
         keep[s * samples + lo : s * samples + lo + n] = False
     s_idx, slot = s_idx[keep], slot[keep]
@@ -101,7 +113,7 @@ def generate_day(
         "rend": pa.array(np.full(n, 1e6)),
         "topic": pa.array(np.full(n, "sensor_data_source_SENSOR_DATA_VIEW", dtype=object), pa.string()),
         "partition": pa.array((np.arange(n) % 4).astype(np.int32)),
-        "offset": pa.array((np.arange(n) // 4).astype(np.int64)),
+        "offset": pa.array((first_offset + np.arange(n) // 4).astype(np.int64)),
         "ingested_at": pa.array(t + 30_000, pa.timestamp("ms", tz="UTC")),
         "schema_id": pa.array(np.full(n, "bench", dtype=object), pa.string()),
     }

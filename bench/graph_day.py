@@ -23,7 +23,8 @@ Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1
     .venv/bin/python -m bench.graph_day [--series 10000] [--samples 144] [--files 8]
         [--masters 'local[2],local[1]'] [--select 'validated_readings'] [--no-peer] [--write]
         [--event-log DIR]   # Spark's event log per run, and its jobs by call site (bench.spark_events)
-        [--again]           # the first master twice: the second run finds the imputation methods chosen
+        [--again]           # then the next day on the first master, with the methods the first day kept
+        [--gap-rate 0.2]    # the share of series with a gap in the day (those select an imputation method)
 
 The machine's load is printed with every timing (1-min load average at start and end, and the CPU time the
 rest of the machine used during each run): on a shared machine wall times mean little, CPU times more.
@@ -52,12 +53,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench import spark_events
-from bench.day_generator import generate_day, write_day
+from bench.day_generator import GAP_RATE, generate_day, write_day
 from bench.record import recorded
 from tsplatform.lake import Lake
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = dt.date(2024, 3, 5)
+NEXT_DAY = DAY + dt.timedelta(days=1)  # --again
 #: The graph's assets in dependency order (issue 9); those the definitions lack are skipped.
 GRAPH_ASSETS = (
     "validated_readings",
@@ -345,7 +347,12 @@ def step_times(dagster_home: Path) -> dict[str, float]:
 
 
 def materialize(
-    work: Path, master: str, select: str, mongo_uri: str, event_log: Path | None = None
+    work: Path,
+    master: str,
+    select: str,
+    mongo_uri: str,
+    event_log: Path | None = None,
+    day: dt.date = DAY,
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
     ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it)."""
@@ -377,7 +384,7 @@ def materialize(
     cmd = [
         str(Path(sys.executable).with_name("dagster")),
         *("asset", "materialize", "-m", "tsplatform.definitions", "--select", select),
-        *("--partition", DAY.isoformat()),
+        *("--partition", day.isoformat()),
     ]
     machine_before = psutil.cpu_times()
     load_before = os.getloadavg()[0]
@@ -486,15 +493,23 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=144)
     parser.add_argument("--files", type=int, default=8, help="Parquet files of the raw day partition.")
+    parser.add_argument(
+        "--gap-rate",
+        type=float,
+        default=GAP_RATE,
+        help="Share of series with a gap in the day (each such series selects its imputation method on its "
+        "first day; the others need none yet).",
+    )
     parser.add_argument("--masters", default="local[2],local[1]")
     parser.add_argument("--select", default="", help="Dagster asset selection; default: the graph's assets.")
     parser.add_argument("--no-peer", action="store_true", help="Skip the pandas peer.")
     parser.add_argument(
         "--again",
         action="store_true",
-        help="Materialize the day a second time on the first master, with the imputation methods the first "
-        "run kept in the catalog: a day without selection (selection runs on a series' first day, then "
-        "every 7 days).",
+        help="Then materialize the next day on the first master (the same series, other gaps), with the "
+        "imputation methods the first day kept in the catalog: the series with a slot to fill and a method "
+        "select nothing (selection runs on a series' first day with a slot to fill, then on the first such "
+        "day 7 days later); its windows hold both days.",
     )
     parser.add_argument("--keep", type=Path, default=None, help="Work in this directory and keep it.")
     parser.add_argument("--write", action="store_true", help="Record the report in BENCHMARKS.md.")
@@ -526,15 +541,27 @@ def main() -> None:
     name = (
         "graph_day" if args.series * args.samples <= 1_500_000 else f"graph_day_{args.series * args.samples}"
     )
+    if args.gap_rate != GAP_RATE:
+        name += f"_gap_rate_{round(100 * args.gap_rate)}"
     try:
         with recorded(name, write=args.write):
             lake = Lake(str(work / "lake"))
             cpu0, t0 = time.process_time(), time.perf_counter()
-            table = generate_day(DAY, series=args.series, samples=args.samples)
+            table = generate_day(DAY, series=args.series, samples=args.samples, gap_rate=args.gap_rate)
             write_day(lake, DAY, table, files=args.files)
+            if args.again:  # the next day: the same series with other gaps (offsets after the first day's)
+                following = generate_day(
+                    NEXT_DAY,
+                    series=args.series,
+                    samples=args.samples,
+                    gap_rate=args.gap_rate,
+                    gap_seed=NEXT_DAY.toordinal(),
+                    first_offset=table.num_rows,
+                )
+                write_day(lake, NEXT_DAY, following, files=args.files)
             print(
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
-                f"({time.process_time() - cpu0:.1f} CPU s)\n"
+                f"({time.process_time() - cpu0:.1f} CPU s); {args.gap_rate:.0%} of the series with a gap\n"
             )
             from tsplatform.services.manager import ServiceManager
 
@@ -546,9 +573,10 @@ def main() -> None:
                     log = None if args.event_log is None else args.event_log / master.replace("[", "_")[:-1]
                     for again in (False, True) if args.again and not runs else (False,):
                         run_log = None if log is None else log / ("again" if again else "first")
-                        runs.append(materialize(work, master, select, services.mongo_uri, run_log))
+                        day = NEXT_DAY if again else DAY
+                        runs.append(materialize(work, master, select, services.mongo_uri, run_log, day))
                         if again:
-                            runs[-1]["label"] = f"{master}, again (methods chosen)"
+                            runs[-1]["label"] = f"{master}, next day (methods kept)"
                         print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
                         if run_log is not None:
                             print(f"Spark jobs of {runs[-1]['label']} ({run_log}):\n", file=sys.stderr)
