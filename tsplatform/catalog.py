@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -295,12 +295,25 @@ class Catalog:
         if ops:
             self._call("update series", lambda: self.db.series.bulk_write(ops, ordered=False))
 
-    def series_fields(self, fields: list[str]) -> dict[str, dict[str, Any]]:
-        """``series_id -> {field: value}`` of every series document that has any of ``fields``."""
+    def series_fields(self, fields: list[str], ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """``series_id -> {field: value}`` of every series document (of ``ids`` if given) that has any of
+        ``fields``."""
+        query: dict[str, Any] = {"$or": [{f: {"$exists": True}} for f in fields]}
+        if ids is not None:
+            query = {"_id": {"$in": list(ids)}, **query}
         projection = dict.fromkeys(fields, 1)
-        query = {"$or": [{f: {"$exists": True}} for f in fields]}
         docs = self._call("read series fields", lambda: list(self.db.series.find(query, projection)))
         return {d.pop("_id"): d for d in docs}
+
+    def iter_series_fields(self, fields: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(series_id, {field: value})`` of every series document that has any of ``fields``, streamed
+        from the cursor (for reducing them without holding them all)."""
+        query = {"$or": [{f: {"$exists": True}} for f in fields]}
+        cursor = self._call(
+            "read series fields", lambda: self.db.series.find(query, dict.fromkeys(fields, 1))
+        )
+        for doc in cursor:
+            yield doc.pop("_id"), doc
 
 
 def partition_checksum(table: pa.Table) -> str:

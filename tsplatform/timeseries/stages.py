@@ -17,7 +17,7 @@ here raises for thin data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -191,6 +191,20 @@ def imputation_history(state: Mapping[str, Any] | None) -> list[tuple[str, str]]
         if isinstance(e, list | tuple) and len(e) == 2 and str(e[1]) in IMPUTATION_METHODS
     }
     return sorted(pairs)
+
+
+def latest_selections(
+    states: Iterable[tuple[str, Mapping[str, Any]]], before: dt.date
+) -> dict[str, dict[str, str]]:
+    """``series_id -> {"imputation_selected", "imputation_method"}``: each series' latest selection made
+    before the day ``before`` (series without one are left out), from ``(series_id, catalog state)`` pairs;
+    one entry per series whatever the length of its history (the state a run starts from)."""
+    out = {}
+    for sid, state in states:
+        earlier = [e for e in imputation_history(state) if e[0] < before.isoformat()]
+        if earlier:
+            out[sid] = {"imputation_selected": earlier[-1][0], "imputation_method": earlier[-1][1]}
+    return out
 
 
 def merge_imputation_history(

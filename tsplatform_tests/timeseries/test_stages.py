@@ -170,6 +170,12 @@ def test_the_imputation_history_reads_older_catalogs_and_ignores_malformed_entri
         )
         == 16
     )
+    # what a run starts from: one entry per series, the latest before its first day
+    states = [("a", {"imputation_history": [list(e) for e in old]}), ("b", legacy), ("c", {})]
+    assert stages.latest_selections(states, before=dt.date(2024, 3, 8)) == {
+        "a": {"imputation_selected": "2024-03-01", "imputation_method": "kalman"},
+        "b": {"imputation_selected": "2024-03-01", "imputation_method": "kalman"},
+    }
 
 
 def test_decomposition_too_short_for_its_season_says_so() -> None:
