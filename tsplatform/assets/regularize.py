@@ -53,6 +53,7 @@ from tsplatform.timeseries.stages import (
 )
 
 STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
+CHUNK = 1_000  # series documents read and written per catalog round trip when the history is merged
 
 
 def history_document(sid: str, old: dict[str, Any] | None, used: Any, days: list[dt.date]) -> dict[str, Any]:
@@ -91,9 +92,6 @@ def write_imputation_history(used: DataFrame, days: list[dt.date], mongo_uri: st
             catalog.close()
 
     used.foreachPartition(merge)
-
-
-CHUNK = 1_000  # series documents read and written per catalog round trip
 
 
 @graph_asset(
