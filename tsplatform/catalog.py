@@ -298,22 +298,21 @@ class Catalog:
     def series_fields(self, fields: list[str], ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """``series_id -> {field: value}`` of every series document (of ``ids`` if given) that has any of
         ``fields``."""
-        query: dict[str, Any] = {"$or": [{f: {"$exists": True}} for f in fields]}
-        if ids is not None:
-            query = {"_id": {"$in": list(ids)}, **query}
-        projection = dict.fromkeys(fields, 1)
-        docs = self._call("read series fields", lambda: list(self.db.series.find(query, projection)))
+        docs = self._call("read series fields", lambda: list(self._find_series_fields(fields, ids)))
         return {d.pop("_id"): d for d in docs}
 
     def iter_series_fields(self, fields: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(series_id, {field: value})`` of every series document that has any of ``fields``, streamed
         from the cursor (for reducing them without holding them all)."""
-        query = {"$or": [{f: {"$exists": True}} for f in fields]}
-        cursor = self._call(
-            "read series fields", lambda: self.db.series.find(query, dict.fromkeys(fields, 1))
-        )
-        for doc in cursor:
+        for doc in self._call("read series fields", lambda: self._find_series_fields(fields)):
             yield doc.pop("_id"), doc
+
+    def _find_series_fields(self, fields: list[str], ids: Iterable[str] | None = None) -> Any:
+        """The cursor over the series documents (of ``ids`` if given) with any of ``fields``, projected."""
+        query: dict[str, Any] = {"$or": [{f: {"$exists": True}} for f in fields]}
+        if ids is not None:
+            query = {"_id": {"$in": list(ids)}, **query}
+        return self.db.series.find(query, dict.fromkeys(fields, 1))
 
 
 def partition_checksum(table: pa.Table) -> str:

@@ -40,7 +40,7 @@ from tsplatform.errors import BadInput, ServiceUnavailable
 from tsplatform.instance import ensure_dagster_home
 from tsplatform.lake import Lake
 from tsplatform.settings import Settings, get_settings
-from tsplatform.timeseries.impute import NOT_NEEDED
+from tsplatform.timeseries.impute import IMPUTATION_METHODS
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = REPO / "demo" / "data" / "b4b_co2_2022-10-24_31.csv"
@@ -374,7 +374,7 @@ def summary_tables(lake: Lake, days: list[dt.date]) -> list[Table]:
             str(int(counts.get(sid, 0))),
             _seconds(period.iloc[-1]) if len(period) else "-",
             str(int(reg["is_imputed"].sum())) if len(reg) else "-",
-            _mode(reg, "imputation_method", unless=("none", NOT_NEEDED)),  # a method over "not needed"
+            _mode(reg, "imputation_method", prefer=IMPUTATION_METHODS),  # a method over "not needed"
             str(int(den["is_anomaly"].sum())) if len(den) else "-",
             _mode(den, "processing"),
         )
@@ -401,12 +401,12 @@ def _champions() -> list[dict[str, Any]]:
     return registered_champions(get_settings())
 
 
-def _mode(frame: pd.DataFrame, column: str, unless: tuple[str, ...] = ()) -> str:
-    """The most common value of ``column``, other than ``unless`` while another value exists."""
+def _mode(frame: pd.DataFrame, column: str, prefer: tuple[str, ...] | None = None) -> str:
+    """The most common value of ``column``; of the values in ``prefer`` while one of them occurs."""
     if frame.empty or column not in frame or frame[column].isna().all():
         return "-"
     values = frame[column].dropna()
-    chosen = values[~values.isin(unless)]
+    chosen = values[values.isin(prefer)] if prefer is not None else values
     return str((chosen if len(chosen) else values).mode().iloc[0])
 
 

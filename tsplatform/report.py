@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tsplatform.lake import Lake
-from tsplatform.timeseries.impute import NOT_NEEDED
+from tsplatform.timeseries.impute import IMPUTATION_METHODS
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -315,7 +315,7 @@ def overview_table(data: ReportData, series: pd.DataFrame) -> pd.DataFrame:
         regular = _of(data["regularized_readings"], sid)
         if len(regular) and "imputation_method" in regular:
             methods = regular["imputation_method"].dropna()
-            chosen = methods[~methods.isin(["none", NOT_NEEDED])]  # a method over "none" and "not needed"
+            chosen = methods[methods.isin(IMPUTATION_METHODS)]  # a method over "none" and "not needed"
             methods = chosen if len(chosen) else methods
             row["imputation"] = methods.mode().iloc[0] if len(methods) else "—"
         denoised = _of(data["denoised_readings"], sid)

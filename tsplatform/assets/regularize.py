@@ -61,8 +61,7 @@ def history_document(sid: str, old: dict[str, Any] | None, used: Any, days: list
     pairs ``used``, its document holding ``old``: the merged ``imputation_history``
     (:func:`~tsplatform.timeseries.stages.merge_imputation_history`) and its latest entry as
     ``imputation_method`` / ``imputation_selected`` (``not_needed`` / null without any selection yet)."""
-    pairs = [(str(d), str(m)) for d, m in used]
-    history = merge_imputation_history(imputation_history(old), pairs, days)
+    history = merge_imputation_history(imputation_history(old), used, days)
     return {
         "_id": sid,
         "imputation_history": [list(e) for e in history],

@@ -193,6 +193,12 @@ def imputation_history(state: Mapping[str, Any] | None) -> list[tuple[str, str]]
     return sorted(pairs)
 
 
+def latest_selection(state: Mapping[str, Any] | None, before: dt.date) -> tuple[str, str] | None:
+    """The ``(day, method)`` of the series' latest selection made before the day ``before``, or None."""
+    earlier = [e for e in imputation_history(state) if e[0] < before.isoformat()]
+    return earlier[-1] if earlier else None
+
+
 def latest_selections(
     states: Iterable[tuple[str, Mapping[str, Any]]], before: dt.date
 ) -> dict[str, dict[str, str]]:
@@ -201,9 +207,8 @@ def latest_selections(
     one entry per series whatever the length of its history (the state a run starts from)."""
     out = {}
     for sid, state in states:
-        earlier = [e for e in imputation_history(state) if e[0] < before.isoformat()]
-        if earlier:
-            out[sid] = {"imputation_selected": earlier[-1][0], "imputation_method": earlier[-1][1]}
+        if latest := latest_selection(state, before):
+            out[sid] = {"imputation_selected": latest[0], "imputation_method": latest[1]}
     return out
 
 
@@ -253,8 +258,7 @@ def regularize_series(
     series = values_by_time(readings)
     per_day = estimates_by_day(estimates)
     days = sorted(days)
-    history = [e for e in imputation_history(state) if e[0] < days[0].isoformat()] if days else []
-    method, selected = history[-1][1] if history else None, history[-1][0] if history else None
+    selected, method = (latest_selection(state, days[0]) if days else None) or (None, None)
     parts = []
     for day in days:
         key = day.isoformat()
