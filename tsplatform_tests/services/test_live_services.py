@@ -164,3 +164,33 @@ def test_mongo_restart_keeps_data(services: ServiceManager, mongo_client: MongoC
     services.start("mongo")
     assert database["docs"].find_one({"_id": "kept"}) == {"_id": "kept", "n": 1}
     mongo_client.drop_database(database.name)
+
+
+def test_catalog_reads_only_the_series_that_have_a_field(services: ServiceManager, mongo_db: Database) -> None:
+    """``Catalog.series_fields`` / ``iter_series_fields`` on the real server: the documents (of the ids asked
+    for) holding any of the fields, projected to them; one without those fields, or not asked for, is not
+    returned."""
+    from tsplatform.catalog import Catalog
+
+    catalog = Catalog(services.mongo_uri, mongo_db.name)
+    try:
+        catalog.update_series_many(
+            [
+                {"_id": "a-1", "period_s": 60.0, "imputation_method": "linear"},
+                {"_id": "b-2", "imputation_history": [["2024-03-01", "seasonal"]]},
+                {"_id": "c-3", "period_s": 600.0},  # none of the fields asked for
+                {"_id": "d-4", "imputation_method": "kalman"},  # not among the ids asked for below
+            ]
+        )
+        fields = ["imputation_method", "imputation_history"]
+        assert catalog.series_fields(fields, ids=["a-1", "b-2", "c-3", "x-9"]) == {
+            "a-1": {"imputation_method": "linear"},
+            "b-2": {"imputation_history": [["2024-03-01", "seasonal"]]},
+        }
+        assert dict(catalog.iter_series_fields(fields)) == {
+            "a-1": {"imputation_method": "linear"},
+            "b-2": {"imputation_history": [["2024-03-01", "seasonal"]]},
+            "d-4": {"imputation_method": "kalman"},
+        }
+    finally:
+        catalog.close()
