@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -36,8 +36,22 @@ PROCESSING_METHODS = ("none", "drop", "clip", "ema")
 #: Pandera reshapes each failing row of a frame-wide check cell by cell, ~0.25 ms a row, so an uncapped
 #: failure over a day of 1.44M rows would take minutes to report
 EXAMPLE_ROWS = 5
-#: The models' frame-wide checks: ``pa.dataframe_check`` with the failure cases capped at ``EXAMPLE_ROWS``
-frame_check = partial(pa.dataframe_check, n_failure_cases=EXAMPLE_ROWS)
+#: frame-wide check name -> the columns it reads (``frame_check``): the Spark checks send only these to Python
+FRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
+def frame_check(*columns: str) -> Callable[[Callable[..., Any]], Any]:
+    """A model's frame-wide check that reads ``columns``: ``pa.dataframe_check`` with the failure cases capped
+    at ``EXAMPLE_ROWS``, its columns recorded in ``FRAME_CHECK_COLUMNS`` (check names are unique)."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        if FRAME_CHECK_COLUMNS.get(fn.__name__, columns) != columns:
+            raise ValueError(f"frame check {fn.__name__!r} declared twice with other columns")
+        FRAME_CHECK_COLUMNS[fn.__name__] = columns
+        return pa.dataframe_check(fn, n_failure_cases=EXAMPLE_ROWS)
+
+    return decorate
+
 
 _ID = [
     pyarrow.field("series_id", pyarrow.string()),
@@ -137,7 +151,7 @@ class PeriodEstimatesModel(_PerDay):
     n_samples: Series[int] = pa.Field(ge=0)
     note: Series[str] = pa.Field(nullable=True)
 
-    @frame_check
+    @frame_check("phase_s", "period_s")
     def phase_inside_period(cls, df: pd.DataFrame) -> Series[bool]:
         return df["phase_s"].isna() | (df["phase_s"] < df["period_s"])
 
@@ -153,7 +167,7 @@ class RegularizedReadingsModel(_PerSample):
     imputation_selected: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}-\d{2}-\d{2}$")
     note: Series[str] = pa.Field(nullable=True)
 
-    @frame_check
+    @frame_check("is_imputed", "value")
     def imputed_values_exist(cls, df: pd.DataFrame) -> Series[bool]:
         return ~df["is_imputed"] | df["value"].notna()
 
@@ -165,7 +179,7 @@ class DenoisedReadingsModel(_PerSample):
     is_anomaly: Series[bool]
     processing: Series[str] = pa.Field(isin=PROCESSING_METHODS)
 
-    @frame_check
+    @frame_check("value", "value_raw", "is_anomaly")
     def unprocessed_unless_flagged(cls, df: pd.DataFrame) -> Series[bool]:
         """Processing only touches flagged rows (``ema`` flagged-scope, ``clip``, ``drop``)."""
         same = (df["value"] == df["value_raw"]) | (df["value"].isna() & df["value_raw"].isna())
@@ -185,11 +199,11 @@ class HourlyReadingsModel(_PerSample):
     max: Series[float] = pa.Field(nullable=True)
     count: Series[int] = pa.Field(ge=0)
 
-    @frame_check
+    @frame_check("count", "min", "mean", "max")
     def ordered(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["count"] == 0) | ((df["min"] <= df["mean"] + 1e-9) & (df["mean"] <= df["max"] + 1e-9))
 
-    @frame_check
+    @frame_check("event_time")
     def on_the_hour(cls, df: pd.DataFrame) -> Series[bool]:
         t = pd.to_datetime(df["event_time"])
         return t == t.dt.floor("h")
@@ -219,7 +233,7 @@ class CorrelationsModel(pa.DataFrameModel):
     pearson: Series[float] = pa.Field(ge=-1 - 1e-9, le=1 + 1e-9, nullable=True)
     n: Series[int] = pa.Field(ge=0)
 
-    @frame_check
+    @frame_check("series_a", "series_b")
     def ordered_pairs(cls, df: pd.DataFrame) -> Series[bool]:
         return df["series_a"] < df["series_b"]
 

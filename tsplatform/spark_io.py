@@ -16,7 +16,9 @@ executors, replace day partitions atomically, and compute checks, all without co
   ``_``-prefixed names, so a crash while writing leaves only invisible staged files (removed by the next
   writer after ``STALE_STAGING``); a crash between renames leaves every day either wholly old or wholly
   new (never half-visible: a day is always exactly one file). A rerun of the run repairs the rest.
-* :func:`schema_failures` / :func:`duplicate_keys` — checks computed by the executors.
+* :func:`write_series_state` — per-series catalog fields, upserted by the executors.
+
+The checks over these datasets live in :mod:`tsplatform.spark_checks`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from tsplatform.lake import Lake
 from tsplatform.settings import get_settings
 
 if TYPE_CHECKING:
-    import pandera.pandas as pandera
     from pyspark.sql import DataFrame, SparkSession
 
 #: Upper bound of input rows per bucket (one pandas call holds a bucket in memory).
@@ -318,67 +319,6 @@ def replace_day_partitions(
                 fs.delete_dir(staging)
     ensure_columns(spark, dataset, schema)
     return written
-
-
-def schema_failures(
-    frame: DataFrame,
-    model: type[pandera.DataFrameModel] | pandera.DataFrameSchema,
-    prepare: Callable[[pd.DataFrame], pd.DataFrame] = naive_utc,
-    sample: int = 5,
-) -> tuple[int, list[dict[str, Any]]]:
-    """Pandera failure cases of ``frame`` (each batch passed through ``prepare``) counted by the executors,
-    batch by batch (``datasets.schema_failures``: a frame-wide check counts failing rows); returns
-    ``(number of failure cases, a few (check, column) groups)``. Only the columns the model declares are
-    sent to Python (``datasets.checked_columns``)."""
-    from pyspark.sql import functions as F
-
-    from tsplatform.datasets import checked_columns
-    from tsplatform.datasets import schema_failures as failures_of
-
-    frame = frame.select(*(F.col(f"`{c}`") for c in checked_columns(model, frame.columns)))
-
-    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            cases = failures_of(model, batch, prepare)
-            if len(cases):
-                yield cases
-
-    cases = frame.mapInPandas(
-        validate, schema="`check` STRING, `column` STRING, `n` BIGINT, `failure_case` STRING"
-    )
-    summary = (
-        cases.groupBy("check", "column")
-        .agg(F.sum("n").alias("n"), F.first("failure_case").alias("example"))
-        .orderBy(F.desc("n"))
-        .collect()
-    )
-    total = sum(int(r["n"]) for r in summary)
-    return total, [r.asDict() for r in summary[:sample]]
-
-
-def duplicate_keys(frame: DataFrame, keys: Sequence[str]) -> int:
-    """Rows beyond the first per ``keys`` (0 = the keys are unique)."""
-    from pyspark.sql import functions as F
-
-    counts = frame.groupBy(*keys).count().where(F.col("count") > 1)
-    row = counts.agg(F.sum(F.col("count") - 1).alias("extra")).collect()[0]
-    return int(row["extra"] or 0)
-
-
-def irregular_series(frame: DataFrame) -> int:
-    """Series-days whose consecutive ``event_time`` steps are not all equal (0 = every day on a grid)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    by_series = Window.partitionBy("series_id", DAY_COLUMN).orderBy("event_time")
-    steps = frame.withColumn(
-        "_step",
-        F.col("event_time").cast("double") - F.lag(F.col("event_time").cast("double")).over(by_series),
-    )
-    per_day = steps.groupBy("series_id", DAY_COLUMN).agg(
-        F.min("_step").alias("lo"), F.max("_step").alias("hi")
-    )
-    return int(per_day.where(F.abs(F.col("hi") - F.col("lo")) > 1e-3).count())
 
 
 def write_series_state(frame: DataFrame, mongo_uri: str, mongo_db: str) -> None:

@@ -30,17 +30,16 @@ from tsplatform.assets.ingest import raw_readings
 from tsplatform.hive import register_partitions
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
+from tsplatform.spark_checks import duplicate_keys, schema_failures
 from tsplatform.spark_io import (
     DAY_COLUMN,
     apply_per_bucket,
     as_written,
     bucket_count,
     coalesced,
-    duplicate_keys,
     partition_rows,
     read_days,
     replace_day_partitions,
-    schema_failures,
 )
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, deduplicate, readings_schema, validate_readings
 

@@ -20,14 +20,13 @@ from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.hive import spark_ddl_columns, spark_ddl_type
 from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions, days_of
+from tsplatform.spark_checks import duplicate_keys, schema_failures
 from tsplatform.spark_io import (
     DAY_COLUMN,
     as_written,
     coalesced,
-    duplicate_keys,
     read_days,
     replace_day_partitions,
-    schema_failures,
 )
 
 if TYPE_CHECKING:

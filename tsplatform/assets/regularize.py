@@ -43,7 +43,8 @@ from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
-from tsplatform.spark_io import apply_per_series, bucket_count, irregular_series
+from tsplatform.spark_checks import irregular_series
+from tsplatform.spark_io import apply_per_series, bucket_count
 from tsplatform.timeseries.impute import NOT_NEEDED
 from tsplatform.timeseries.stages import (
     imputation_history,
