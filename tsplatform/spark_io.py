@@ -28,7 +28,8 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -39,6 +40,8 @@ from tsplatform.datasets import naive_utc
 from tsplatform.hive import ensure_columns, register_partitions, spark_ddl_columns
 from tsplatform.lake import Lake
 from tsplatform.settings import get_settings
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -238,6 +241,18 @@ def _clean_stale_staging(lake: Lake, dataset: str) -> None:
                 fs.delete_dir(info.path)
             else:
                 fs.delete_file(info.path)
+
+
+#: driver threads for Spark actions that run beside the caller's (:func:`beside`)
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spark-beside")
+
+
+def beside(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    """Run ``fn(*args, **kwargs)`` (Spark actions) in a driver thread while the caller submits other jobs.
+    Spark schedules the jobs of both threads at once: a one-task job, such as a day's write, leaves the
+    other cores to the caller's jobs instead of idling them. The caller must ``result()`` the future before
+    it relies on the effect; that re-raises ``fn``'s error."""
+    return _BESIDE.submit(fn, *args, **kwargs)
 
 
 def replace_day_partitions(

@@ -148,3 +148,31 @@ def test_a_materialized_frame_is_written_one_file_per_day_with_every_row(
         want = rows[rows[DAY_COLUMN] == day.isoformat()]
         assert sorted(stored["value"]) == sorted(want["value"])
         assert list(stored.columns) == schema.names
+
+
+@pytest.mark.integration
+def test_the_write_beside_the_checks_is_waited_for_and_its_failure_fails_the_asset(tmp_path: Path) -> None:
+    """``assets.common.write`` returns while the day's file is written beside the caller's jobs; ``close``
+    waits for it (the day is there afterwards), re-raises a failed write and drops the cache either way."""
+    from tsplatform.assets.common import write
+
+    spark = session()
+    schema = pa.schema([("series_id", pa.string()), ("value", pa.float64())])
+    day = dt.date(2024, 3, 1)
+    frame = spark.createDataFrame(
+        pd.DataFrame({"series_id": ["a", "b", "c"], "value": [1.0, 2.0, 3.0], DAY_COLUMN: day.isoformat()})
+    )
+    lake = Lake(str(tmp_path / "lake"))
+    written = write(spark, frame, lake, "beside_probe", [day], schema)
+    assert written.frame.count() == 3  # a job of the caller's while the write may still run
+    written.close()
+    assert not written.cached.is_cached
+    [path] = lake.partition_files("beside_probe", day)
+    assert sorted(pq.read_table(path, filesystem=lake.fs).column("series_id").to_pylist()) == ["a", "b", "c"]
+
+    Path(lake.dataset_path("blocked_probe")).parent.mkdir(parents=True, exist_ok=True)
+    Path(lake.dataset_path("blocked_probe")).write_text("a file where the dataset's directory should be")
+    failing = write(spark, frame, lake, "blocked_probe", [day], schema)
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the file system gives
+        failing.close()
+    assert not failing.cached.is_cached

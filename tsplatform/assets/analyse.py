@@ -95,6 +95,7 @@ def period_estimates(
             F.col("date").alias("period_day"),
         )
         cat = catalog.settings_pair()
+        written.committed()  # the catalog announces only days that are written
         write_series_state(latest, *cat)
     finally:
         written.close()

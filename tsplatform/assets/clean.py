@@ -17,6 +17,8 @@ late data alike (:data:`tsplatform.assets.automation.validated_on_new_or_late_ra
 
 # No `from __future__ import annotations`: Dagster resolves op config/resource annotations at decoration.
 import datetime as dt
+from concurrent.futures import Future
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -35,6 +37,7 @@ from tsplatform.spark_io import (
     DAY_COLUMN,
     apply_per_bucket,
     as_written,
+    beside,
     bucket_count,
     coalesced,
     partition_rows,
@@ -126,23 +129,37 @@ def validated_readings(
     if out is None:
         out = empty_frame(session, with_day(_OUT_SCHEMA))
     out = out.persist()
+    writes: list[Future[Any]] = []
     try:
         # one job computes `out` on the executors, in parallel, and counts it by reason (null: valid)
         reasons = {r["reason"]: int(r["count"]) for r in out.groupBy("reason").count().collect()}
         valid_rows = reasons.pop(None, 0)
         rejected = sum(reasons.values())
         valid = as_written(out.where(F.col("reason").isNull()), days, RAW_READINGS_SCHEMA)
-        replace_day_partitions(
-            session, valid, the_lake, "validated_readings", days, RAW_READINGS_SCHEMA, materialized=True
+        # the two writes (one task per day each) run beside each other and the checks
+        writes.append(
+            beside(
+                replace_day_partitions,
+                session,
+                valid,
+                the_lake,
+                "validated_readings",
+                days,
+                RAW_READINGS_SCHEMA,
+                materialized=True,
+            )
         )
-        replace_day_partitions(
-            session,
-            out.where(F.col("reason").isNotNull()),
-            the_lake,
-            "validation_rejects",
-            days,
-            REJECTS_SCHEMA,
-            materialized=True,
+        writes.append(
+            beside(
+                replace_day_partitions,
+                session,
+                out.where(F.col("reason").isNotNull()),
+                the_lake,
+                "validation_rejects",
+                days,
+                REJECTS_SCHEMA,
+                materialized=True,
+            )
         )
         schema_errors, examples, duplicated, series = 0, [], 0, 0
         if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
@@ -153,7 +170,11 @@ def validated_readings(
             duplicated = duplicate_keys(valid, ["series_id", "event_time"])
             series = int(valid.agg(F.countDistinct("series_id")).collect()[0][0])
     finally:
-        out.unpersist()
+        try:
+            for done in writes:  # every write finished (their errors propagate) before the cache goes
+                done.result()
+        finally:
+            out.unpersist()
     register_partitions(session, the_lake, "raw_readings", RAW_READINGS_SCHEMA, days)
     return dg.MaterializeResult(
         metadata={

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from tsplatform.spark_checks import duplicate_keys, schema_failures
 from tsplatform.spark_io import (
     DAY_COLUMN,
     as_written,
+    beside,
     coalesced,
     read_days,
     replace_day_partitions,
@@ -112,16 +114,28 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 @dataclass
 class Written:
-    """The rows an asset just wrote to its day partitions, with ``_day``: ``frame`` reads them from
-    ``cached`` (on the executors), on fewer partitions when they are few."""
+    """The rows an asset is writing to its day partitions, with ``_day``: ``frame`` reads them from
+    ``cached`` (on the executors), on fewer partitions when they are few. The write itself (one task per
+    day) runs beside the asset's checks and metadata (``pending``); ``committed`` waits for it."""
 
     frame: DataFrame
     cached: DataFrame
     days: list[dt.date]
     schema: pa.Schema
+    pending: Future[Any] | None = None
+
+    def committed(self) -> None:
+        """Wait until the day files are swapped in and registered in Hive; re-raises the write's error. Call
+        it before anything that announces the days as written (the catalog)."""
+        if self.pending is not None:
+            self.pending.result()
 
     def close(self) -> None:
-        self.cached.unpersist()
+        """Wait for the write (its error propagates), then drop the cache."""
+        try:
+            self.committed()
+        finally:
+            self.cached.unpersist()
 
 
 def write(
@@ -134,15 +148,15 @@ def write(
 ) -> Written:
     """Replace the day partitions with ``out``; the rows written stay cached (``as_written``: computed once,
     in parallel, by counting them) for the write, the checks, metadata and catalog updates, ``coalesced``
-    by that count."""
+    by that count. The write runs beside the caller (``spark_io.beside``): ``Written.close`` waits for it."""
     kept = as_written(out, days, schema).cache()
     try:
         rows = kept.count()
-        replace_day_partitions(spark, kept, lake, dataset, days, schema, materialized=True)
     except BaseException:
         kept.unpersist()
         raise
-    return Written(coalesced(kept, rows), kept, list(days), schema)
+    pending = beside(replace_day_partitions, spark, kept, lake, dataset, days, schema, materialized=True)
+    return Written(coalesced(kept, rows), kept, list(days), schema, pending)
 
 
 def summary(

@@ -120,6 +120,7 @@ def denoised_readings(
             )
             .withColumnRenamed("series_id", "_id")
         )
+        written.committed()  # the catalog announces only days that are written
         write_series_state(latest, *catalog.settings_pair())
     finally:
         written.close()

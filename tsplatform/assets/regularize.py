@@ -190,6 +190,7 @@ def regularized_readings(
                 )
             ).alias("used")
         )
+        written.committed()  # the catalog announces only days that are written
         write_imputation_history(used, days, *catalog.settings_pair())
     finally:
         written.close()

@@ -195,6 +195,7 @@ def series_profiles(
             "anomaly_rate",
             F.col("date").alias("profile_day"),
         )
+        written.committed()  # the catalog announces only days that are written
         write_series_state(latest, *catalog.settings_pair())
     finally:
         written.close()

@@ -166,7 +166,7 @@ def test_mongo_restart_keeps_data(services: ServiceManager, mongo_client: MongoC
     mongo_client.drop_database(database.name)
 
 
-def test_catalog_reads_only_the_series_that_have_a_field(services: ServiceManager, mongo_db: Database) -> None:
+def test_catalog_reads_only_series_with_a_field(services: ServiceManager, mongo_db: Database) -> None:
     """``Catalog.series_fields`` / ``iter_series_fields`` on the real server: the documents (of the ids asked
     for) holding any of the fields, projected to them; one without those fields, or not asked for, is not
     returned."""
