@@ -36,21 +36,35 @@ PROCESSING_METHODS = ("none", "drop", "clip", "ema")
 #: Pandera reshapes each failing row of a frame-wide check cell by cell, ~0.25 ms a row, so an uncapped
 #: failure over a day of 1.44M rows would take minutes to report
 EXAMPLE_ROWS = 5
-#: frame-wide check name -> the columns it reads (``frame_check``): the Spark checks send only these to Python
+#: frame-wide check name -> the columns it reads (``frame_check``): Pandera gets only these on Spark
 FRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {}
+#: frame-wide check name -> the rule as a Spark SQL predicate, true on passing rows (``frame_check``)
+FRAME_CHECK_SQL: dict[str, str] = {}
 
 
-def frame_check(*columns: str) -> Callable[[Callable[..., Any]], Any]:
+def frame_check(*columns: str, sql: str | None = None) -> Callable[[Callable[..., Any]], Any]:
     """A model's frame-wide check that reads ``columns``: ``pa.dataframe_check`` with the failure cases capped
-    at ``EXAMPLE_ROWS``, its columns recorded in ``FRAME_CHECK_COLUMNS`` (check names are unique)."""
+    at ``EXAMPLE_ROWS``, its columns recorded in ``FRAME_CHECK_COLUMNS`` (check names are unique). ``sql``:
+    the rule as a Spark SQL predicate (true where a row passes; null counts as failing), which
+    :mod:`tsplatform.spark_checks` evaluates instead of sending the rows to Pandera. It must agree with the
+    pandas rule, missing values included (pandas' NaN is Spark's null or NaN, and Spark orders NaN above
+    every number and equal to itself): ``tsplatform_tests/test_spark_checks.py`` compares both on good and
+    bad frames."""
 
     def decorate(fn: Callable[..., Any]) -> Any:
         if FRAME_CHECK_COLUMNS.get(fn.__name__, columns) != columns:
             raise ValueError(f"frame check {fn.__name__!r} declared twice with other columns")
         FRAME_CHECK_COLUMNS[fn.__name__] = columns
+        if sql is not None:
+            FRAME_CHECK_SQL[fn.__name__] = sql
         return pa.dataframe_check(fn, n_failure_cases=EXAMPLE_ROWS)
 
     return decorate
+
+
+def _present(column: str) -> str:
+    """Spark SQL: ``column`` holds a value pandas would not call missing (not null, not NaN)."""
+    return f"(`{column}` IS NOT NULL AND NOT isnan(`{column}`))"
 
 
 _ID = [
@@ -151,7 +165,11 @@ class PeriodEstimatesModel(_PerDay):
     n_samples: Series[int] = pa.Field(ge=0)
     note: Series[str] = pa.Field(nullable=True)
 
-    @frame_check("phase_s", "period_s")
+    @frame_check(
+        "phase_s",
+        "period_s",
+        sql=f"NOT {_present('phase_s')} OR ({_present('period_s')} AND phase_s < period_s)",
+    )
     def phase_inside_period(cls, df: pd.DataFrame) -> Series[bool]:
         return df["phase_s"].isna() | (df["phase_s"] < df["period_s"])
 
@@ -167,7 +185,7 @@ class RegularizedReadingsModel(_PerSample):
     imputation_selected: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}-\d{2}-\d{2}$")
     note: Series[str] = pa.Field(nullable=True)
 
-    @frame_check("is_imputed", "value")
+    @frame_check("is_imputed", "value", sql=f"NOT is_imputed OR {_present('value')}")
     def imputed_values_exist(cls, df: pd.DataFrame) -> Series[bool]:
         return ~df["is_imputed"] | df["value"].notna()
 
@@ -179,7 +197,15 @@ class DenoisedReadingsModel(_PerSample):
     is_anomaly: Series[bool]
     processing: Series[str] = pa.Field(isin=PROCESSING_METHODS)
 
-    @frame_check("value", "value_raw", "is_anomaly")
+    @frame_check(
+        "value",
+        "value_raw",
+        "is_anomaly",
+        sql=(
+            f"is_anomaly OR ({_present('value')} AND value = value_raw) "
+            f"OR (NOT {_present('value')} AND NOT {_present('value_raw')})"
+        ),
+    )
     def unprocessed_unless_flagged(cls, df: pd.DataFrame) -> Series[bool]:
         """Processing only touches flagged rows (``ema`` flagged-scope, ``clip``, ``drop``)."""
         same = (df["value"] == df["value_raw"]) | (df["value"].isna() & df["value_raw"].isna())
@@ -199,11 +225,20 @@ class HourlyReadingsModel(_PerSample):
     max: Series[float] = pa.Field(nullable=True)
     count: Series[int] = pa.Field(ge=0)
 
-    @frame_check("count", "min", "mean", "max")
+    @frame_check(
+        "count",
+        "min",
+        "mean",
+        "max",
+        sql=(
+            f"`count` = 0 OR ({_present('min')} AND {_present('mean')} AND {_present('max')} "
+            "AND `min` <= `mean` + 1e-9 AND `mean` <= `max` + 1e-9)"
+        ),
+    )
     def ordered(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["count"] == 0) | ((df["min"] <= df["mean"] + 1e-9) & (df["mean"] <= df["max"] + 1e-9))
 
-    @frame_check("event_time")
+    @frame_check("event_time", sql="event_time = date_trunc('HOUR', event_time)")
     def on_the_hour(cls, df: pd.DataFrame) -> Series[bool]:
         t = pd.to_datetime(df["event_time"])
         return t == t.dt.floor("h")
@@ -233,7 +268,7 @@ class CorrelationsModel(pa.DataFrameModel):
     pearson: Series[float] = pa.Field(ge=-1 - 1e-9, le=1 + 1e-9, nullable=True)
     n: Series[int] = pa.Field(ge=0)
 
-    @frame_check("series_a", "series_b")
+    @frame_check("series_a", "series_b", sql="series_a < series_b")
     def ordered_pairs(cls, df: pd.DataFrame) -> Series[bool]:
         return df["series_a"] < df["series_b"]
 

@@ -28,10 +28,13 @@ built-in ``Check``           the same predicate in SQL on the non-``na`` rows (`
 ``validate.is_finite``
 ==========================  ==========================================================================
 
+A frame-wide check declared with a Spark SQL twin (``sql=`` of :func:`tsplatform.datasets.frame_check`)
+joins the same aggregation; its failures are its failing rows (column ``*``), as in Pandera.
+
 Everything else runs in Pandera itself on the executors (``mapInPandas``), on only the columns it reads:
-the frame-wide checks (their columns declared with :func:`tsplatform.datasets.frame_check`; all the
-model's columns for one that is not), and whole columns whose checks or types the table does not cover
-(a custom check, a check on a column of another type, regex columns without a match). A schema using
+frame-wide checks without a twin (their declared columns; all the model's columns for one without), and
+whole columns whose checks or types the table does not cover (a custom check, a check on a column of
+another type, regex columns without a match). A schema using
 a feature outside both (uniqueness, coercion, parsers, strictness, an index, grouped checks) runs wholly in
 Pandera, as before. The tests compare both paths on good and bad frames of every model.
 """
@@ -46,7 +49,7 @@ import pandas as pd
 import pandera.pandas as pandera
 from pandera.engines import pandas_engine
 
-from tsplatform.datasets import FRAME_CHECK_COLUMNS, checked_columns, naive_utc
+from tsplatform.datasets import FRAME_CHECK_COLUMNS, FRAME_CHECK_SQL, checked_columns, naive_utc
 from tsplatform.spark_io import DAY_COLUMN
 from tsplatform.timeseries.validate import is_finite, is_str
 
@@ -108,11 +111,22 @@ def schema_failures(
             for check, condition in zip(column.checks, conditions[actual], strict=True):
                 label = str(check.error if check.error is not None else check.name)  # as Pandera labels it
                 rules.append((label, actual, ~na & ~condition, example))  # type: ignore[operator]
+    frame_checks = []  # frame-wide checks left to Pandera
+    for check in schema.checks:
+        reads = FRAME_CHECK_COLUMNS.get(check.name)
+        if check.name in FRAME_CHECK_SQL and reads is not None and set(reads) <= set(frame.columns):
+            from pyspark.sql import functions as F
+
+            passing = F.coalesce(F.expr(FRAME_CHECK_SQL[check.name]), F.lit(False))
+            shown = F.concat_ws(", ", *(F.concat(F.lit(f"{c}="), _col(c).cast("string")) for c in reads))
+            rules.append((str(check.name), "*", ~passing, shown))
+        else:
+            frame_checks.append(check)
     spark_cases = _count_rules(frame, rules, null_dtype) + static
-    pandas_columns = _pandas_columns(schema, in_pandas, frame.columns)
+    pandas_columns = _pandas_columns(schema, in_pandas, frame_checks, frame.columns)
     pandas_cases: list[dict[str, Any]] = []
-    if in_pandas or schema.checks:
-        rest = pandera.DataFrameSchema(in_pandas, checks=schema.checks, strict=False, name=schema.name)
+    if in_pandas or frame_checks:
+        rest = pandera.DataFrameSchema(in_pandas, checks=frame_checks, strict=False, name=schema.name)
         pandas_cases = _pandera_failures(frame, rest, prepare, pandas_columns, None)[1]
     summary = sorted(spark_cases + pandas_cases, key=lambda r: -int(r["n"]))
     total = sum(int(r["n"]) for r in summary)
@@ -306,12 +320,15 @@ def _count_rules(
 
 # --- the Pandera side --------------------------------------------------------------------------------
 def _pandas_columns(
-    schema: pandera.DataFrameSchema, in_pandas: dict[str, pandera.Column], columns: Sequence[str]
+    schema: pandera.DataFrameSchema,
+    in_pandas: dict[str, pandera.Column],
+    frame_checks: Sequence[pandera.Check],
+    columns: Sequence[str],
 ) -> list[str]:
-    """The columns Pandera needs: those it checks whole, and those the frame-wide checks read (all the
+    """The columns Pandera needs: those it checks whole, and those its frame-wide checks read (all the
     model's columns for a frame-wide check without declared columns)."""
     wanted = set(checked_columns(pandera.DataFrameSchema(in_pandas), columns))
-    for check in schema.checks:
+    for check in frame_checks:
         declared = FRAME_CHECK_COLUMNS.get(check.name)
         wanted |= set(declared) if declared is not None else set(checked_columns(schema, columns))
     return [c for c in columns if c in wanted]

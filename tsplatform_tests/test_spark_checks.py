@@ -129,6 +129,19 @@ BAD: dict[str, dict[str, dict[int, Any]]] = {
 }
 
 
+#: dataset -> column -> row: a NaN (kept apart from null by Spark) in the bad frames, where the frame-wide
+#: checks must read it as pandas does
+BAD_NAN: dict[str, dict[str, int]] = {
+    "period_estimates": {"period_s": 10},  # a phase but no period: phase_inside_period fails
+    "regularized_readings": {"value": 6},  # imputed without a value
+    "denoised_readings": {"value_raw": 6, "value": 7, "anomaly_score": 8},  # 6 fails, 7 (value only) fails
+    "hourly_readings": {"mean": 3},
+    "series_profiles": {"std": 4},
+    "correlations": {"pearson": 5},
+    "decompositions": {"trend": 2},
+}
+
+
 def _frame(spark: SparkSession, rows: pd.DataFrame, nan: dict[str, int] | None = None) -> DataFrame:
     """``rows`` as a Spark DataFrame in one partition; ``nan``: column -> row whose value becomes a NaN that
     Spark keeps apart from null (pandas' NaN arrives as null). One partition: Pandera reports a column-level
@@ -172,7 +185,7 @@ def test_same_failures_as_pandera_for_every_model(dataset: str) -> None:
     model = datasets.DATASETS[dataset][1]
     good = _frame(spark, GOOD[dataset](), nan={"value": 3} if dataset == "regularized_readings" else None)
     assert _spark(good, model) == _pandera(good, model) == {}
-    bad = _frame(spark, _bad_rows(dataset))
+    bad = _frame(spark, _bad_rows(dataset), nan=BAD_NAN[dataset])
     expected = _pandera(bad, model)
     assert len(expected) >= 2, expected  # the bad frame breaks several rules
     assert _spark(bad, model) == expected
@@ -237,8 +250,8 @@ def test_every_frame_check_declares_the_columns_it_reads() -> None:
 
 
 @pytest.mark.parametrize("dataset", sorted(GOOD))
-def test_only_the_frame_checks_columns_go_to_python(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The dataset models' column rules all run in SQL: Pandera gets the frame-wide checks' columns only."""
+def test_no_row_of_a_dataset_goes_to_python(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule of the dataset models runs in SQL (the frame-wide ones through their twins)."""
     from tsplatform import spark_checks
 
     seen: list[list[str]] = []
@@ -250,6 +263,25 @@ def test_only_the_frame_checks_columns_go_to_python(dataset: str, monkeypatch: p
 
     monkeypatch.setattr(spark_checks, "_pandera_failures", recording)
     model = datasets.DATASETS[dataset][1]
-    _spark(_frame(session(), _bad_rows(dataset)), model)
-    declared = {c for check in model.to_schema().checks for c in FRAME_CHECK_COLUMNS[check.name]}
-    assert [set(columns) for columns in seen] == ([declared] if declared else [])
+    assert _spark(_frame(session(), _bad_rows(dataset)), model)
+    assert seen == []
+
+
+def test_a_frame_check_without_a_sql_twin_runs_in_pandera_on_its_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tsplatform import spark_checks
+
+    seen: list[list[str]] = []
+    real = spark_checks._pandera_failures
+
+    def recording(frame, schema, prepare, columns, sample):  # type: ignore[no-untyped-def]
+        seen.append(list(columns))
+        return real(frame, schema, prepare, columns, sample)
+
+    monkeypatch.setattr(spark_checks, "_pandera_failures", recording)
+    monkeypatch.delitem(datasets.FRAME_CHECK_SQL, "ordered")
+    model = datasets.HourlyReadingsModel
+    bad = _frame(session(), _bad_rows("hourly_readings"), nan=BAD_NAN["hourly_readings"])
+    assert _spark(bad, model) == _pandera(bad, model)
+    assert [set(columns) for columns in seen] == [set(FRAME_CHECK_COLUMNS["ordered"])]
