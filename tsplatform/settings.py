@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     spark_conf: dict[str, str] = Field(
         default_factory=dict, description="Extra Spark conf (JSON object), e.g. executor memory."
     )
+    spark_class_cache: bool = Field(
+        True,
+        description="Share the driver JVM's loaded classes between runs (an AppCDS archive, ~180 MB, in "
+        "spark_class_cache_dir): a session starts ~4 s sooner. Rebuilt when Java or Spark's jars change.",
+    )
+    spark_class_cache_dir: Path | None = Field(
+        None, description="Where the class archive lives. Default ${XDG_CACHE_HOME:-~/.cache}/tsplatform."
+    )
 
     # --- The asset graph on Spark (tsplatform/assets/, tsplatform/spark_io.py) -----------------
     series_buckets: int = Field(
