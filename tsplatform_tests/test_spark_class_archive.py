@@ -59,6 +59,9 @@ def test_settled_partials_are_promoted_and_recent_ones_left_alone(tmp_path: Path
     _promote_settled(archive)
     assert archive.read_bytes() == old.name.encode()  # the newest settled one
     assert not old.exists() and not older.exists() and recent.exists()
+    _age(recent, ARCHIVE_SETTLED_S + 1)  # written by a JVM started before the archive existed
+    _promote_settled(archive)
+    assert archive.read_bytes() == old.name.encode() and not recent.exists()  # dropped, not promoted
 
 
 def test_disabled_or_unwritable_cache_gives_no_options(tmp_path: Path) -> None:

@@ -69,8 +69,7 @@ def class_archive_options(settings: Settings) -> str:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         archive = folder / f"driver-{_class_archive_key()}.jsa"
-        if not archive.exists():
-            _promote_settled(archive)
+        _promote_settled(archive)
     except OSError:  # a read-only or missing cache: run without
         return ""
     quiet = "-Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -93,8 +92,9 @@ def _class_archive_key() -> str:
 
 
 def _promote_settled(archive: Path) -> None:
-    """Rename the newest settled ``.partial`` of ``archive`` into place (atomic) and drop the others that
-    settled; recent ones may still be being written by a running JVM and stay."""
+    """Without ``archive``, rename its newest settled ``.partial`` into place (atomic); drop the other settled
+    ones (JVMs started before the archive existed write them too). Recent ones may still be being written
+    by a running JVM and stay."""
     now = time.time()
     settled = sorted(
         (
@@ -104,7 +104,7 @@ def _promote_settled(archive: Path) -> None:
         ),
         key=lambda p: p.stat().st_mtime,
     )
-    if settled and settled[-1].stat().st_size > 0:
+    if settled and not archive.exists() and settled[-1].stat().st_size > 0:
         settled[-1].replace(archive)
         settled = settled[:-1]
     for stale in settled:
