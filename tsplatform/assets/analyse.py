@@ -72,7 +72,6 @@ def period_estimates(
     )
     written = write(session, out, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     try:
-        frame = written.frame
         metadata = summary(
             written,
             counts={
@@ -88,7 +87,8 @@ def period_estimates(
             schema_check(written, PeriodEstimatesModel),
             unique_check(written, "one_row_per_series_day", ["series_id", "date"]),
         ]
-        latest = frame.where(F.col("date") == days[-1].isoformat()).select(
+        # from the cache as computed (not coalesced): the catalog upserts run on every core
+        latest = written.cached.where(F.col("date") == days[-1].isoformat()).select(
             F.col("series_id").alias("_id"),
             F.col("period_s"),
             F.col("confidence").alias("period_confidence"),

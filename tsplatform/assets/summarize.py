@@ -172,7 +172,6 @@ def series_profiles(
     )
     written = write(session, out, the_lake, "series_profiles", days, SERIES_PROFILES)
     try:
-        frame = written.frame
         metadata = summary(
             written,
             counts={
@@ -189,7 +188,8 @@ def series_profiles(
             schema_check(written, SeriesProfilesModel),
             unique_check(written, "one_row_per_series_day", ["series_id", "date"]),
         ]
-        latest = frame.where(F.col("date") == days[-1].isoformat()).select(
+        # from the cache as computed (not coalesced): the catalog upserts run on every core
+        latest = written.cached.where(F.col("date") == days[-1].isoformat()).select(
             F.col("series_id").alias("_id"),
             "missing_rate",
             "anomaly_rate",
