@@ -56,9 +56,9 @@ def class_archive_options(settings: Settings) -> str:
     """JVM options that share the driver's loaded classes between runs (AppCDS, JDK 13+): ``-XX:
     SharedArchiveFile`` once an archive for this Java and these Spark jars exists, else ``-XX:
     ArchiveClassesAtExit`` so that this JVM writes one when it exits (a uniquely named ``.partial``, promoted
-    by a later call once it has settled). Measured (BENCHMARKS.md "Asset graph on Spark", session 13): a
-    Hive-enabled session, its first metastore call and first job take 6.2 s with the archive, 10.8 s
-    without. An unusable archive is ignored by the JVM (it then loads classes as usual); "" when disabled."""
+    by a later call once it has settled). Measured (``bench.spark_startup``): a Hive-enabled session, its
+    first metastore call and first job take 5.7 s with the archive, 9.1 s without. An unusable archive is
+    ignored by the JVM (it then loads classes as usual); "" when disabled."""
     if not settings.spark_class_cache:
         return ""
     base = (
