@@ -36,28 +36,28 @@ PROCESSING_METHODS = ("none", "drop", "clip", "ema")
 #: Pandera reshapes each failing row of a frame-wide check cell by cell, ~0.25 ms a row, so an uncapped
 #: failure over a day of 1.44M rows would take minutes to report
 EXAMPLE_ROWS = 5
-#: frame-wide check name -> the columns it reads (``frame_check``): Pandera gets only these on Spark
+#: frame-wide check (its title, ``module.Model.check``) -> the columns it reads (``frame_check``): Pandera
+#: gets only these on Spark
 FRAME_CHECK_COLUMNS: dict[str, tuple[str, ...]] = {}
-#: frame-wide check name -> the rule as a Spark SQL predicate, true on passing rows (``frame_check``)
+#: frame-wide check (its title) -> the rule as a Spark SQL predicate, true on passing rows (``frame_check``)
 FRAME_CHECK_SQL: dict[str, str] = {}
 
 
 def frame_check(*columns: str, sql: str | None = None) -> Callable[[Callable[..., Any]], Any]:
     """A model's frame-wide check that reads ``columns``: ``pa.dataframe_check`` with the failure cases capped
-    at ``EXAMPLE_ROWS``, its columns recorded in ``FRAME_CHECK_COLUMNS`` (check names are unique). ``sql``:
-    the rule as a Spark SQL predicate (true where a row passes; null counts as failing), which
-    :mod:`tsplatform.spark_checks` evaluates instead of sending the rows to Pandera. It must agree with the
-    pandas rule, missing values included (pandas' NaN is Spark's null or NaN, and Spark orders NaN above
-    every number and equal to itself): ``tsplatform_tests/test_spark_checks.py`` compares both on good and
-    bad frames."""
+    at ``EXAMPLE_ROWS``, titled ``module.Model.check`` (unique, unlike its name), its columns recorded in
+    ``FRAME_CHECK_COLUMNS``. ``sql``: the rule as a Spark SQL predicate (true where a row passes; null counts
+    as failing), which :mod:`tsplatform.spark_checks` evaluates instead of sending the rows to Pandera. It
+    must agree with the pandas rule, missing values included (pandas' NaN is Spark's null or NaN, and Spark
+    orders NaN above every number and equal to itself): ``tsplatform_tests/test_spark_checks.py`` compares
+    both on good and bad frames."""
 
     def decorate(fn: Callable[..., Any]) -> Any:
-        if FRAME_CHECK_COLUMNS.get(fn.__name__, columns) != columns:
-            raise ValueError(f"frame check {fn.__name__!r} declared twice with other columns")
-        FRAME_CHECK_COLUMNS[fn.__name__] = columns
+        title = f"{fn.__module__}.{fn.__qualname__}"
+        FRAME_CHECK_COLUMNS[title] = columns
         if sql is not None:
-            FRAME_CHECK_SQL[fn.__name__] = sql
-        return pa.dataframe_check(fn, n_failure_cases=EXAMPLE_ROWS)
+            FRAME_CHECK_SQL[title] = sql
+        return pa.dataframe_check(fn, n_failure_cases=EXAMPLE_ROWS, title=title)
 
     return decorate
 

@@ -113,11 +113,11 @@ def schema_failures(
                 rules.append((label, actual, ~na & ~condition, example))  # type: ignore[operator]
     frame_checks = []  # frame-wide checks left to Pandera
     for check in schema.checks:
-        reads = FRAME_CHECK_COLUMNS.get(check.name)
-        if check.name in FRAME_CHECK_SQL and reads is not None and set(reads) <= set(frame.columns):
+        reads = FRAME_CHECK_COLUMNS.get(str(check.title))  # by title: names repeat across models
+        if check.title in FRAME_CHECK_SQL and reads is not None and set(reads) <= set(frame.columns):
             from pyspark.sql import functions as F
 
-            passing = F.coalesce(F.expr(FRAME_CHECK_SQL[check.name]), F.lit(False))
+            passing = F.coalesce(F.expr(FRAME_CHECK_SQL[str(check.title)]), F.lit(False))
             shown = F.concat_ws(", ", *(F.concat(F.lit(f"{c}="), _col(c).cast("string")) for c in reads))
             rules.append((str(check.name), "*", ~passing, shown))
         else:
@@ -329,7 +329,7 @@ def _pandas_columns(
     model's columns for a frame-wide check without declared columns)."""
     wanted = set(checked_columns(pandera.DataFrameSchema(in_pandas), columns))
     for check in frame_checks:
-        declared = FRAME_CHECK_COLUMNS.get(check.name)
+        declared = FRAME_CHECK_COLUMNS.get(str(check.title))
         wanted |= set(declared) if declared is not None else set(checked_columns(schema, columns))
     return [c for c in columns if c in wanted]
 

@@ -244,7 +244,7 @@ def test_every_frame_check_declares_the_columns_it_reads() -> None:
     but did not declare would make it fail there)."""
     for dataset, (_, model) in datasets.DATASETS.items():
         for check in model.to_schema().checks:
-            columns = list(FRAME_CHECK_COLUMNS[check.name])
+            columns = list(FRAME_CHECK_COLUMNS[str(check.title)])
             only = pandera.DataFrameSchema(checks=[check])
             assert datasets.schema_failures(only, GOOD[dataset]()[columns]).empty, (dataset, check.name)
 
@@ -280,8 +280,22 @@ def test_a_frame_check_without_a_sql_twin_runs_in_pandera_on_its_columns(
         return real(frame, schema, prepare, columns, sample)
 
     monkeypatch.setattr(spark_checks, "_pandera_failures", recording)
-    monkeypatch.delitem(datasets.FRAME_CHECK_SQL, "ordered")
+    monkeypatch.delitem(datasets.FRAME_CHECK_SQL, "tsplatform.datasets.HourlyReadingsModel.ordered")
     model = datasets.HourlyReadingsModel
     bad = _frame(session(), _bad_rows("hourly_readings"), nan=BAD_NAN["hourly_readings"])
     assert _spark(bad, model) == _pandera(bad, model)
-    assert [set(columns) for columns in seen] == [set(FRAME_CHECK_COLUMNS["ordered"])]
+    assert [set(columns) for columns in seen] == [
+        set(FRAME_CHECK_COLUMNS["tsplatform.datasets.HourlyReadingsModel.ordered"])
+    ]
+
+
+def test_a_frame_check_named_like_a_models_does_not_borrow_its_sql_twin() -> None:
+    """Twins are found by the check's title (``module.Model.check``), not its name, which any schema may
+    reuse: another schema's ``ordered`` runs as written, in Pandera."""
+    schema = pandera.DataFrameSchema(
+        {"x": pandera.Column(float)},
+        checks=pandera.Check(lambda df: df["x"] > 0, name="ordered", n_failure_cases=5),
+    )
+    rows = pd.DataFrame({"x": [1.0, -2.0, 3.0, -4.0], "count": 0, "min": 1.0, "mean": 1.0, "max": 1.0})
+    frame = _frame(session(), rows)  # the columns HourlyReadingsModel.ordered's twin reads, all passing it
+    assert _spark(frame, schema) == _pandera(frame, schema) == {("ordered", "*"): 2}
