@@ -51,7 +51,7 @@ from pandera.engines import pandas_engine
 
 from tsplatform.datasets import FRAME_CHECK_COLUMNS, FRAME_CHECK_SQL, checked_columns, naive_utc
 from tsplatform.spark_io import DAY_COLUMN
-from tsplatform.timeseries.validate import is_finite, is_str
+from tsplatform.timeseries.validate import is_finite, is_str, row_rules_only
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -71,8 +71,10 @@ def schema_failures(
     Pandera would see them), counted by the executors: Spark SQL for the column-level rules, Pandera for
     the rest (module docstring). Returns ``(number of failure cases, the ``sample`` largest (check, column)
     groups with ``n`` and an ``example``)``; a frame-wide check counts its failing rows (column ``*``)."""
+    from pyspark.sql import functions as F
+
     schema = model.to_schema() if isinstance(model, type) else model
-    if not _spark_can_evaluate(schema):
+    if not row_rules_only(schema):
         return _pandera_failures(frame, schema, prepare, checked_columns(schema, frame.columns), sample)
     converted = prepare(frame.limit(0).toPandas())  # the dtypes pandas batches of `frame` have
     rules: list[tuple[str, str, Column, Column]] = []  # (check, column, failing row, example value)
@@ -115,8 +117,6 @@ def schema_failures(
     for check in schema.checks:
         reads = FRAME_CHECK_COLUMNS.get(str(check.title))  # by title: names repeat across models
         if check.title in FRAME_CHECK_SQL and reads is not None and set(reads) <= set(frame.columns):
-            from pyspark.sql import functions as F
-
             passing = F.coalesce(F.expr(FRAME_CHECK_SQL[str(check.title)]), F.lit(False))
             shown = F.concat_ws(", ", *(F.concat(F.lit(f"{c}="), _col(c).cast("string")) for c in reads))
             rules.append((str(check.name), "*", ~passing, shown))
@@ -159,28 +159,6 @@ def irregular_series(frame: DataFrame) -> int:
 
 
 # --- the SQL side ------------------------------------------------------------------------------------
-def _spark_can_evaluate(schema: pandera.DataFrameSchema) -> bool:
-    """The schema uses only features this module splits between Spark and Pandera (module docstring)."""
-    if (
-        schema.parsers
-        or schema.index is not None
-        or schema.dtype is not None
-        or schema.coerce
-        or schema.strict is not False
-        or schema.ordered
-        or schema.unique
-        or schema.unique_column_names
-        or schema.add_missing_columns
-        or schema.drop_invalid_rows
-        or any(check.groupby is not None for check in schema.checks)
-    ):
-        return False
-    return not any(
-        column.coerce or column.unique or column.parsers or any(c.groupby is not None for c in column.checks)
-        for column in schema.columns.values()
-    )
-
-
 def _matching(name: str, column: pandera.Column, columns: Sequence[str]) -> list[str]:
     if not column.regex:
         return [name] if name in columns else []

@@ -249,9 +249,9 @@ def test_every_frame_check_declares_the_columns_it_reads() -> None:
             assert datasets.schema_failures(only, GOOD[dataset]()[columns]).empty, (dataset, check.name)
 
 
-@pytest.mark.parametrize("dataset", sorted(GOOD))
-def test_no_row_of_a_dataset_goes_to_python(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every rule of the dataset models runs in SQL (the frame-wide ones through their twins)."""
+@pytest.fixture
+def pandera_columns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The columns of every Pandera pass ``spark_checks`` makes (recorded, then run as usual)."""
     from tsplatform import spark_checks
 
     seen: list[list[str]] = []
@@ -262,29 +262,25 @@ def test_no_row_of_a_dataset_goes_to_python(dataset: str, monkeypatch: pytest.Mo
         return real(frame, schema, prepare, columns, sample)
 
     monkeypatch.setattr(spark_checks, "_pandera_failures", recording)
+    return seen
+
+
+@pytest.mark.parametrize("dataset", sorted(GOOD))
+def test_no_row_of_a_dataset_goes_to_python(dataset: str, pandera_columns: list[list[str]]) -> None:
+    """Every rule of the dataset models runs in SQL (the frame-wide ones through their twins)."""
     model = datasets.DATASETS[dataset][1]
     assert _spark(_frame(session(), _bad_rows(dataset)), model)
-    assert seen == []
+    assert pandera_columns == []
 
 
 def test_a_frame_check_without_a_sql_twin_runs_in_pandera_on_its_columns(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pandera_columns: list[list[str]]
 ) -> None:
-    from tsplatform import spark_checks
-
-    seen: list[list[str]] = []
-    real = spark_checks._pandera_failures
-
-    def recording(frame, schema, prepare, columns, sample):  # type: ignore[no-untyped-def]
-        seen.append(list(columns))
-        return real(frame, schema, prepare, columns, sample)
-
-    monkeypatch.setattr(spark_checks, "_pandera_failures", recording)
     monkeypatch.delitem(datasets.FRAME_CHECK_SQL, "tsplatform.datasets.HourlyReadingsModel.ordered")
     model = datasets.HourlyReadingsModel
     bad = _frame(session(), _bad_rows("hourly_readings"), nan=BAD_NAN["hourly_readings"])
     assert _spark(bad, model) == _pandera(bad, model)
-    assert [set(columns) for columns in seen] == [
+    assert [set(columns) for columns in pandera_columns] == [
         set(FRAME_CHECK_COLUMNS["tsplatform.datasets.HourlyReadingsModel.ordered"])
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -79,6 +80,7 @@ def class_archive_options(settings: Settings) -> str:
     return f"-XX:ArchiveClassesAtExit={partial} {quiet}"
 
 
+@functools.cache  # the Java runtime and Spark's jars do not change under a running process
 def _class_archive_key() -> str:
     """What an archive is valid for: the Java runtime and the jars on Spark's class path (names, sizes)."""
     import pyspark

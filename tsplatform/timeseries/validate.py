@@ -360,11 +360,14 @@ def _engine_dtype(dtype: object) -> object:
     return pandas_engine.Engine.dtype(dtype)
 
 
-def _schema_is_simple(schema: pa.DataFrameSchema) -> bool:
-    """Only the schema features :func:`schema_failure_cases` reproduces (see its docstring)."""
+def row_rules_only(schema: pa.DataFrameSchema) -> bool:
+    """``schema`` declares only rules on rows and columns (required, nullable, dtype, ungrouped checks,
+    regex columns, frame-wide checks): no parsers, coercion, uniqueness, ordering, strictness, index,
+    frame dtype, added columns, dropped rows or grouped checks. The features that re-implementations of
+    its evaluation (:func:`schema_failure_cases`, :func:`tsplatform.spark_checks.schema_failures`) can
+    split by column and row."""
     if (
-        schema.checks
-        or schema.parsers
+        schema.parsers
         or schema.index is not None
         or schema.dtype is not None
         or schema.coerce
@@ -374,14 +377,23 @@ def _schema_is_simple(schema: pa.DataFrameSchema) -> bool:
         or schema.unique_column_names
         or schema.add_missing_columns
         or schema.drop_invalid_rows
+        or any(check.groupby is not None for check in schema.checks)
     ):
         return False
-    for column in schema.columns.values():
-        if column.regex or column.coerce or column.unique or column.parsers:
-            return False
-        if any(check.groupby is not None for check in column.checks):
-            return False
-    return True
+    return not any(
+        column.coerce or column.unique or column.parsers or any(c.groupby is not None for c in column.checks)
+        for column in schema.columns.values()
+    )
+
+
+def _schema_is_simple(schema: pa.DataFrameSchema) -> bool:
+    """Only the schema features :func:`schema_failure_cases` reproduces (see its docstring): rules on rows
+    and columns, without frame-wide checks or regex columns."""
+    return (
+        row_rules_only(schema)
+        and not schema.checks
+        and not any(column.regex for column in schema.columns.values())
+    )
 
 
 def _validate_readings_reference(
