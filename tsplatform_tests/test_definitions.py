@@ -104,3 +104,17 @@ def test_updating_the_snapshot_writes_it_and_still_fails(
     assert json.loads(target.read_text()) == graph_snapshot()
     monkeypatch.delenv(UPDATE_ENV)
     test_asset_graph_matches_snapshot()  # the written snapshot now matches
+
+
+def test_everything_downstream_of_validated_readings_backfills_in_one_run() -> None:
+    """``dagster asset materialize --select 'validated_readings*' --partition-range A...B`` (README,
+    docs/operations.md) needs every selected asset to have the single-run backfill policy."""
+    graph = defs.get_repository_def().asset_graph
+    downstream = dg.AssetSelection.assets("validated_readings").downstream().resolve(graph)
+    assert len(downstream) > 8  # the graph's assets and the ML assets below them
+    without = sorted(
+        key.to_user_string()
+        for key in downstream
+        if graph.get(key).backfill_policy != dg.BackfillPolicy.single_run()
+    )
+    assert without == []

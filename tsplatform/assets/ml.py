@@ -3,6 +3,10 @@
 Thin wrappers over :mod:`tsplatform.ml.pipeline` and :mod:`tsplatform.ml.champion`; all daily-partitioned,
 datasets in the lake (one Parquet file per day partition, replaced atomically).
 
+Every one has a single-run backfill policy, so that a range of days (a backfill, or ``dagster asset
+materialize --select 'validated_readings*' --partition-range A...B``) runs as one run per asset: the
+per-day assets do each day of the range in turn; ``tuned_models`` tunes once, on the range's last day.
+
 - ``training_sets`` (day D): the :data:`INPUT_DATASET` readings of the window ``D - window + 1 .. D`` on each
   target's regular grid with its position's covariates, split by time, scalers fit on the train split.
 - ``tuned_models`` (day D): Ray Tune per target on D's training set; the champion registered (alias
@@ -24,7 +28,9 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 
+from tsplatform.assets.common import run_days
 from tsplatform.ml.datasets import (
     ACCURACY_SCHEMA,
     FORECAST_HISTORY_DAYS,
@@ -77,31 +83,36 @@ def _targets(config: TargetsConfig) -> list[str] | None:
     group_name="ml",
     kinds={"pandas", "parquet"},
     automation_condition=dg.AutomationCondition.eager(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="Per target series: the training window on a regular grid with its position's covariates, "
     "split by time (train/val/test), scalers fit on the train split.",
 )
 def training_sets(
     context: dg.AssetExecutionContext, config: TargetsConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
-    day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    days = _days(day, TRAINING_WINDOW_DAYS)
     settings = get_settings()
-    table, frames, skipped = build_training_set(
-        the_lake, days, _targets(config), settings.validation_fraction, settings.test_fraction
-    )
-    write_day(the_lake, "training_sets", day, table, TRAINING_SETS_SCHEMA)
-    for sid, reason in skipped.items():
-        context.log.warning(f"training_sets: target {sid} skipped: {reason}")
+    rows, targets, skipped_days, covariates = 0, 0, {}, 0
+    for day in run_days(context):
+        days = _days(day, TRAINING_WINDOW_DAYS)
+        table, frames, skipped = build_training_set(
+            the_lake, days, _targets(config), settings.validation_fraction, settings.test_fraction
+        )
+        write_day(the_lake, "training_sets", day, table, TRAINING_SETS_SCHEMA)
+        for sid, reason in skipped.items():
+            context.log.warning(f"training_sets {day}: target {sid} skipped: {reason}")
+        rows, targets = rows + len(table), max(targets, len(frames))
+        if skipped:
+            skipped_days[day.isoformat()] = skipped
+        if len(table):
+            covariates = int((table["role"] == "covariate").groupby(table["feature"]).any().sum())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(table),
-            "targets": len(frames),
-            "skipped": dg.MetadataValue.json(skipped),
-            "window": f"{days[0]}..{days[-1]}" if days else "",
-            "covariates": int((table["role"] == "covariate").groupby(table["feature"]).any().sum())
-            if len(table)
-            else 0,
+            "dagster/row_count": rows,
+            "targets": targets,
+            "skipped": dg.MetadataValue.json(skipped_days),
+            "window": f"{TRAINING_WINDOW_DAYS} days ending at each day",
+            "covariates": covariates,
         }
     )
 
@@ -140,8 +151,10 @@ class TunedModelsConfig(TargetsConfig):
     group_name="ml",
     kinds={"ray", "mlflow", "pytorch"},
     automation_condition=dg.AutomationCondition.on_cron(RETRAIN_CRON),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="Ray Tune (ASHA) per target on the day's training set; the champion registered in MLflow "
-    "with alias 'champion', its held-out metrics beside seasonal naive, and its lineage.",
+    "with alias 'champion', its held-out metrics beside seasonal naive, and its lineage. A range of days "
+    "tunes once, on its last day's training set.",
 )
 def tuned_models(
     context: dg.AssetExecutionContext,
@@ -156,7 +169,7 @@ def tuned_models(
     if config.scope not in ("series", "global"):
         raise dg.Failure(f"tuned_models: scope must be 'series' or 'global', got {config.scope!r}")
     settings = get_settings()
-    day = dt.date.fromisoformat(context.partition_key)
+    day = run_days(context)[-1]  # a range: one champion, from the latest training set
     the_lake = lake.lake()
     table = the_lake.read_partition("training_sets", day)
     if table is None:
@@ -214,6 +227,7 @@ def tuned_models(
             "beats_seasonal_naive": sum(r.beats_seasonal_naive for r in reports),
             "model_versions": dg.MetadataValue.json({r.target: r.champion.label for r in reports}),
             "trials": sum(r.trials for r in reports),
+            "tuned_on": day.isoformat(),
         }
     )
 
@@ -232,27 +246,31 @@ def tuned_models(
     automation_condition=dg.AutomationCondition.on_cron(FORECAST_CRON).ignore(
         dg.AssetSelection.assets(tuned_models)
     ),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="The next horizon per target from its registered champion, issued at its last reading.",
 )
 def forecasts(
     context: dg.AssetExecutionContext, config: TargetsConfig, lake: LakeResource, registry: RegistryResource
 ) -> dg.MaterializeResult:
-    day = dt.date.fromisoformat(context.partition_key)
-    the_lake = lake.lake()
-    rows, skipped = forecast_day(
-        the_lake, registry.registry(), day, _targets(config), get_settings().start_date
-    )
-    write_day(the_lake, "forecasts", day, rows, FORECASTS_SCHEMA)
-    for sid, reason in skipped.items():
-        context.log.warning(f"forecasts: {sid} not forecast: {reason}")
+    the_lake, the_registry = lake.lake(), registry.registry()
+    count, series, models, skipped_days = 0, set(), set(), {}
+    for day in run_days(context):
+        rows, skipped = forecast_day(the_lake, the_registry, day, _targets(config), get_settings().start_date)
+        write_day(the_lake, "forecasts", day, rows, FORECASTS_SCHEMA)
+        for sid, reason in skipped.items():
+            context.log.warning(f"forecasts {day}: {sid} not forecast: {reason}")
+        count += len(rows)
+        if len(rows):
+            series |= set(rows["series_id"])
+            models |= set(rows["model"])
+        if skipped:
+            skipped_days[day.isoformat()] = skipped
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(rows),
-            "series": int(rows["series_id"].nunique()) if len(rows) else 0,
-            "skipped": dg.MetadataValue.json(skipped),
-            "models": dg.MetadataValue.json(sorted(set(rows["model"])))
-            if len(rows)
-            else dg.MetadataValue.json([]),
+            "dagster/row_count": count,
+            "series": len(series),
+            "skipped": dg.MetadataValue.json(skipped_days),
+            "models": dg.MetadataValue.json(sorted(models)),
         }
     )
 
@@ -269,6 +287,7 @@ def forecasts(
         dg.AutomationCondition.in_latest_time_window()
     ),
     check_specs=[dg.AssetCheckSpec(DRIFT_CHECK, asset="forecast_accuracy")],
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description="Past forecasts scored against the actuals of the day as they arrive, beside seasonal naive.",
 )
 def forecast_accuracy(
@@ -277,10 +296,13 @@ def forecast_accuracy(
     from tsplatform.ml.champion import validation_mse
     from tsplatform.ml.pipeline import drifted_targets
 
-    day = dt.date.fromisoformat(context.partition_key)
     the_lake = lake.lake()
-    scores = accuracy_day(the_lake, day, get_settings().start_date)
-    write_day(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
+    per_day = []
+    for day in run_days(context):  # a range: each day scored and written; the check over all of them
+        scores = accuracy_day(the_lake, day, get_settings().start_date)
+        write_day(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
+        per_day.append(scores)
+    scores = pd.concat(per_day, ignore_index=True) if len(per_day) > 1 else per_day[0]
     factor = get_settings().drift_factor
     type_names = dict(zip(scores["series_id"], scores["type_name"], strict=True)) if len(scores) else {}
     reference = validation_mse(registry.registry().champions(), type_names)
@@ -330,7 +352,11 @@ def accuracy_drift_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     for record in sorted((r for r in records if r.id > after), key=lambda r: r.id):
         newest = max(newest, record.id)
         run = context.instance.get_run_by_id(record.run_id)
-        partition = (run.tags.get("dagster/partition") if run else None) or record.partition
+        tags = run.tags if run else {}
+        # a range run (backfill): its check covered every day of the range; retrain for the last one
+        partition = (
+            tags.get("dagster/partition") or record.partition or tags.get("dagster/asset_partition_range_end")
+        )
         event = record.event.dagster_event if record.event else None
         evaluation = event.event_specific_data if event else None
         drifted = getattr(evaluation, "metadata", {}).get("drifted")
