@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     )
     mariadb_database: str | None = Field(None, description="Database of the local MariaDB. Default sensors.")
     connect_port: int = Field(8083, ge=1, le=65535, description="REST port of the local Connect worker.")
+    spark_connect_port: int = Field(
+        15002, ge=1, le=65535, description="gRPC port of the local Spark Connect server (opt-in service)."
+    )
 
     # --- Source database and Kafka Connect (written to services.env while the local ones run) --
     mariadb_dsn: str | None = Field(
@@ -120,6 +123,12 @@ class Settings(BaseSettings):
 
     # --- Spark -------------------------------------------------------------------------------
     spark_master: str = Field("local[*]")
+    spark_remote: str | None = Field(
+        None,
+        description="sc://host:port of a Spark Connect server: every session (runs, tsplatform sql) is a "
+        "client of that long-lived driver instead of starting its own JVM. Written to services.env while "
+        "the local one (`tsplatform services up spark`) runs.",
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict, description="Extra Spark conf (JSON object), e.g. executor memory."
     )

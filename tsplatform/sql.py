@@ -53,7 +53,7 @@ def spark_session() -> SparkSession:
     """
     from pyspark.sql import SparkSession
 
-    from tsplatform.resources.spark import spark_conf
+    from tsplatform.resources.spark import is_remote, spark_conf
     from tsplatform.settings import get_settings
 
     active = SparkSession.getActiveSession()
@@ -67,7 +67,8 @@ def spark_session() -> SparkSession:
     try:
         with _output_to(log_path):  # the JVM inherits these for its lifetime
             session = builder.enableHiveSupport().getOrCreate()
-            session.sparkContext.setLogLevel("ERROR")
+            if not is_remote(session):  # a Spark Connect server keeps its own log level
+                session.sparkContext.setLogLevel("ERROR")
             session.catalog.listDatabases()  # opens the metastore now: a held Derby lock fails here
     except Exception as exc:  # py4j / JVM start-up / metastore errors: one line
         raise ServiceUnavailable(

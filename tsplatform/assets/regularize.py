@@ -127,11 +127,13 @@ def regularized_readings(
     )
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     cat = catalog.catalog()
-    try:  # once per run: each series' latest selection before the run (a run redoes the later ones)
+    # once per run: each series' latest selection before the run (a run redoes the later ones). It travels
+    # with per_series' closure: PySpark broadcasts a pickled function over 1 MB itself, and a Spark
+    # Connect server has no broadcast variables.
+    try:
         state = latest_selections(cat.iter_series_fields(STATE_FIELDS), before=days[0])
     finally:
         cat.close()
-    shared = session.sparkContext.broadcast(state)
     max_gap_s, reselect_days = settings.impute_max_gap_s, settings.imputation_reselect_days
 
     def per_series(rows, estimate_rows):  # type: ignore[no-untyped-def]
@@ -140,7 +142,7 @@ def regularized_readings(
             rows,
             estimate_rows,
             days,
-            shared.value.get(sid),
+            state.get(sid),
             lookback_days=PERIOD_LOOKBACK_DAYS,
             max_gap_s=max_gap_s,
             reselect_days=reselect_days,

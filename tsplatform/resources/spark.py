@@ -1,4 +1,15 @@
-"""Spark resource: a PySparkResource with Hive support, metastore/warehouse/temp dirs under the state dir."""
+"""Spark resource: a PySparkResource with Hive support, metastore/warehouse/temp dirs under the state dir.
+
+Two ways to get a session, the same code on both:
+
+* **classic** (default): each process (a Dagster run, ``tsplatform sql``) starts its own driver JVM with
+  :func:`server_conf`;
+* **Spark Connect** (``TSPLATFORM_SPARK_REMOTE=sc://host:port``, set in ``services.env`` while
+  ``tsplatform services up spark`` runs): the process is a thin gRPC client of a long-lived driver, so the
+  JVM's start-up, the metastore's and its JIT warm-up are paid once per server, not once per run.
+  :func:`spark_conf` then holds only ``spark.remote`` and the session-level settings; the server was
+  started with :func:`server_conf` (``tsplatform.services.spark_connect``).
+"""
 
 from __future__ import annotations
 
@@ -113,13 +124,40 @@ def _promote_settled(archive: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+#: Settings a Spark Connect client may set on its session (runtime SQL settings); the rest of
+#: :func:`server_conf` is the server's, fixed when it starts.
+SESSION_CONF_KEYS: tuple[str, ...] = (
+    "spark.sql.session.timeZone",
+    "spark.sql.shuffle.partitions",
+    "spark.sql.adaptive.coalescePartitions.enabled",
+    "spark.sql.execution.arrow.pyspark.enabled",
+)
+
+
 def spark_conf(settings: Settings | None = None) -> dict[str, str]:
-    """Spark configuration from settings: master, Hive catalog (embedded Derby by default), local dirs.
+    """The configuration a session of this process is built with: :func:`server_conf` for a classic
+    session; with ``spark_remote`` set, ``spark.remote`` and the session-level settings of
+    :func:`server_conf` (``SESSION_CONF_KEYS`` and ``spark.sql.*`` entries of ``TSPLATFORM_SPARK_CONF``)."""
+    settings = settings or get_settings()
+    if not settings.spark_remote:
+        return server_conf(settings)
+    full = server_conf(settings, prepare=False)
+    client = {"spark.remote": settings.spark_remote}
+    client.update({k: v for k, v in full.items() if k in SESSION_CONF_KEYS})
+    client.update({k: v for k, v in settings.spark_conf.items() if k.startswith("spark.sql.")})
+    return client
+
+
+def server_conf(settings: Settings | None = None, *, prepare: bool = True) -> dict[str, str]:
+    """Spark configuration of a driver from settings: master, Hive catalog (embedded Derby by default),
+    local dirs (created unless ``prepare`` is False).
 
     ``TSPLATFORM_SPARK_CONF`` entries override everything here (e.g. a remote metastore URI or
     executor memory on a cluster).
     """
     settings = settings or get_settings()
+    if not prepare:
+        return _driver_conf(settings, java_opts="", class_archive="")
     # Local Python workers must run this interpreter (the system python3 has no pandas); Spark reads
     # these from the environment of the driver process, so every entry point gets them here.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -132,6 +170,11 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         f"-Djava.io.tmpdir={base / 'tmp'} -Dderby.system.home={base / 'metastore'} "
         f"-Dlog4j2.configurationFile=file:{log4j2_config(settings)}"
     )
+    return _driver_conf(settings, java_opts=java_opts, class_archive=class_archive_options(settings))
+
+
+def _driver_conf(settings: Settings, *, java_opts: str, class_archive: str) -> dict[str, str]:
+    base: Path = settings.spark_dir
     conf = {
         "spark.master": settings.spark_master,
         "spark.app.name": "tsplatform",
@@ -147,7 +190,7 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         # The throughput collector: in local mode the executors run in the driver JVM, where G1's
         # concurrent threads took CPU from the Python workers (BENCHMARKS.md "Asset graph on Spark")
         "spark.driver.extraJavaOptions": " ".join(
-            o for o in (java_opts, "-XX:+UseParallelGC", class_archive_options(settings)) if o
+            o for o in (java_opts, "-XX:+UseParallelGC", class_archive) if o
         ),
         "spark.executor.extraJavaOptions": java_opts,
         "spark.sql.session.timeZone": "UTC",
@@ -164,6 +207,11 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     }
     conf.update(settings.spark_conf)
     return conf
+
+
+def is_remote(session: object) -> bool:
+    """True for a Spark Connect client session (no ``sparkContext``, no JVM in this process)."""
+    return type(session).__module__.startswith("pyspark.sql.connect")
 
 
 def spark_resource(settings: Settings | None = None) -> PySparkResource:

@@ -16,8 +16,9 @@ from tsplatform.settings import get_settings
 
 app = typer.Typer(
     help="Local Kafka (KRaft) and MongoDB-wire services under the state dir, all on 127.0.0.1; on request "
-    "also MariaDB (the sensor database) and a Kafka Connect worker with Debezium: "
-    "`tsplatform services up kafka mongo mariadb connect`.",
+    "also MariaDB (the sensor database), a Kafka Connect worker with Debezium and a Spark Connect server "
+    "(one long-lived Spark driver for every run): "
+    "`tsplatform services up kafka mongo mariadb connect spark`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -78,6 +79,18 @@ def down() -> None:
     """Stop the services this state dir started (by PID, after checking the process is ours)."""
     for name, message in _manager().down().items():
         typer.echo(f"{name:<6} {message}")
+
+
+StopNames = Annotated[list[str], typer.Argument(help=f"Services to stop ({', '.join(SERVICE_NAMES)}).")]
+
+
+@app.command()
+def stop(names: StopNames) -> None:
+    """Stop some services (by PID, after checking the process is ours); services.env no longer lists the
+    stopped opt-in ones (e.g. `stop spark`: runs go back to a driver JVM each)."""
+    manager = _manager()
+    for name in names:
+        typer.echo(f"{name:<6} {'stopped' if manager.stop(name) else 'not running'}")
 
 
 @app.command()

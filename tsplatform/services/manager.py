@@ -1,5 +1,5 @@
-"""Start, stop and inspect the local services of one state dir: Kafka, MongoDB-wire, and on request MariaDB
-and a Kafka Connect worker (``up(["kafka", "mongo", "mariadb", "connect"])``).
+"""Start, stop and inspect the local services of one state dir: Kafka, MongoDB-wire, and on request MariaDB,
+a Kafka Connect worker and a Spark Connect server (``up(["kafka", "mongo", "mariadb", "connect", "spark"])``).
 
 Everything lives under the state dir: jars in ``jars/`` (or ``jars_dir``), Kafka's config and log dir in
 ``kafka/``, the MongoDB store in ``mongo/``, process output in ``logs/<service>.log``, PID files in
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from tsplatform.errors import ConfigError, PortInUse, ServiceUnavailable, TsplatformError
-from tsplatform.services import connect, jars, kafka, mariadb, mongo
+from tsplatform.services import connect, jars, kafka, mariadb, mongo, spark_connect
 from tsplatform.services.health import kafka_summary, mongo_summary
 from tsplatform.services.process import (
     PidRecord,
@@ -47,7 +47,7 @@ from tsplatform.services.process import (
 from tsplatform.settings import SERVICES_ENV_FILE, Settings, get_settings
 
 #: Every service, in start order (``down`` stops them in reverse).
-SERVICE_NAMES: tuple[str, ...] = ("kafka", "mongo", "mariadb", "connect")
+SERVICE_NAMES: tuple[str, ...] = ("kafka", "mongo", "mariadb", "connect", "spark")
 #: What ``up()`` / ``tsplatform services up`` start without names; the others are opt-in.
 DEFAULT_SERVICES: tuple[str, ...] = ("kafka", "mongo")
 #: Services run on the JVM from Maven jars (``connect`` also needs the ``debezium`` plugin jars).
@@ -55,7 +55,7 @@ JVM_SERVICES: dict[str, tuple[str, ...]] = {"kafka": ("kafka",), "mongo": ("mong
                                             "connect": ("connect", "debezium")}  # fmt: skip
 #: A service -> the services it needs running.
 REQUIRES: dict[str, tuple[str, ...]] = {"connect": ("kafka",)}
-ServiceName = Literal["kafka", "mongo", "mariadb", "connect"]
+ServiceName = Literal["kafka", "mongo", "mariadb", "connect", "spark"]
 State = Literal["healthy", "unhealthy", "stopped"]
 
 #: Port key of each service -> the setting (environment variable) that changes it.
@@ -64,6 +64,7 @@ PORT_SETTINGS: dict[str, dict[str, str]] = {
     "mongo": {"port": "TSPLATFORM_MONGO_PORT"},
     "mariadb": {"port": "TSPLATFORM_MARIADB_PORT"},
     "connect": {"port": "TSPLATFORM_CONNECT_PORT"},
+    "spark": {"port": "TSPLATFORM_SPARK_CONNECT_PORT"},
 }
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
 
@@ -125,6 +126,8 @@ class ServiceManager:
         mariadb_user: str | None = None,
         mariadb_password: str | None = None,
         mariadb_database: str | None = None,
+        spark_connect_port: int = 15002,
+        settings: Settings | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).expanduser().resolve()
         self.jars_dir = Path(jars_dir).expanduser().resolve() if jars_dir else self.state_dir / "jars"
@@ -133,7 +136,9 @@ class ServiceManager:
             "mongo": {"port": int(mongo_port)},
             "mariadb": {"port": int(mariadb_port)},
             "connect": {"port": int(connect_port)},
+            "spark": {"port": int(spark_connect_port)},
         }
+        self._settings = settings
         self._mariadb_account = (mariadb_user, mariadb_password, mariadb_database)
         self.start_timeout_s = start_timeout_s
         self._children: dict[str, subprocess.Popen] = {}
@@ -152,14 +157,19 @@ class ServiceManager:
             "mariadb_user": s.mariadb_user,
             "mariadb_password": s.mariadb_password,
             "mariadb_database": s.mariadb_database,
+            "spark_connect_port": s.spark_connect_port,
+            "settings": s,
         }
         kwargs.update({k: v for k, v in overrides.items() if v is not None})
         return cls(s.state_path, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
-    def on_free_ports(cls, state_dir: Path | str, *, jars_dir: Path | str | None = None) -> ServiceManager:
-        """A manager (nothing started) for ``state_dir`` with ports that are free right now."""
-        kafka_port, controller_port, mongo_port, mariadb_port, connect_port = free_ports(5)
+    def on_free_ports(
+        cls, state_dir: Path | str, *, jars_dir: Path | str | None = None, settings: Settings | None = None
+    ) -> ServiceManager:
+        """A manager (nothing started) for ``state_dir`` with ports that are free right now (``settings``:
+        those the Spark Connect server starts with, its state dir made ``state_dir``)."""
+        kafka_port, controller_port, mongo_port, mariadb_port, connect_port, spark_port = free_ports(6)
         return cls(
             state_dir,
             kafka_port=kafka_port,
@@ -168,6 +178,8 @@ class ServiceManager:
             jars_dir=jars_dir,
             mariadb_port=mariadb_port,
             connect_port=connect_port,
+            spark_connect_port=spark_port,
+            settings=settings,
         )
 
     @classmethod
@@ -256,6 +268,17 @@ class ServiceManager:
         """REST address of the local Kafka Connect worker."""
         return f"http://{self.address('connect')}"
 
+    @property
+    def spark_remote(self) -> str:
+        """``sc://`` address of the local Spark Connect server."""
+        return f"sc://{self.address('spark')}"
+
+    @property
+    def spark_settings(self) -> Settings:
+        """The settings the Spark Connect server of this state dir is started with."""
+        base = self._settings or get_settings()
+        return base.model_copy(update={"state_dir": self.state_dir, "spark_remote": None})
+
     def env(self) -> dict[str, str]:
         """The client settings of the local services (the content of ``services.env``).
 
@@ -266,6 +289,8 @@ class ServiceManager:
             out["TSPLATFORM_MARIADB_DSN"] = self.mariadb_dsn
         if self._running_record("connect") is not None:
             out["TSPLATFORM_CONNECT_URL"] = self.connect_url
+        if self._running_record("spark") is not None:
+            out["TSPLATFORM_SPARK_REMOTE"] = self.spark_remote
         return out
 
     def env_lines(self) -> list[str]:
@@ -322,7 +347,7 @@ class ServiceManager:
         """
         requested = {_check_name(n) for n in names}
         wanted = [n for n in SERVICE_NAMES if n in requested]  # start order: dependencies first
-        java = find_java() if any(n in JVM_SERVICES for n in wanted) else Path("java")
+        java = find_java() if any(n in JVM_SERVICES or n == "spark" for n in wanted) else Path("java")
         if "mariadb" in wanted:
             mariadb.find_binaries()  # fail with the clear message before anything starts
         self.fetch(wanted)
@@ -380,7 +405,10 @@ class ServiceManager:
         process was stopped, False if it was not running (a stale PID file is removed either way).
         """
         with self._lock():
-            return self._stop_locked(_check_name(name), kill=kill)
+            stopped = self._stop_locked(_check_name(name), kill=kill)
+            if name not in DEFAULT_SERVICES and self.services_env_path.exists():
+                self._write_services_env()  # no longer lists the stopped opt-in service
+            return stopped
 
     def down(self) -> dict[str, str]:
         """Stop every service of the state dir and remove ``services.env``; a message per service."""
@@ -440,6 +468,14 @@ class ServiceManager:
         ports = self.configured_ports[name]
         tmp_dir = self.state_dir / "tmp"
         env: dict[str, str] | None = None
+        if name == "spark":
+            cmd = spark_connect.server_command(self.spark_settings, ports["port"], self.markers(name))
+            proc = spawn(cmd, log_path=log, cwd=self.state_dir)
+            self._children[name] = proc
+            write_pid_file(
+                self.pid_file(name), PidRecord(pid=proc.pid, ports=dict(ports), started_at=time.time())
+            )
+            return
         if name == "mariadb":
             mariadb.prepare(self.state_dir, self.mariadb_credentials, log_path=log)
             cmd = mariadb.server_command(self.state_dir, ports["port"], self.markers(name))
@@ -494,6 +530,8 @@ class ServiceManager:
             return mariadb.mariadb_summary(self.mariadb_dsn, timeout_s=timeout_s)
         if name == "connect":
             return connect.connect_summary(self.connect_url, timeout_s=timeout_s)
+        if name == "spark":
+            return spark_connect.spark_connect_summary(self.address("spark"), timeout_s=timeout_s)
         return mongo_summary(self.mongo_uri, timeout_s=timeout_s)
 
     def _after_healthy(self, name: str) -> str:
