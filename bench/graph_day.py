@@ -25,6 +25,9 @@ Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1
         [--event-log DIR]   # Spark's event log per run, and its jobs by call site (bench.spark_events)
         [--again]           # then the next day on the first master, with the methods the first day kept
         [--gap-rate 0.2]    # the share of series with a gap in the day (those select an imputation method)
+        [--spark-connect]   # each master's runs are clients of one Spark Connect server (`services up
+                            # spark`), started before them; its CPU during each run counts in the run's
+        [--repeat N]        # with --spark-connect: the first day N more times on the same (warm) server
 
 The machine's load is printed with every timing (1-min load average at start and end, and the CPU time the
 rest of the machine used during each run): on a shared machine wall times mean little, CPU times more.
@@ -33,6 +36,7 @@ rest of the machine used during each run): on a shared machine wall times mean l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -56,6 +60,7 @@ from bench import spark_events
 from bench.day_generator import GAP_RATE, generate_day, write_day
 from bench.record import recorded
 from tsplatform.lake import Lake
+from tsplatform.services.manager import ServiceManager
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = dt.date(2024, 3, 5)
@@ -297,28 +302,52 @@ def _role(proc: psutil.Process) -> str:
     return "other"
 
 
-def sample_tree(root: psutil.Process, seen: Sampled, stop: threading.Event, interval_s: float = 0.2) -> None:
-    """Until ``stop``: every ``interval_s``, CPU and RSS of ``root`` and its descendants into ``seen``."""
-    while not stop.is_set():
+def tree_cpu(root: psutil.Process) -> dict[int, float]:
+    """User + system CPU s of ``root`` and its descendants now, by pid."""
+    out = {}
+    for proc in [root, *root.children(recursive=True)]:
         try:
-            procs = [root, *root.children(recursive=True)]
+            times = proc.cpu_times()
         except psutil.Error:
-            procs = []
+            continue
+        out[proc.pid] = times.user + times.system
+    return out
+
+
+def sample_tree(
+    roots: list[psutil.Process],
+    seen: Sampled,
+    stop: threading.Event,
+    interval_s: float = 0.2,
+    baseline: dict[int, float] | None = None,
+) -> None:
+    """Until ``stop``: every ``interval_s``, CPU and RSS of ``roots`` and their descendants into ``seen``;
+    ``baseline``: CPU s a process had already used before (a long-lived server's), not counted."""
+    baseline = baseline or {}
+    while not stop.is_set():
+        procs = []
+        for root in roots:
+            with contextlib.suppress(psutil.Error):
+                procs += [root, *root.children(recursive=True)]
         by_role: dict[str, int] = {}
         for proc in procs:
             try:
                 times = proc.cpu_times()
                 rss = proc.memory_info().rss
-                cached = seen.role.get(proc.pid)  # a fork is "python" until it execs java
-                role = cached if cached in ("driver JVM", "python workers") else _role(proc)
+                # what the process is now (a launcher script execs java, a JVM's fork execs the Python
+                # daemon); a daemon's forks look like any python and keep the role their parent gave them
+                role = _role(proc)
+                cached = seen.role.get(proc.pid)
+                if role not in ("driver JVM", "python workers") and cached in ("driver JVM", "python workers"):
+                    role = cached
             except psutil.Error:
                 continue
-            if role == "python driver" and proc.pid != root.pid:  # forks of the pyspark daemon
+            if role == "python driver" and proc not in roots:  # forks of the pyspark daemon
                 parent = proc.parent()
                 if parent is not None and seen.role.get(parent.pid) == "python workers":
                     role = "python workers"
             seen.role[proc.pid] = role
-            seen.cpu[proc.pid] = times.user + times.system
+            seen.cpu[proc.pid] = times.user + times.system - baseline.get(proc.pid, 0.0)
             by_role[role] = by_role.get(role, 0) + rss
             seen.peak_single[role] = max(seen.peak_single.get(role, 0), rss)
         for role, rss in by_role.items():
@@ -354,9 +383,12 @@ def materialize(
     mongo_uri: str,
     event_log: Path | None = None,
     day: dt.date = DAY,
+    server: tuple[str, int] | None = None,
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
-    ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it)."""
+    ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it). With ``server``
+    (``sc://`` address, pid), the run is a client of that Spark Connect server, whose process tree is
+    sampled beside the run's (only the CPU it uses during the run counts)."""
     dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -374,6 +406,8 @@ def materialize(
     }
     # as `make` does: with it set (some container images do), every process compiles its imports anew
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if server is not None:
+        env["TSPLATFORM_SPARK_REMOTE"] = server[0]
     if event_log is not None:
         event_log.mkdir(parents=True, exist_ok=True)
         conf = {
@@ -390,9 +424,12 @@ def materialize(
     machine_before = psutil.cpu_times()
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
+    server_proc = psutil.Process(server[1]) if server is not None else None
+    baseline = tree_cpu(server_proc) if server_proc is not None else {}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, stop = Sampled(), threading.Event()
-    sampler = threading.Thread(target=sample_tree, args=(psutil.Process(proc.pid), seen, stop), daemon=True)
+    roots = [psutil.Process(proc.pid), *([server_proc] if server_proc is not None else [])]
+    sampler = threading.Thread(target=sample_tree, args=(roots, seen, stop, 0.2, baseline), daemon=True)
     sampler.start()
     output = proc.communicate()[0].decode(errors="replace")
     wall = time.perf_counter() - started
@@ -424,6 +461,59 @@ def materialize(
         "peak_single": seen.peak_single,
         "load": (load_before, os.getloadavg()[0]),
     }
+
+
+@dataclass
+class SparkServer:
+    manager: ServiceManager
+    spark_remote: str
+    pid: int
+    start_s: float
+
+
+def spark_server(work: Path, master: str) -> SparkServer:
+    """A Spark Connect server for ``master`` on the runs' state dir (their metastore and warehouse)."""
+    from tsplatform.settings import Settings
+
+    settings = Settings(state_dir=work / "state", spark_master=master)
+    started = time.perf_counter()
+    manager = ServiceManager.on_free_ports(work / "state", settings=settings)
+    manager.up(["spark"])
+    record = manager._running_record("spark")
+    assert record is not None
+    return SparkServer(manager, manager.spark_remote, record.pid, time.perf_counter() - started)
+
+
+def runs_on(
+    args: argparse.Namespace, work: Path, master: str, select: str, mongo_uri: str, *, again: bool
+) -> list[dict]:
+    """The runs on one master: the day; with ``again`` the next day; with ``--spark-connect`` all of them
+    on one server started first, and ``--repeat`` more runs of the day on it."""
+    log = None if args.event_log is None else args.event_log / master.replace("[", "_")[:-1]
+    server = spark_server(work, master) if args.spark_connect else None
+    plan = [("first", DAY, master)]
+    if again:
+        plan.append(("again", NEXT_DAY, f"{master}, next day (methods kept)"))
+    if server is not None:
+        plan += [(f"repeat{i}", DAY, f"{master}, the day again") for i in range(1, args.repeat + 1)]
+    runs: list[dict] = []
+    try:
+        for tag, day, label in plan:
+            run_log = None if log is None else log / tag
+            address = (server.spark_remote, server.pid) if server is not None else None
+            runs.append(materialize(work, master, select, mongo_uri, run_log, day, address))
+            runs[-1]["label"], runs[-1]["tag"] = label, tag
+            if server is not None:
+                started = f", server started in {server.start_s:.1f} s" if tag == "first" else ", warm server"
+                runs[-1]["label"] = f"{label} (Spark Connect{started})"
+            print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
+            if run_log is not None:
+                print(f"Spark jobs of {runs[-1]['label']} ({run_log}):\n", file=sys.stderr)
+                print(spark_events.report(spark_events.read_jobs(run_log), 25), file=sys.stderr)
+    finally:
+        if server is not None:
+            server.manager.down()
+    return runs
 
 
 def _mb(n: int) -> str:
@@ -468,18 +558,19 @@ def report(
         rss = [f"{_mb(run['peak_rss'].get(r, 0))} / {_mb(run['peak_single'].get(r, 0))}" for r in roles]
         workers = run.get("processes_by_role", {}).get("python workers", 0)
         print(f"| {run['label']} | " + " | ".join(cpu) + " | " + " | ".join(rss) + f" | {workers} |")
-    by_master = {r["master"]: r for r in runs if r["label"] == r["master"]}
     print()
-    if "local[2]" in by_master and "local[1]" in by_master:
-        two, one = by_master["local[2]"], by_master["local[1]"]
-        print(f"- local[1] / local[2] wall: {one['wall_s'] / two['wall_s']:.2f}x (goal >= 1.7x)")
+    for tag, what in (("first", ""), ("repeat1", " (the day again, warm server)")):
+        by_master = {r["master"]: r for r in runs if r.get("tag") == tag}
+        if "local[2]" in by_master and "local[1]" in by_master:
+            two, one = by_master["local[2]"], by_master["local[1]"]
+            print(f"- local[1] / local[2] wall{what}: {one['wall_s'] / two['wall_s']:.2f}x (goal >= 1.7x)")
     if peer is not None:
         print(
             f"- pandas peer (one process, {peer['steps']} step(s) of the chain): "
             f"{peer['wall_s']:.1f} s wall, {peer['cpu_s']:.1f} s CPU"
         )
         for run in runs:
-            if run["label"] != run["master"]:  # the peer selects imputation methods: compare first days only
+            if run.get("tag") == "again":  # the peer selects imputation methods: compare its day only
                 continue
             cores = int(run["master"][len("local[") : -1]) if run["master"].startswith("local[") else 1
             print(
@@ -511,6 +602,18 @@ def main() -> None:
         "imputation methods the first day kept in the catalog: the series with a slot to fill and a method "
         "select nothing (selection runs on a series' first day with a slot to fill, then on the first such "
         "day 7 days later); its windows hold both days.",
+    )
+    parser.add_argument(
+        "--spark-connect",
+        action="store_true",
+        help="Per master, start a Spark Connect server (`tsplatform services up spark`) and run as its "
+        "clients; the server's CPU during each run counts in the run's.",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="With --spark-connect: then the first day this many more times on the same, warm server.",
     )
     parser.add_argument("--keep", type=Path, default=None, help="Work in this directory and keep it.")
     parser.add_argument("--write", action="store_true", help="Record the report in BENCHMARKS.md.")
@@ -564,24 +667,14 @@ def main() -> None:
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
                 f"({time.process_time() - cpu0:.1f} CPU s); {args.gap_rate:.0%} of the series with a gap\n"
             )
-            from tsplatform.services.manager import ServiceManager
-
             jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
             services = ServiceManager.up_on_free_ports(work / "services", ["mongo"], jars_dir=jars)
             runs = []
             try:
                 for master in (m.strip() for m in args.masters.split(",") if m.strip()):
-                    log = None if args.event_log is None else args.event_log / master.replace("[", "_")[:-1]
-                    for again in (False, True) if args.again and not runs else (False,):
-                        run_log = None if log is None else log / ("again" if again else "first")
-                        day = NEXT_DAY if again else DAY
-                        runs.append(materialize(work, master, select, services.mongo_uri, run_log, day))
-                        if again:
-                            runs[-1]["label"] = f"{master}, next day (methods kept)"
-                        print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
-                        if run_log is not None:
-                            print(f"Spark jobs of {runs[-1]['label']} ({run_log}):\n", file=sys.stderr)
-                            print(spark_events.report(spark_events.read_jobs(run_log), 25), file=sys.stderr)
+                    runs += runs_on(
+                        args, work, master, select, services.mongo_uri, again=args.again and not runs
+                    )
             finally:
                 services.down()
             peer = None
