@@ -647,6 +647,8 @@ def main() -> None:
     )
     if args.gap_rate != GAP_RATE:
         name += f"_gap_rate_{round(100 * args.gap_rate)}"
+    if args.spark_connect:
+        name += "_spark_connect"
     try:
         with recorded(name, write=args.write):
             lake = Lake(str(work / "lake"))
