@@ -51,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pyarrow as pa
@@ -90,7 +91,10 @@ def _tagged(frame: pd.DataFrame, source: str, value: pd.Series, flag: pd.Series)
             "type_name": frame["type_name"].to_numpy(),
             "event_time": times.dt.tz_localize(None).to_numpy() if times is not None else pd.NaT,
             "value": pd.to_numeric(value, errors="coerce").to_numpy(dtype=float),
-            "date": frame["date"].to_numpy() if "date" in frame else times.dt.strftime("%Y-%m-%d").to_numpy(),
+            # the UTC day as text, in C (``dt.strftime`` formats every row in Python: 15% of the chain)
+            "date": frame["date"].to_numpy()
+            if "date" in frame
+            else np.datetime_as_string(times.dt.tz_localize(None).to_numpy().astype("datetime64[D]")),
             "source": source,
             "flag": flag.astype(bool).to_numpy(),
         }
@@ -288,6 +292,9 @@ class Sampled:
         return sum(self.cpu.values())
 
 
+SPARK_ROLES = ("driver JVM", "python workers")
+
+
 def _role(proc: psutil.Process) -> str:
     try:
         cmd = " ".join(proc.cmdline())
@@ -338,7 +345,7 @@ def sample_tree(
                 # daemon); a daemon's forks look like any python and keep the role their parent gave them
                 role = _role(proc)
                 cached = seen.role.get(proc.pid)
-                if role not in ("driver JVM", "python workers") and cached in ("driver JVM", "python workers"):
+                if role not in SPARK_ROLES and cached in SPARK_ROLES:
                     role = cached
             except psutil.Error:
                 continue

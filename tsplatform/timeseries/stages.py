@@ -46,7 +46,14 @@ ID_COLUMNS = ("series_id", "position", "type_name")
 
 
 def utc(values: Any) -> pd.DatetimeIndex:
-    """Timestamps as a UTC DatetimeIndex (naive values are taken as UTC)."""
+    """Timestamps as a UTC DatetimeIndex (naive values are taken as UTC), in their own unit.
+
+    Values that already are datetimes (the columns the executors hand over) are converted directly:
+    ``pd.to_datetime`` would first box up to 500 of them as Timestamps to decide whether to cache."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, pd.DatetimeTZDtype) or (dtype is not None and dtype.kind == "M"):
+        index = pd.DatetimeIndex(values)
+        return index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
 
 
@@ -77,10 +84,8 @@ def values_by_time(frame: pd.DataFrame, column: str = "value") -> pd.Series:
 
 
 def _rows(base: Mapping[str, Any], times: pd.DatetimeIndex, columns: Mapping[str, Any]) -> pd.DataFrame:
-    out = pd.DataFrame({"event_time": times, **columns})
-    for key, value in base.items():
-        out[key] = value
-    return out
+    """``event_time``, ``columns``, then ``base``'s scalars repeated on every row (one constructor call)."""
+    return pd.DataFrame({"event_time": times, **columns, **base})
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -113,7 +118,10 @@ def estimates_by_day(estimates: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """``period_estimates`` rows of one series keyed by ``date``."""
     if not len(estimates):
         return {}
-    return {str(r["date"]): r for r in estimates.to_dict("records")}
+    # the rows as to_dict("records") gives them (Python scalars), without its per-value boxing
+    columns = list(estimates.columns)
+    rows = zip(*(estimates[c].tolist() for c in columns), strict=True)
+    return {str(r["date"]): r for r in (dict(zip(columns, values, strict=True)) for values in rows)}
 
 
 # --- period_estimates -------------------------------------------------------------------------
