@@ -470,7 +470,7 @@ class ServiceManager:
         env: dict[str, str] | None = None
         if name == "spark":
             cmd = spark_connect.server_command(self.spark_settings, ports["port"], self.markers(name))
-            proc = spawn(cmd, log_path=log, cwd=self.state_dir)
+            proc = spawn(cmd, log_path=log, cwd=self.state_dir, env=spark_connect.server_env())
             self._children[name] = proc
             write_pid_file(
                 self.pid_file(name), PidRecord(pid=proc.pid, ports=dict(ports), started_at=time.time())

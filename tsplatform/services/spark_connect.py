@@ -12,6 +12,7 @@ and its Python workers' imports are paid once per server instead of once per run
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -42,6 +43,21 @@ def server_command(settings: Settings, port: int, markers: list[str]) -> list[st
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     return cmd
+
+
+#: Client-side switches that must not reach the server (its Python workers would take themselves for
+#: Spark Connect clients).
+CLIENT_VARIABLES = (
+    "SPARK_REMOTE",
+    "SPARK_CONNECT_MODE_ENABLED",
+    "SPARK_LOCAL_REMOTE",
+    "TSPLATFORM_SPARK_REMOTE",
+)
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: this process's, without the Spark Connect client switches."""
+    return {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
 
 
 def spark_connect_summary(address: str, timeout_s: float = 3.0) -> str:
