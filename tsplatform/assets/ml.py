@@ -92,9 +92,10 @@ def training_sets(
 ) -> dg.MaterializeResult:
     the_lake = lake.lake()
     settings = get_settings()
-    rows, targets, skipped_days, covariates = 0, 0, {}, 0
+    rows, targets, skipped_days, covariates, spans = 0, 0, {}, 0, []
     for day in run_days(context):
         days = _days(day, TRAINING_WINDOW_DAYS)
+        spans += days[:1] + days[-1:]
         table, frames, skipped = build_training_set(
             the_lake, days, _targets(config), settings.validation_fraction, settings.test_fraction
         )
@@ -111,7 +112,7 @@ def training_sets(
             "dagster/row_count": rows,
             "targets": targets,
             "skipped": dg.MetadataValue.json(skipped_days),
-            "window": f"{TRAINING_WINDOW_DAYS} days ending at each day",
+            "window": f"{min(spans)}..{max(spans)}" if spans else "",  # the union of the days' windows
             "covariates": covariates,
         }
     )
