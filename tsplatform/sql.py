@@ -59,6 +59,11 @@ def spark_session() -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    remote = get_settings().spark_remote
+    if remote:
+        from tsplatform.services.spark_connect import require_server
+
+        require_server(remote)
     builder = SparkSession.builder
     for key, value in spark_conf().items():
         builder = builder.config(key, value)
@@ -70,7 +75,13 @@ def spark_session() -> SparkSession:
             if not is_remote(session):  # a Spark Connect server keeps its own log level
                 session.sparkContext.setLogLevel("ERROR")
             session.catalog.listDatabases()  # opens the metastore now: a held Derby lock fails here
-    except Exception as exc:  # py4j / JVM start-up / metastore errors: one line
+    except Exception as exc:  # py4j / JVM start-up / metastore / gRPC errors: one line
+        if remote:
+            raise ServiceUnavailable(
+                f"the Spark Connect server at {remote} does not answer ({type(exc).__name__}: "
+                f"{_first_line(exc)}); `tsplatform services status`, or `tsplatform services up spark`",
+                setting="TSPLATFORM_SPARK_REMOTE",
+            ) from exc
         raise ServiceUnavailable(
             f"cannot start Spark with the Hive metastore ({type(exc).__name__}: {_first_line(exc)}); "
             f"the embedded Derby metastore admits one process at a time; Spark's log: {log_path}",

@@ -225,3 +225,24 @@ def test_stopping_an_opt_in_service_drops_it_from_services_env(tmp_path) -> None
     text = manager.services_env_path.read_text(encoding="utf-8")
     assert "TSPLATFORM_SPARK_REMOTE" not in text
     assert "TSPLATFORM_MONGO_URI" in text
+
+
+def test_a_dead_server_is_one_clear_error_not_minutes_of_retries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tsplatform.resources.spark import SparkResource
+    from tsplatform.services.process import free_ports
+
+    dead = f"sc://127.0.0.1:{free_ports(1)[0]}"
+    # a run's resource refuses before any session exists
+    resource = SparkResource(spark_config={"spark.remote": dead})
+    with pytest.raises(ServiceUnavailable, match=r"does not answer.*services up spark"):
+        resource.setup_for_execution(dg.build_init_resource_context())
+    # the command: exit 2 and one line on stderr (the client alone would retry for many minutes)
+    env = {**os.environ, "TSPLATFORM_STATE_DIR": str(tmp_path / "state"), "TSPLATFORM_SPARK_REMOTE": dead}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("tsplatform")), "sql", "SELECT 1"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "does not answer" in done.stderr and "TSPLATFORM_SPARK_REMOTE" in done.stderr

@@ -254,7 +254,12 @@ def _open_metastore() -> MetastoreLike:
 
     from tsplatform.hive import HiveMetastore
     from tsplatform.resources.spark import spark_conf
+    from tsplatform.services.spark_connect import require_server
+    from tsplatform.settings import get_settings
 
+    remote = get_settings().spark_remote
+    if remote:
+        require_server(remote)  # fail at once, not after the client's minutes of retries
     builder = SparkSession.builder
     for key, value in spark_conf().items():
         builder = builder.config(key, value)

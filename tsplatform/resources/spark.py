@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+from dagster import InitResourceContext
 from dagster_pyspark import PySparkResource
 
 from tsplatform.settings import Settings, get_settings
@@ -214,6 +215,19 @@ def is_remote(session: object) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
+class SparkResource(PySparkResource):
+    """``PySparkResource`` that first checks a Spark Connect server answers (``spark.remote`` set): a run
+    fails at once with the reason instead of retrying for minutes."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        remote = self.spark_config.get("spark.remote")
+        if remote:
+            from tsplatform.services.spark_connect import require_server
+
+            require_server(str(remote))
+        super().setup_for_execution(context)
+
+
 def spark_resource(settings: Settings | None = None) -> PySparkResource:
     """The Dagster resource (a session per step process, built lazily)."""
-    return PySparkResource(spark_config=spark_conf(settings))
+    return SparkResource(spark_config=spark_conf(settings))

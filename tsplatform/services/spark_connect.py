@@ -83,3 +83,19 @@ def spark_connect_summary(address: str, timeout_s: float = 3.0) -> str:
             setting="TSPLATFORM_SPARK_REMOTE",
         ) from exc
     return f"Spark {reply.spark_version.version}"
+
+
+def require_server(url: str, timeout_s: float = 5.0) -> str:
+    """Fail fast, with ServiceUnavailable, unless the Spark Connect server at ``url`` (``sc://host:port``,
+    optional ``/;params``) answers: a client session would otherwise retry for minutes before failing."""
+    address = url.removeprefix("sc://").split("/", 1)[0].split(";", 1)[0]
+    if ":" not in address:
+        address += ":15002"  # Spark Connect's default port
+    try:
+        return spark_connect_summary(address, timeout_s=timeout_s)
+    except ServiceUnavailable as exc:
+        raise ServiceUnavailable(
+            f"{exc.message}; start it with `tsplatform services up spark`, or unset TSPLATFORM_SPARK_REMOTE "
+            "(`tsplatform services stop spark` drops it from services.env)",
+            setting="TSPLATFORM_SPARK_REMOTE",
+        ) from exc
