@@ -486,9 +486,9 @@ def spark_server(work: Path, master: str) -> SparkServer:
     started = time.perf_counter()
     manager = ServiceManager.on_free_ports(work / "state", settings=settings)
     manager.up(["spark"])
-    record = manager._running_record("spark")
-    assert record is not None
-    return SparkServer(manager, manager.spark_remote, record.pid, time.perf_counter() - started)
+    pid = next(s.pid for s in manager.status() if s.name == "spark")
+    assert pid is not None
+    return SparkServer(manager, manager.spark_remote, pid, time.perf_counter() - started)
 
 
 def runs_on(

@@ -53,25 +53,19 @@ def spark_session() -> SparkSession:
     """
     from pyspark.sql import SparkSession
 
-    from tsplatform.resources.spark import is_remote, spark_conf
+    from tsplatform.resources.spark import hive_session_builder, is_remote
     from tsplatform.settings import get_settings
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     remote = get_settings().spark_remote
-    if remote:
-        from tsplatform.services.spark_connect import require_server
-
-        require_server(remote)
-    builder = SparkSession.builder
-    for key, value in spark_conf().items():
-        builder = builder.config(key, value)
+    builder = hive_session_builder()
     log_path = get_settings().state_path / "logs" / "spark-sql.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _output_to(log_path):  # the JVM inherits these for its lifetime
-            session = builder.enableHiveSupport().getOrCreate()
+            session = builder.getOrCreate()
             if not is_remote(session):  # a Spark Connect server keeps its own log level
                 session.sparkContext.setLogLevel("ERROR")
             session.catalog.listDatabases()  # opens the metastore now: a held Derby lock fails here

@@ -128,6 +128,23 @@ def assert_same(actual: pd.DataFrame, expected: pd.DataFrame, keys: list[str], d
             )
 
 
+#: The datasets derived from validated_readings and their row keys (default: series and grid time).
+DERIVED_KEYS = {
+    "period_estimates": ["series_id", "date"],
+    "regularized_readings": ["series_id", "event_time"],
+    "denoised_readings": ["series_id", "event_time"],
+    "decompositions": ["series_id", "event_time"],
+    "hourly_readings": ["series_id", "event_time"],
+    "correlations": ["position", "date", "series_a", "series_b"],
+}
+
+
+def assert_derived_same(lake: Lake, expected: dict[str, pd.DataFrame], days: list[dt.date]) -> None:
+    """Every derived dataset in ``lake`` equals ``expected`` (:func:`reference`) on ``days``."""
+    for dataset, keys in DERIVED_KEYS.items():
+        assert_same(read(lake, dataset, days), expected[dataset], keys, dataset)
+
+
 def per(frame: pd.DataFrame, key: str = "series_id") -> dict[str, pd.DataFrame]:
     return {k: g for k, g in frame.groupby(key, sort=True)} if len(frame) else {}
 
@@ -310,24 +327,7 @@ def test_the_daemon_runs_the_graph_and_every_dataset_equals_the_core_on_pandas( 
         ["series_id", "event_time", "offset"],
         "rejects",
     )
-    keys = {
-        "period_estimates": ["series_id", "date"],
-        "correlations": ["position", "date", "series_a", "series_b"],
-    }
-    for dataset in (
-        "period_estimates",
-        "regularized_readings",
-        "denoised_readings",
-        "decompositions",
-        "hourly_readings",
-        "correlations",
-    ):
-        assert_same(
-            read(lake, dataset, days),
-            expected[dataset],
-            keys.get(dataset, ["series_id", "event_time"]),
-            dataset,
-        )
+    assert_derived_same(lake, expected, days)
 
     # what the injected defects must have produced
     reg = read(lake, "regularized_readings", days)

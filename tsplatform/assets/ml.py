@@ -303,7 +303,7 @@ def forecast_accuracy(
         scores = accuracy_day(the_lake, day, get_settings().start_date)
         write_day(the_lake, "forecast_accuracy", day, scores, ACCURACY_SCHEMA)
         per_day.append(scores)
-    scores = pd.concat(per_day, ignore_index=True) if len(per_day) > 1 else per_day[0]
+    scores = pd.concat(per_day, ignore_index=True)
     factor = get_settings().drift_factor
     type_names = dict(zip(scores["series_id"], scores["type_name"], strict=True)) if len(scores) else {}
     reference = validation_mse(registry.registry().champions(), type_names)

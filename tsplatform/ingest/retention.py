@@ -250,21 +250,12 @@ def _open_catalog() -> Any:
 
 def _open_metastore() -> MetastoreLike:
     """The Hive metastore of a Spark session built from the settings (``tsplatform.resources.spark``)."""
-    from pyspark.sql import SparkSession
-
     from tsplatform.hive import HiveMetastore
-    from tsplatform.resources.spark import spark_conf
-    from tsplatform.services.spark_connect import require_server
-    from tsplatform.settings import get_settings
+    from tsplatform.resources.spark import hive_session_builder
 
-    remote = get_settings().spark_remote
-    if remote:
-        require_server(remote)  # fail at once, not after the client's minutes of retries
-    builder = SparkSession.builder
-    for key, value in spark_conf().items():
-        builder = builder.config(key, value)
+    builder = hive_session_builder()  # a remote server that does not answer fails here, at once
     try:
-        return HiveMetastore(builder.enableHiveSupport().getOrCreate())
+        return HiveMetastore(builder.getOrCreate())
     except Exception as exc:  # py4j / JVM start-up errors: make them one line
         cause = " ".join(str(exc).split())[:300]
         raise ServiceUnavailable(

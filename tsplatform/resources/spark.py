@@ -21,11 +21,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dagster import InitResourceContext
 from dagster_pyspark import PySparkResource
 
 from tsplatform.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: Spark's and Hive's log4j2 configuration: everything from WARN up into ``<state>/logs/spark.log``, only
 #: ERROR on the console, so Spark's and Hive's warnings do not drown the commands' own output.
@@ -215,16 +219,35 @@ def is_remote(session: object) -> bool:
     return type(session).__module__.startswith("pyspark.sql.connect")
 
 
+def require_remote(conf: dict[str, Any]) -> None:
+    """With ``spark.remote`` in ``conf``: raise ServiceUnavailable at once unless that Spark Connect server
+    answers (a client session would retry for minutes before failing)."""
+    remote = conf.get("spark.remote")
+    if remote:
+        from tsplatform.services.spark_connect import require_server
+
+        require_server(str(remote))
+
+
+def hive_session_builder(settings: Settings | None = None) -> SparkSession.Builder:
+    """``SparkSession.builder`` with :func:`spark_conf` and Hive support, for the commands that open a
+    session themselves (``tsplatform sql``, ``retention --hive``); checks a remote server first."""
+    from pyspark.sql import SparkSession
+
+    conf = spark_conf(settings)
+    require_remote(conf)
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.enableHiveSupport()
+
+
 class SparkResource(PySparkResource):
     """``PySparkResource`` that first checks a Spark Connect server answers (``spark.remote`` set): a run
     fails at once with the reason instead of retrying for minutes."""
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        remote = self.spark_config.get("spark.remote")
-        if remote:
-            from tsplatform.services.spark_connect import require_server
-
-            require_server(str(remote))
+        require_remote(self.spark_config)
         super().setup_for_execution(context)
 
 
