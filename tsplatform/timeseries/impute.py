@@ -82,13 +82,17 @@ class ImputationChoice:
     """``method``: the best method; ``scores``: RMSE on all masked values per method (inf = failed);
     ``n_masked``: number of masked values; ``gap_lengths``: lengths of the artificial gaps; ``ratios``: per
     method, the median over the backtest masks of its RMSE / the best method's RMSE on that mask (1 = best
-    on at least half of the masks; the choice minimises it)."""
+    on at least half of the masks; the choice minimises it); ``kalman_params``: the local-level variances
+    fitted on the whole series given (None when ``kalman`` was not a candidate, the fit failed or the
+    backtest saw only the series' tail), for ``impute(series, "kalman", kalman_params=...)`` to reuse
+    instead of fitting the same series again."""
 
     method: str
     scores: dict[str, float]
     n_masked: int = 0
     gap_lengths: tuple[int, ...] = ()
     ratios: dict[str, float] = field(default_factory=dict)
+    kalman_params: tuple[float, ...] | None = None
 
 
 def _inside(values: np.ndarray) -> np.ndarray:
@@ -289,10 +293,18 @@ def _kalman(y: pd.Series, params: np.ndarray | None = None) -> pd.Series:
     return pd.Series(out, index=y.index, name=y.name)
 
 
-def impute(series: pd.Series, method: str, *, season_length: int | None = None) -> pd.Series:
+def impute(
+    series: pd.Series,
+    method: str,
+    *,
+    season_length: int | None = None,
+    kalman_params: Sequence[float] | None = None,
+) -> pd.Series:
     """Fill the NaN inside the observed span of ``series`` with ``method`` (see the module doc).
 
     ``season_length``: samples per season for ``seasonal`` (default: derived, see the module doc).
+    ``kalman_params``: for ``kalman``, variances already fitted on this same series (``select_imputation``'s
+    ``ImputationChoice.kalman_params``); the result is the same as without them, minus the fit.
     Raises ValueError for an unknown method or a non-numeric series.
     """
     if method not in IMPUTATION_METHODS:
@@ -301,7 +313,8 @@ def impute(series: pd.Series, method: str, *, season_length: int | None = None) 
     series = value_series(series)
     if not pd.api.types.is_numeric_dtype(series.dtype):
         raise ValueError(f"impute needs a numeric series, got dtype {series.dtype}")
-    out = _fill(series.astype("float64"), method, season_length)
+    params = None if kalman_params is None else np.asarray(kalman_params, dtype="float64")
+    out = _fill(series.astype("float64"), method, season_length, params)
     out.attrs = dict(series.attrs)
     return out
 
@@ -394,7 +407,8 @@ def select_imputation(
     if season_length is None:
         season_length = default_season_length(y)
     own_lengths = gap_lengths(y)  # of the whole series, also when the backtest sees only its tail
-    if max_samples is not None and len(y) > max_samples:
+    whole = max_samples is None or len(y) <= max_samples
+    if not whole:
         y = y.iloc[-max_samples:]
     kalman_params = None
     if "kalman" in methods and y.notna().sum() >= 3:
@@ -422,11 +436,12 @@ def select_imputation(
                 squared[method].append(np.where(np.isfinite(errors), errors, np.inf))
             except Exception:  # a failing method loses the contest; it never breaks the choice
                 squared[method].append(np.full(truth.size, np.inf))
+    fitted = tuple(float(p) for p in kalman_params) if whole and kalman_params is not None else None
     if n_masked == 0:
         nan = {m: float("nan") for m in methods}
-        return ImputationChoice(methods[0], nan, ratios=nan)
+        return ImputationChoice(methods[0], nan, ratios=nan, kalman_params=fitted)
     choice, scores, ratios = choose_by_median_ratio(squared)
-    return ImputationChoice(choice, scores, n_masked, tuple(int(x) for x in lengths), ratios)
+    return ImputationChoice(choice, scores, n_masked, tuple(int(x) for x in lengths), ratios, fitted)
 
 
 def choose_by_median_ratio(

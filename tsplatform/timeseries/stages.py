@@ -311,14 +311,16 @@ def regularize_series(
         values = grid.to_numpy(dtype="float64", copy=True)
         if (missing & ~long_gap)[in_day].any():  # a slot of the day to fill: the method matters
             fresh = selected is not None and (day - dt.date.fromisoformat(selected)).days < reselect_days
+            fitted = None  # the selection's Kalman fit of this very grid, reused by the fill
             if method is None or not fresh:
                 try:
-                    method = select_imputation(grid, seed=seed).method
+                    choice = select_imputation(grid, seed=seed)
+                    method, fitted = choice.method, choice.kalman_params
                 except ValueError as exc:
                     method, note = "linear", f"imputation not selected ({exc}): linear"
                 selected = key
             try:
-                filled = impute(grid, method)
+                filled = impute(grid, method, kalman_params=fitted)
             except ValueError as exc:
                 filled, note = impute(grid, "linear"), f"{method} failed ({exc}): linear"
             values = filled.to_numpy(copy=True)

@@ -265,6 +265,20 @@ def test_selection_on_a_long_series_backtests_its_most_recent_samples() -> None:
         select_imputation(hidden, max_samples=0)
 
 
+def test_selection_hands_its_kalman_fit_to_the_fill_with_the_same_result() -> None:
+    rng = np.random.default_rng(4)
+    values = np.cumsum(rng.normal(0, 0.3, 500)) + rng.normal(0, 1, 500)
+    hidden, _ = _with_gaps(pd.Series(values, index=_grid(500, "10min")), [(100, 3), (300, 6)])
+    choice = select_imputation(hidden, seed=0)
+    assert choice.kalman_params is not None and len(choice.kalman_params) == 2
+    reused = impute(hidden, "kalman", kalman_params=choice.kalman_params)
+    pd.testing.assert_series_equal(reused, impute(hidden, "kalman"), check_exact=True)
+    assert reused.iloc[100:103].notna().all()
+    # nothing to hand over: kalman not a candidate, or a fit on the tail only (not the series filled)
+    assert select_imputation(hidden, methods=("linear", "locf"), seed=0).kalman_params is None
+    assert select_imputation(hidden, seed=0, max_samples=250).kalman_params is None
+
+
 def test_selection_on_a_long_series_draws_gap_lengths_from_the_whole_series() -> None:
     truth = pd.Series(np.sin(np.arange(3000) / 30.0), index=_grid(3000, "1min"))
     hidden, _ = _with_gaps(truth, [(300, 7), (2500, 2)])  # the 7-sample gap is outside the last 1000
