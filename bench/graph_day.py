@@ -284,6 +284,8 @@ class Sampled:
     peak_rss: dict[str, int] = field(default_factory=dict)  # role -> peak of the role's summed RSS
     peak_single: dict[str, int] = field(default_factory=dict)  # role -> largest single process
     peak_total: int = 0  # peak of the whole tree's summed RSS
+    #: the driver JVM's threads: (pid, tid) -> (kind, CPU s at its last sample)
+    jvm_threads: dict[tuple[int, int], tuple[str, float]] = field(default_factory=dict)
 
     @property
     def cpu_s(self) -> float:
@@ -321,17 +323,64 @@ def tree_cpu(root: psutil.Process) -> dict[int, float]:
     return out
 
 
+#: what a driver JVM's threads are, by the start of their (15-character) Linux thread name
+JVM_THREAD_KINDS = (
+    ("C1 Compiler", "JIT compilers"),
+    ("C2 Compiler", "JIT compilers"),
+    ("Executor task", "executor tasks"),
+    ("GC Thread", "garbage collector"),
+    ("VM Thread", "garbage collector"),
+)
+JVM_KINDS = ("executor tasks", "JIT compilers", "garbage collector", "other threads")
+
+
+def _thread_kind(name: str) -> str:
+    return next((kind for prefix, kind in JVM_THREAD_KINDS if name.startswith(prefix)), "other threads")
+
+
+def jvm_thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
+    """User + system CPU s of each live thread of process ``pid`` now, with its kind (Linux ``/proc``; empty
+    elsewhere or once the process is gone)."""
+    out: dict[tuple[int, int], tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                out[(pid, int(tid))] = (_thread_kind(name), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def jvm_cpu_by_kind(seen: Sampled) -> dict[str, float]:
+    """The driver JVM's CPU s by thread kind (``JVM_KINDS``) and ``not attributed``: what threads that ended
+    between two samples used (the JVM's total minus its threads' last samples)."""
+    out = dict.fromkeys(JVM_KINDS, 0.0)
+    for kind, cpu in seen.jvm_threads.values():
+        out[kind] += cpu
+    total = sum(c for pid, c in seen.cpu.items() if seen.role.get(pid) == "driver JVM")
+    out["not attributed"] = max(0.0, total - sum(out.values()))
+    return out
+
+
 def sample_tree(
     roots: list[psutil.Process],
     seen: Sampled,
     stop: threading.Event,
     interval_s: float = 0.2,
     baseline: dict[int, float] | None = None,
+    thread_baseline: dict[tuple[int, int], tuple[str, float]] | None = None,
+    threads_every: int = 5,
 ) -> None:
-    """Until ``stop``: every ``interval_s``, CPU and RSS of ``roots`` and their descendants into ``seen``;
-    ``baseline``: CPU s a process had already used before (a long-lived server's), not counted."""
-    baseline = baseline or {}
+    """Until ``stop``: every ``interval_s``, CPU and RSS of ``roots`` and their descendants into ``seen``, and
+    every ``threads_every`` samples the driver JVM's CPU per thread; ``baseline`` / ``thread_baseline``: CPU
+    s a process / thread had already used before (a long-lived server's), not counted."""
+    baseline, thread_baseline = baseline or {}, thread_baseline or {}
+    samples = 0
     while not stop.is_set():
+        samples += 1
         procs = []
         for root in roots:
             with contextlib.suppress(psutil.Error):
@@ -355,6 +404,9 @@ def sample_tree(
                     role = "python workers"
             seen.role[proc.pid] = role
             seen.cpu[proc.pid] = times.user + times.system - baseline.get(proc.pid, 0.0)
+            if role == "driver JVM" and samples % threads_every == 1:
+                for key, (kind, cpu) in jvm_thread_cpu(proc.pid).items():
+                    seen.jvm_threads[key] = (kind, cpu - thread_baseline.get(key, (kind, 0.0))[1])
             by_role[role] = by_role.get(role, 0) + rss
             seen.peak_single[role] = max(seen.peak_single.get(role, 0), rss)
         for role, rss in by_role.items():
@@ -433,15 +485,22 @@ def materialize(
     started = time.perf_counter()
     server_proc = psutil.Process(server[1]) if server is not None else None
     baseline = tree_cpu(server_proc) if server_proc is not None else {}
+    threads_before = {k: v for pid in baseline for k, v in jvm_thread_cpu(pid).items()}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, stop = Sampled(), threading.Event()
     roots = [psutil.Process(proc.pid), *([server_proc] if server_proc is not None else [])]
-    sampler = threading.Thread(target=sample_tree, args=(roots, seen, stop, 0.2, baseline), daemon=True)
+    sampler = threading.Thread(
+        target=sample_tree, args=(roots, seen, stop, 0.2, baseline, threads_before), daemon=True
+    )
     sampler.start()
     output = proc.communicate()[0].decode(errors="replace")
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
+    if server_proc is not None:  # the server's JVM outlives the run: its threads' totals at the run's end
+        for pid in (p for p, role in seen.role.items() if role == "driver JVM"):
+            for key, (kind, cpu) in jvm_thread_cpu(pid).items():
+                seen.jvm_threads[key] = (kind, cpu - threads_before.get(key, (kind, 0.0))[1])
     machine_after = psutil.cpu_times()
     if proc.returncode != 0:
         print(output[-6000:], file=sys.stderr)
@@ -463,6 +522,7 @@ def materialize(
         "cpu_s": ours,
         "cpu_by_role": cpu_by_role,
         "processes_by_role": dict(Counter(seen.role.values())),
+        "jvm_by_kind": jvm_cpu_by_kind(seen),
         "others_cpu_s": max(0.0, busy - ours),
         "peak_rss": seen.peak_rss,
         "peak_single": seen.peak_single,
@@ -565,6 +625,16 @@ def report(
         rss = [f"{_mb(run['peak_rss'].get(r, 0))} / {_mb(run['peak_single'].get(r, 0))}" for r in roles]
         workers = run.get("processes_by_role", {}).get("python workers", 0)
         print(f"| {run['label']} | " + " | ".join(cpu) + " | " + " | ".join(rss) + f" | {workers} |")
+    kinds = [*JVM_KINDS, "not attributed"]
+    print(
+        "\nThe driver JVM's CPU s by thread (Linux thread names, sampled every second; in local mode the "
+        'executor tasks run in it; "not attributed": threads that ended between two samples):\n'
+    )
+    print("| master | " + " | ".join(kinds) + " |")
+    print("|---|" + "---:|" * len(kinds))
+    for run in runs:
+        by_kind = run.get("jvm_by_kind", {})
+        print(f"| {run['label']} | " + " | ".join(f"{by_kind.get(k, 0.0):.1f}" for k in kinds) + " |")
     print()
     for tag, what in (("first", ""), ("repeat1", " (the day again, warm server)")):
         by_master = {r["master"]: r for r in runs if r.get("tag") == tag}

@@ -1,0 +1,58 @@
+"""bench.graph_day's accounting of the driver JVM's CPU by thread kind (Linux ``/proc``; this process's own
+threads stand in for a JVM's)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from bench.graph_day import JVM_KINDS, Sampled, _thread_kind, jvm_cpu_by_kind, jvm_thread_cpu
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("C2 CompilerThre", "JIT compilers"),
+        ("C1 CompilerThre", "JIT compilers"),
+        ("Executor task l", "executor tasks"),
+        ("GC Thread#0", "garbage collector"),
+        ("VM Thread", "garbage collector"),
+        ("dag-scheduler-e", "other threads"),
+    ],
+)
+def test_thread_kind_from_the_linux_thread_name(name: str, kind: str) -> None:
+    assert _thread_kind(name) == kind
+
+
+def test_thread_cpu_of_a_live_process_sees_its_busy_thread() -> None:
+    done = threading.Event()
+
+    def spin() -> None:
+        while not done.is_set():
+            sum(range(10_000))
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        threading.Event().wait(0.5)
+        threads = jvm_thread_cpu(os.getpid())
+    finally:
+        done.set()
+        worker.join()
+    assert (os.getpid(), os.getpid()) in threads  # the main thread's tid is the pid
+    assert (os.getpid(), worker.native_id) in threads
+    assert threads[(os.getpid(), worker.native_id)][1] >= 0.2  # it spun for ~0.5 s
+    assert jvm_thread_cpu(2**22 + 1) == {}  # no such process: nothing, no error
+
+
+def test_jvm_cpu_by_kind_puts_what_ended_threads_used_apart() -> None:
+    seen = Sampled()
+    seen.role = {10: "driver JVM", 11: "python workers"}
+    seen.cpu = {10: 50.0, 11: 30.0}
+    seen.jvm_threads = {(10, 1): ("JIT compilers", 12.0), (10, 2): ("executor tasks", 30.0)}
+    by_kind = jvm_cpu_by_kind(seen)
+    assert set(by_kind) == {*JVM_KINDS, "not attributed"}
+    assert by_kind["JIT compilers"] == 12.0 and by_kind["executor tasks"] == 30.0
+    assert by_kind["not attributed"] == pytest.approx(8.0)  # the workers' 30 s are not the JVM's
