@@ -10,8 +10,10 @@ via ``TSPLATFORM_SPARK_MASTER``):
 in a fresh process tree (a temp ``DAGSTER_HOME`` and state dir; the catalog on a MongoDB-wire server the
 script starts with ``tsplatform.services``), sampled every 0.2 s with psutil: CPU time
 and peak RSS of the driver JVM (local mode: the executors run inside it), the Python driver (the dagster
-CLI and step processes) and the Python workers (``pyspark.daemon`` and its forks). Per asset: the wall time
-from the run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset downstream of
+CLI and step processes) and the Python workers (``pyspark.daemon`` and its forks); every second the driver
+JVM's CPU per thread (Linux ``/proc``), reported by kind: executor tasks, JIT compilers, garbage collector,
+other threads, and what threads that ended between two samples used. Per asset: the wall time from the
+run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset downstream of
 ``raw_readings`` that ``tsplatform.definitions`` has (``--select`` to choose).
 
 The peer, measured in the same run: the same chain of pure core functions in ONE pandas process over the
