@@ -393,10 +393,11 @@ def sample_tree(
                 times = proc.cpu_times()
                 rss = proc.memory_info().rss
                 # what the process is now (a launcher script execs java, a JVM's fork execs the Python
-                # daemon); a daemon's forks look like any python and keep the role their parent gave them
+                # daemon); a daemon's forks look like any python and keep the role their parent gave them;
+                # an exited process not yet reaped has no command line ("other"): it keeps its role
                 role = _role(proc)
                 cached = seen.role.get(proc.pid)
-                if role not in SPARK_ROLES and cached in SPARK_ROLES:
+                if (role not in SPARK_ROLES and cached in SPARK_ROLES) or (role == "other" and cached):
                     role = cached
             except psutil.Error:
                 continue

@@ -4,11 +4,21 @@ threads stand in for a JVM's)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
+import psutil
 import pytest
 
-from bench.graph_day import JVM_KINDS, Sampled, _thread_kind, jvm_cpu_by_kind, jvm_thread_cpu
+from bench.graph_day import (
+    JVM_KINDS,
+    Sampled,
+    _thread_kind,
+    jvm_cpu_by_kind,
+    jvm_thread_cpu,
+    sample_tree,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +66,22 @@ def test_jvm_cpu_by_kind_puts_what_ended_threads_used_apart() -> None:
     assert set(by_kind) == {*JVM_KINDS, "not attributed"}
     assert by_kind["JIT compilers"] == 12.0 and by_kind["executor tasks"] == 30.0
     assert by_kind["not attributed"] == pytest.approx(8.0)  # the workers' 30 s are not the JVM's
+
+
+def test_a_finished_process_keeps_its_role_until_it_is_reaped() -> None:
+    # the dagster CLI exits before the bench reaps it: as a zombie it has no command line, and its CPU
+    # used to move from "python driver" to "other" in the report
+    child = subprocess.Popen([sys.executable, "-c", "sum(range(3_000_000))"])
+    seen, stop = Sampled(), threading.Event()
+    sampler = threading.Thread(target=sample_tree, args=([psutil.Process(child.pid)], seen, stop, 0.05))
+    sampler.start()
+    try:
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.3)  # a few samples of the zombie
+    finally:
+        stop.set()
+        sampler.join()
+        child.wait()
+    assert seen.role[child.pid] == "python driver"
+    assert seen.cpu[child.pid] > 0
