@@ -356,6 +356,12 @@ def jvm_thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
     return out
 
 
+def record_jvm_threads(seen: Sampled, pid: int, before: dict[tuple[int, int], float]) -> None:
+    """The JVM ``pid``'s threads now into ``seen.jvm_threads``, less the CPU s each had used ``before``."""
+    for key, (kind, cpu) in jvm_thread_cpu(pid).items():
+        seen.jvm_threads[key] = (kind, cpu - before.get(key, 0.0))
+
+
 def jvm_cpu_by_kind(seen: Sampled) -> dict[str, float]:
     """The driver JVM's CPU s by thread kind (``JVM_KINDS``) and ``not attributed``: what threads that ended
     between two samples used (the JVM's total minus its threads' last samples)."""
@@ -373,7 +379,7 @@ def sample_tree(
     stop: threading.Event,
     interval_s: float = 0.2,
     baseline: dict[int, float] | None = None,
-    thread_baseline: dict[tuple[int, int], tuple[str, float]] | None = None,
+    thread_baseline: dict[tuple[int, int], float] | None = None,
     threads_every: int = 5,
 ) -> None:
     """Until ``stop``: every ``interval_s``, CPU and RSS of ``roots`` and their descendants into ``seen``, and
@@ -408,8 +414,7 @@ def sample_tree(
             seen.role[proc.pid] = role
             seen.cpu[proc.pid] = times.user + times.system - baseline.get(proc.pid, 0.0)
             if role == "driver JVM" and samples % threads_every == 1:
-                for key, (kind, cpu) in jvm_thread_cpu(proc.pid).items():
-                    seen.jvm_threads[key] = (kind, cpu - thread_baseline.get(key, (kind, 0.0))[1])
+                record_jvm_threads(seen, proc.pid, thread_baseline)
             by_role[role] = by_role.get(role, 0) + rss
             seen.peak_single[role] = max(seen.peak_single.get(role, 0), rss)
         for role, rss in by_role.items():
@@ -488,7 +493,7 @@ def materialize(
     started = time.perf_counter()
     server_proc = psutil.Process(server[1]) if server is not None else None
     baseline = tree_cpu(server_proc) if server_proc is not None else {}
-    threads_before = {k: v for pid in baseline for k, v in jvm_thread_cpu(pid).items()}
+    threads_before = {k: cpu for pid in baseline for k, (_, cpu) in jvm_thread_cpu(pid).items()}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, stop = Sampled(), threading.Event()
     roots = [psutil.Process(proc.pid), *([server_proc] if server_proc is not None else [])]
@@ -502,8 +507,7 @@ def materialize(
     sampler.join()
     if server_proc is not None:  # the server's JVM outlives the run: its threads' totals at the run's end
         for pid in (p for p, role in seen.role.items() if role == "driver JVM"):
-            for key, (kind, cpu) in jvm_thread_cpu(pid).items():
-                seen.jvm_threads[key] = (kind, cpu - threads_before.get(key, (kind, 0.0))[1])
+            record_jvm_threads(seen, pid, threads_before)
     machine_after = psutil.cpu_times()
     if proc.returncode != 0:
         print(output[-6000:], file=sys.stderr)
