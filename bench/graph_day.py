@@ -59,7 +59,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench import spark_events
+from bench import jfr_profile, spark_events
 from bench.day_generator import GAP_RATE, generate_day, write_day
 from bench.record import recorded
 from tsplatform.lake import Lake
@@ -451,11 +451,13 @@ def materialize(
     event_log: Path | None = None,
     day: dt.date = DAY,
     server: tuple[str, int] | None = None,
+    jfr: Path | None = None,
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
     ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it). With ``server``
     (``sc://`` address, pid), the run is a client of that Spark Connect server, whose process tree is
-    sampled beside the run's (only the CPU it uses during the run counts)."""
+    sampled beside the run's (only the CPU it uses during the run counts); with ``jfr`` too, a Flight
+    Recorder recording of the server during the run is written there (``bench.jfr_profile`` reads it)."""
     dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -494,6 +496,8 @@ def materialize(
     server_proc = psutil.Process(server[1]) if server is not None else None
     baseline = tree_cpu(server_proc) if server_proc is not None else {}
     threads_before = {k: cpu for pid in baseline for k, (_, cpu) in jvm_thread_cpu(pid).items()}
+    if jfr is not None and server is not None:
+        jcmd(server[1], "JFR.start", f"name={jfr.stem}", "settings=profile")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, stop = Sampled(), threading.Event()
     roots = [psutil.Process(proc.pid), *([server_proc] if server_proc is not None else [])]
@@ -508,6 +512,11 @@ def materialize(
     if server_proc is not None:  # the server's JVM outlives the run: its threads' totals at the run's end
         for pid in (p for p, role in seen.role.items() if role == "driver JVM"):
             record_jvm_threads(seen, pid, threads_before)
+    task_shares = None
+    if jfr is not None and server is not None:
+        jfr.parent.mkdir(parents=True, exist_ok=True)
+        jcmd(server[1], "JFR.stop", f"name={jfr.stem}", f"filename={jfr.resolve()}")
+        task_shares = jfr_profile.shares(jfr_profile.read_recording(jfr))
     machine_after = psutil.cpu_times()
     if proc.returncode != 0:
         print(output[-6000:], file=sys.stderr)
@@ -534,7 +543,15 @@ def materialize(
         "peak_rss": seen.peak_rss,
         "peak_single": seen.peak_single,
         "load": (load_before, os.getloadavg()[0]),
+        "jfr_shares": task_shares,
     }
+
+
+def jcmd(pid: int, *command: str) -> None:
+    """``jcmd <pid> <command...>`` (the JDK's diagnostic command tool; raises when it fails)."""
+    subprocess.run(
+        [jfr_profile.jdk_tool("jcmd"), str(pid), *command], check=True, capture_output=True, text=True
+    )
 
 
 @dataclass
@@ -575,7 +592,8 @@ def runs_on(
         for tag, day, label in plan:
             run_log = None if log is None else log / tag
             address = (server.spark_remote, server.pid) if server is not None else None
-            runs.append(materialize(work, master, select, mongo_uri, run_log, day, address))
+            recording = None if args.jfr is None else args.jfr / f"{master.replace('[', '_')[:-1]}_{tag}.jfr"
+            runs.append(materialize(work, master, select, mongo_uri, run_log, day, address, recording))
             runs[-1]["label"], runs[-1]["tag"] = label, tag
             if server is not None:
                 started = f", server started in {server.start_s:.1f} s" if tag == "first" else ", warm server"
@@ -642,6 +660,18 @@ def report(
     for run in runs:
         by_kind = run.get("jvm_by_kind", {})
         print(f"| {run['label']} | " + " | ".join(f"{by_kind.get(k, 0.0):.1f}" for k in kinds) + " |")
+    recorded_runs = [r for r in runs if r.get("jfr_shares")]
+    if recorded_runs:
+        sinks = list(dict.fromkeys(k for r in recorded_runs for k in r["jfr_shares"]["sink"]))
+        print(
+            "\nThe executor tasks' Flight Recorder samples by what the task produces (`--jfr`, "
+            "`bench.jfr_profile`; shares of the task threads' samples):\n"
+        )
+        print("| master | " + " | ".join(sinks) + " |")
+        print("|---|" + "---:|" * len(sinks))
+        for run in recorded_runs:
+            got = run["jfr_shares"]["sink"]
+            print(f"| {run['label']} | " + " | ".join(f"{got.get(k, 0.0):.0%}" for k in sinks) + " |")
     print()
     for tag, what in (("first", ""), ("repeat1", " (the day again, warm server)")):
         by_master = {r["master"]: r for r in runs if r.get("tag") == tag}
@@ -705,6 +735,13 @@ def main() -> None:
         "--event-log", type=Path, default=None, help="Spark event logs here, per job after each run."
     )
     parser.add_argument(
+        "--jfr",
+        type=Path,
+        default=None,
+        help="With --spark-connect: a Java Flight Recorder recording of the server per run here, and the "
+        "executor tasks' samples by what they produce in the report (bench.jfr_profile; costs a few %%).",
+    )
+    parser.add_argument(
         "--profile-core",
         type=int,
         default=0,
@@ -712,6 +749,8 @@ def main() -> None:
         help="Only: CPU per stage of the core chain on N series.",
     )
     args = parser.parse_args()
+    if args.jfr is not None and not args.spark_connect:
+        parser.error("--jfr records a Spark Connect server's JVM: it needs --spark-connect")
     if args.profile_core:
         with recorded("graph_day_core_profile", write=args.write):
             profile_core(args.profile_core)
