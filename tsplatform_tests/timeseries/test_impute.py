@@ -23,6 +23,7 @@ from tsplatform.timeseries.impute import (
     BACKTEST_REPEATS,
     _kalman,
     _kalman_params,
+    _standardise,
     _stl_seasonal,
     choose_by_median_ratio,
     default_season_length,
@@ -342,3 +343,53 @@ def test_kalman_with_reused_variances_matches_a_fresh_fit() -> None:
     reused = _kalman(hidden, _kalman_params(hidden))
     np.testing.assert_allclose(reused.to_numpy(), fresh.to_numpy())
     assert np.isfinite(reused.to_numpy()[mask]).all()
+
+
+@pytest.mark.parametrize(("level_sd", "noise_sd"), [(0.05, 1.0), (1.0, 1.0), (1.0, 0.05), (0.3, 2.0)])
+def test_kalman_fit_reaches_the_maximum_likelihood(level_sd: float, noise_sd: float) -> None:
+    """The fit's optimiser (BFGS) ends where statsmodels' default optimiser (L-BFGS) does, or higher, on
+    local-level series from level-dominated to noise-dominated, with gaps."""
+    from statsmodels.tsa.statespace.structural import UnobservedComponents
+
+    rng = np.random.default_rng(int(100 * level_sd + noise_sd))
+    values = np.cumsum(rng.normal(0, level_sd, 600)) + rng.normal(0, noise_sd, 600)
+    values[[40, 41, 42, 300, 301]] = np.nan
+    series = pd.Series(values, index=_grid(600))
+    z = _standardise(series)[0]
+    model = UnobservedComponents(z, level="llevel")
+    default = model.fit(disp=False, maxiter=100, cov_type="none")
+    ours = _kalman_params(series)
+    assert model.loglike(ours) >= model.loglike(default.params) - 1e-6
+    assert np.all(ours >= 0)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        _grid(30, "1h"),  # under 2 days: no season
+        _grid(200, "7min"),  # a period that does not divide a day: no season
+        _grid(300, "1h"),  # a daily season of 24
+    ],
+)
+def test_backtest_masks_keep_the_series_season(index: pd.DatetimeIndex) -> None:
+    """select_imputation derives the season once: every backtest mask has the whole series' season length
+    (a mask never hides the ends of the observed span)."""
+    values = np.sin(np.arange(len(index)) / 3.0)
+    values[[5, 6, 7, len(index) // 2]] = np.nan
+    series = pd.Series(values, index=index)
+    expected = default_season_length(series)
+    for seed in range(20):
+        mask = mask_like_gaps(series, seed=seed)
+        assert mask.any()
+        assert default_season_length(series.mask(mask)) == expected
+
+
+def test_selection_derives_the_season_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    impute_module = sys.modules["tsplatform.timeseries.impute"]
+    calls = []
+    real = impute_module.default_season_length
+    monkeypatch.setattr(impute_module, "default_season_length", lambda y: calls.append(1) or real(y))
+    hidden, _ = _with_gaps(seasonal_values(_grid(30), seed=1, noise=0.1), [(10, 2)])
+    choice = select_imputation(hidden)
+    assert len(calls) == 1
+    assert choice.method in IMPUTATION_METHODS
