@@ -33,8 +33,7 @@ Methods (``IMPUTATION_METHODS``):
     deseasonalised series ``y - s`` is linearly interpolated across the gaps and ``s`` is added back;
     two passes (the second STL runs on the first pass's fill).
 * ``kalman``: local-level state-space model (statsmodels ``UnobservedComponents(level="llevel")``,
-  maximum likelihood on the first 2000 values of the span (BFGS on statsmodels' score: the same maximum
-  as statsmodels' default L-BFGS in about half the time), then the Kalman smoother over the whole span
+  maximum likelihood on the first 2000 values of the span, then the Kalman smoother over the whole span
   with missing observations); gaps are filled with the smoothed level (for this model that is a straight
   line between the smoothed neighbours, so it differs from ``linear`` mainly by denoising the ends).
 
@@ -269,9 +268,8 @@ def _kalman_params(y: pd.Series) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = UnobservedComponents(z[:KALMAN_FIT_SAMPLES], level="llevel")
-        # no parameter covariance: only the variances are used (the OPG covariance cost numeric derivatives);
-        # BFGS on statsmodels' score: the same maximum as the default L-BFGS in about half the time
-        fitted = model.fit(disp=False, maxiter=100, cov_type="none", method="bfgs")
+        # no parameter covariance: only the variances are used (the OPG covariance cost numeric derivatives)
+        fitted = model.fit(disp=False, maxiter=100, cov_type="none")
     return np.asarray(fitted.params)
 
 

@@ -23,7 +23,6 @@ from tsplatform.timeseries.impute import (
     BACKTEST_REPEATS,
     _kalman,
     _kalman_params,
-    _standardise,
     _stl_seasonal,
     choose_by_median_ratio,
     default_season_length,
@@ -343,24 +342,6 @@ def test_kalman_with_reused_variances_matches_a_fresh_fit() -> None:
     reused = _kalman(hidden, _kalman_params(hidden))
     np.testing.assert_allclose(reused.to_numpy(), fresh.to_numpy())
     assert np.isfinite(reused.to_numpy()[mask]).all()
-
-
-@pytest.mark.parametrize(("level_sd", "noise_sd"), [(0.05, 1.0), (1.0, 1.0), (1.0, 0.05), (0.3, 2.0)])
-def test_kalman_fit_reaches_the_maximum_likelihood(level_sd: float, noise_sd: float) -> None:
-    """The fit's optimiser (BFGS) ends where statsmodels' default optimiser (L-BFGS) does, or higher, on
-    local-level series from level-dominated to noise-dominated, with gaps."""
-    from statsmodels.tsa.statespace.structural import UnobservedComponents
-
-    rng = np.random.default_rng(int(100 * level_sd + noise_sd))
-    values = np.cumsum(rng.normal(0, level_sd, 600)) + rng.normal(0, noise_sd, 600)
-    values[[40, 41, 42, 300, 301]] = np.nan
-    series = pd.Series(values, index=_grid(600))
-    z = _standardise(series)[0]
-    model = UnobservedComponents(z, level="llevel")
-    default = model.fit(disp=False, maxiter=100, cov_type="none")
-    ours = _kalman_params(series)
-    assert model.loglike(ours) >= model.loglike(default.params) - 1e-6
-    assert np.all(ours >= 0)
 
 
 @pytest.mark.parametrize(
