@@ -87,7 +87,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-compaction-read-"))
     try:
-        with recorded("compaction_read", write=args.write):
+        with recorded("compaction_read", write=args.write, module="bench.compaction_read"):
             small = Lake(str(work / "small"))
             table = generate_day(DAY, series=args.series, samples=args.samples)
             write_day(small, DAY, table, files=args.files)

@@ -171,9 +171,123 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
     return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
 
 
-def profile_core(series: int) -> None:
+def profile_core(series: int, history: int = 0) -> None:
     """CPU ms per series of each stage of :func:`run_peer_chain` over ``series`` generated series, with
-    no imputation state (the first day: ``select_imputation`` runs) and with a freshly chosen method."""
+    no imputation state (the first day: ``select_imputation`` runs) and with a freshly chosen method. BLAS
+    and OpenMP pools are held to one thread, as in :func:`run_peer` and Spark's Python workers: with
+    OpenBLAS's second thread spinning after statsmodels' calls, the process's CPU time doubled for every
+    stage that ran after an imputation selection."""
+    import scipy.linalg  # noqa: F401  (load every BLAS the chain uses before limiting them)
+    import statsmodels.api  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        if history:
+            _profile_core_history(series, history)
+        else:
+            _profile_core(series)
+
+
+def _profile_core_history(series: int, history: int) -> None:
+    """CPU ms per series of the per-series stages on ``DAY`` when the ``history`` days before it are already
+    in the lake, beside the same day without them: each stage reads its lookback window as its asset does
+    (periods and the grid 7 days, anomalies 2, decompositions 28). Methods are already chosen (``linear``;
+    selections are measured by the plain ``--profile-core``)."""
+    from tsplatform.assets.clean import validate_series
+    from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
+    from tsplatform.settings import get_settings
+    from tsplatform.timeseries import stages
+    from tsplatform.timeseries.decompose import seasonal_periods
+
+    settings, now = get_settings(), pd.Timestamp.now(tz="UTC")
+    every_day = [DAY - dt.timedelta(days=history - i) for i in range(history + 1)]
+    valid_days = []
+    for day in every_day:  # the same series every day, other gaps
+        raw = generate_day(day, series=series, gap_seed=day.toordinal()).to_pandas()
+        checked = validate_series(raw, day, now)
+        valid_days.append(checked[checked["reason"].isna()])
+    chosen = {
+        "imputation_method": "linear",
+        "imputation_selected": (DAY - dt.timedelta(days=1)).isoformat(),  # fresh on DAY: no selection
+    }
+    options = {"max_gap_s": settings.impute_max_gap_s, "reselect_days": settings.imputation_reselect_days}
+    cpu: dict[str, dict[str, float]] = {"first day": {}, f"with {history} days of history": {}}
+
+    def timed(
+        column: str, name: str, fn: Callable[..., pd.DataFrame], *args: object, **kw: object
+    ) -> pd.DataFrame:
+        started = time.process_time()
+        out = fn(*args, **kw)
+        cpu[column][name] = cpu[column].get(name, 0.0) + time.process_time() - started
+        return out
+
+    today = valid_days[-1]
+    everything = pd.concat(valid_days, ignore_index=True)
+    for sid, valid in everything.groupby("series_id", sort=False):
+        past = valid[valid["event_time"] < pd.Timestamp(DAY, tz="UTC")]
+        # the history the assets would have written before the day (untimed)
+        est_past = stages.estimate_periods(past, every_day[:-1], PERIOD_LOOKBACK_DAYS)
+        reg_past = stages.regularize_series(
+            past, est_past, every_day[:-1], chosen, lookback_days=PERIOD_LOOKBACK_DAYS, **options
+        )
+        den_past = stages.denoise_series(reg_past, every_day[:-1], ANOMALY_LOOKBACK_DAYS)
+
+        def window(frame: pd.DataFrame, days: int) -> pd.DataFrame:  # what the asset reads for DAY
+            return frame[frame["event_time"] >= pd.Timestamp(DAY - dt.timedelta(days=days - 1), tz="UTC")]
+
+        for column, valid_rows, reg_before, den_before in (
+            ("first day", today[today["series_id"] == sid], reg_past.iloc[0:0], den_past.iloc[0:0]),
+            (f"with {history} days of history", valid, reg_past, den_past),
+        ):
+            rows = window(valid_rows, PERIOD_LOOKBACK_DAYS)
+            est = timed(
+                column, "estimate_periods", stages.estimate_periods, rows, [DAY], PERIOD_LOOKBACK_DAYS
+            )
+            reg = timed(
+                column,
+                "regularize_series (method chosen)",
+                stages.regularize_series,
+                rows,
+                est,
+                [DAY],
+                chosen,
+                lookback_days=PERIOD_LOOKBACK_DAYS,
+                **options,
+            )
+            reg_window = window(pd.concat([reg_before, reg], ignore_index=True), ANOMALY_LOOKBACK_DAYS)
+            den = timed(
+                column, "denoise_series", stages.denoise_series, reg_window, [DAY], ANOMALY_LOOKBACK_DAYS
+            )
+            periods = est["period_s"].dropna()
+            seasons = (
+                sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+            )
+            den_window = window(pd.concat([den_before, den], ignore_index=True), DECOMPOSITION_LOOKBACK_DAYS)
+            timed(
+                column,
+                "decompose_series",
+                stages.decompose_series,
+                den_window,
+                est,
+                [DAY],
+                seasons,
+                lookback_days=DECOMPOSITION_LOOKBACK_DAYS,
+            )
+    columns = list(cpu)
+    print(
+        f"### Per-series stages on one day, with and without history ({series} generated series, "
+        "one process)\n"
+    )
+    print("| stage | " + " | ".join(f"{c}: CPU ms per series" for c in columns) + " | ratio |")
+    print("|---|" + "---:|" * (len(columns) + 1))
+    for name in cpu[columns[0]]:
+        first, later = (1000 * cpu[c][name] / series for c in columns)
+        print(f"| {name} | {first:.1f} | {later:.1f} | {later / first:.1f}x |")
+    first, later = (1000 * sum(cpu[c].values()) / series for c in columns)
+    print(f"| **the four stages** | **{first:.1f}** | **{later:.1f}** | **{later / first:.1f}x** |")
+
+
+def _profile_core(series: int) -> None:
     from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
@@ -748,12 +862,21 @@ def main() -> None:
         metavar="N",
         help="Only: CPU per stage of the core chain on N series.",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="D",
+        help="With --profile-core: the per-series stages on a day with D days before it in their lookback "
+        "windows, beside the same day without them.",
+    )
     args = parser.parse_args()
     if args.jfr is not None and not args.spark_connect:
         parser.error("--jfr records a Spark Connect server's JVM: it needs --spark-connect")
     if args.profile_core:
-        with recorded("graph_day_core_profile", write=args.write):
-            profile_core(args.profile_core)
+        name = "graph_day_core_profile" + (f"_history_{args.history}" if args.history else "")
+        with recorded(name, write=args.write, module="bench.graph_day"):
+            profile_core(args.profile_core, args.history)
         return
 
     from tsplatform.definitions import defs
@@ -773,7 +896,7 @@ def main() -> None:
     if args.spark_connect:
         name += "_spark_connect"
     try:
-        with recorded(name, write=args.write):
+        with recorded(name, write=args.write, module="bench.graph_day"):
             lake = Lake(str(work / "lake"))
             cpu0, t0 = time.process_time(), time.perf_counter()
             table = generate_day(DAY, series=args.series, samples=args.samples, gap_rate=args.gap_rate)

@@ -57,7 +57,7 @@ def _git(*args: str) -> str:
 
 
 def provenance(name: str, started: dt.datetime, load_start: float, argv: list[str]) -> str:
-    """The header line of a generated block."""
+    """The header line of a generated block; ``name``: the module that was run."""
     commit = _git("rev-parse", "--short", "HEAD") or "unknown commit"
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{BENCHMARKS.name}")
     dirty = ", with uncommitted changes" if changed else ""  # besides this file, which records the runs
@@ -86,14 +86,16 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 
 @contextlib.contextmanager
-def recorded(name: str, *, write: bool, path: Path = BENCHMARKS) -> Iterator[None]:
-    """Tee stdout of the block; with ``write``, record it as the generated block of ``name`` in ``path``."""
+def recorded(name: str, *, write: bool, path: Path = BENCHMARKS, module: str | None = None) -> Iterator[None]:
+    """Tee stdout of the block; with ``write``, record it as the generated block of ``name`` in ``path``.
+    ``module``: the module whose command line the header shows, when it is not ``name`` (one module that
+    records several blocks)."""
     started, load_start = dt.datetime.now(dt.UTC), os.getloadavg()[0]
     buffer = io.StringIO()
     with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
         yield
     if write:
-        header = provenance(name, started, load_start, sys.argv[1:])
+        header = provenance(module or name, started, load_start, sys.argv[1:])
         body = f"{header}\n\n{demote_headings(buffer.getvalue())}"
         path.write_text(replace_block(path.read_text(), name, body))
         print(f"recorded in {path} (block {name!r})", file=sys.stderr)

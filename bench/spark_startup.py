@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-spark-startup-") as tmp,
-        recorded("spark_startup", write=args.write),
+        recorded("spark_startup", write=args.write, module="bench.spark_startup"),
     ):
         work = Path(tmp)
         cache = work / "cache"
