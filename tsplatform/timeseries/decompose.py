@@ -4,7 +4,7 @@ period."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ SEASONS: tuple[pd.Timedelta, ...] = (DAY, WEEK)
 #: relative tolerance for "the season is an integer multiple of the sampling period"
 MULTIPLE_TOLERANCE = 1e-3
 MIN_SEASON_SAMPLES = 2
+MSTL_ITERATIONS = 2  #: passes over the seasons (statsmodels' MSTL default ``iterate``)
 
 
 def _as_timedelta(estimate_or_period: Any) -> pd.Timedelta:
@@ -71,6 +72,49 @@ def smoother_jump(period: int) -> int:
     return max(1, -(-int(period) // 10))
 
 
+def mstl(
+    values: np.ndarray,
+    periods: tuple[int, ...],
+    seasonal_window: int,
+    robust: bool,
+    jump: Callable[[int], int] = smoother_jump,
+    iterations: int = MSTL_ITERATIONS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MSTL (Bandara, Hyndman and Bergmeir, 2021), statsmodels' ``MSTL.fit`` loop without a Box-Cox
+    transform: ``iterations`` passes over the periods (increasing), each adding its season back to the
+    deseasonalised series and re-fitting it with STL (``seasonal_window``, ``robust``); the trend is the last
+    STL's, ``resid = deseasonalised - trend``. Returns ``(trend, seasonal (one row per period), resid)``.
+
+    Unlike ``statsmodels.tsa.seasonal.MSTL``, which hands every season's STL the same arguments, each STL
+    evaluates its trend and low-pass LOESS every ``jump(period)`` points of its own period: the weekly STL
+    of 10-minute data smooths over ~1,500 points, and at the daily season's jump (15) instead of its own
+    (101) it cost 5x as much (759 vs 139 ms on 4,032 samples) for the same trend. With ``jump`` constant
+    this is statsmodels' MSTL exactly (tested)."""
+    from statsmodels.tsa.seasonal import STL
+
+    if not periods:
+        raise ValueError("mstl needs at least one period")
+    seasonal = np.zeros((len(periods), len(values)))
+    deseasonalised = np.asarray(values, dtype=float)
+    fit: Any = None
+    for _ in range(iterations if len(periods) > 1 else 1):
+        for i, period in enumerate(periods):
+            deseasonalised = deseasonalised + seasonal[i]
+            step = jump(period)
+            fit = STL(
+                deseasonalised,
+                period=period,
+                seasonal=seasonal_window,
+                robust=robust,
+                trend_jump=step,
+                low_pass_jump=step,
+            ).fit()
+            seasonal[i] = fit.seasonal
+            deseasonalised = deseasonalised - seasonal[i]
+    trend = np.asarray(fit.trend)
+    return trend, seasonal, deseasonalised - trend
+
+
 def decompose(
     series: pd.Series, periods: int | Iterable[int], robust: bool = True, seasonal_window: int = 13
 ) -> pd.DataFrame:
@@ -83,11 +127,12 @@ def decompose(
     so outliers land in ``resid`` instead of bending trend and season (wanted for residual analysis);
     ``seasonal_window`` (odd, in cycles) is the seasonal smoother span (STL ``seasonal``, MSTL ``windows``):
     13 rather than statsmodels' 7, which was seen to absorb single spikes into the season. The trend and
-    low-pass smoothers use :func:`smoother_jump` of the shortest period (speed; see there).
+    low-pass smoothers use :func:`smoother_jump` of each season's own period (speed; see there and
+    :func:`mstl`).
     The series must be regularly sampled and NaN-free: impute first. Raises ValueError for NaN values, or
     when no period is usable.
     """
-    from statsmodels.tsa.seasonal import MSTL, STL
+    from statsmodels.tsa.seasonal import STL
 
     series = value_series(series)
     values = series.to_numpy(dtype=float)
@@ -99,23 +144,17 @@ def decompose(
         raise ValueError(
             f"no usable seasonal period among {requested} for {len(values)} samples (need 2 <= p < n/2)"
         )
-    jumps = {"trend_jump": smoother_jump(kept[0]), "low_pass_jump": smoother_jump(kept[0])}
     if len(kept) == 1:
+        jumps = {"trend_jump": smoother_jump(kept[0]), "low_pass_jump": smoother_jump(kept[0])}
         fit = STL(values, period=kept[0], seasonal=seasonal_window, robust=robust, **jumps).fit()
         frame = pd.DataFrame(
             {"trend": fit.trend, "seasonal": fit.seasonal, "resid": fit.resid}, index=series.index
         )
     else:
-        fit = MSTL(
-            values,
-            periods=kept,
-            windows=(seasonal_window,) * len(kept),
-            stl_kwargs={"robust": robust, **jumps},
-        ).fit()
-        seasonal = np.asarray(fit.seasonal).reshape(len(values), len(kept))
-        columns = {"trend": np.asarray(fit.trend)}
-        columns.update({f"seasonal_{p}": seasonal[:, i] for i, p in enumerate(kept)})
-        columns["resid"] = np.asarray(fit.resid)
+        trend, seasonal, resid = mstl(values, kept, seasonal_window, robust)
+        columns = {"trend": trend}
+        columns.update({f"seasonal_{p}": seasonal[i] for i, p in enumerate(kept)})
+        columns["resid"] = resid
         frame = pd.DataFrame(columns, index=series.index)
     frame.attrs["periods"] = kept
     return frame

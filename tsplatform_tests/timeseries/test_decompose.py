@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tsplatform.timeseries import decompose, resample, seasonal_periods
+from tsplatform.timeseries.decompose import mstl, smoother_jump
 from tsplatform_tests.timeseries.extracts import b4b_co2_room
 
 
@@ -62,6 +63,37 @@ def test_mstl_for_daily_and_weekly_seasons() -> None:
     t = np.arange(len(series))
     assert np.corrcoef(parts["seasonal_24"], np.sin(2 * np.pi * t / 24))[0, 1] > 0.95
     assert np.corrcoef(parts["seasonal_168"], np.sin(2 * np.pi * t / 168))[0, 1] > 0.9
+
+
+def test_mstl_with_one_jump_for_every_season_is_statsmodels_mstl() -> None:
+    from statsmodels.tsa.seasonal import MSTL
+
+    values = _hourly(24 * 7 * 4, {24: 3.0, 168: 2.0}, noise=0.5).to_numpy()
+    values[[50, 300, 500]] += 8.0  # spikes: the robust weights matter
+    jump = smoother_jump(24)
+    expected = MSTL(
+        values,
+        periods=(24, 168),
+        windows=(13, 13),
+        stl_kwargs={"robust": True, "trend_jump": jump, "low_pass_jump": jump},
+    ).fit()
+    trend, seasonal, resid = mstl(values, (24, 168), 13, True, jump=lambda _period: jump)
+    np.testing.assert_allclose(trend, expected.trend, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(seasonal.T, expected.seasonal, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resid, expected.resid, rtol=0, atol=1e-9)
+
+
+def test_mstl_with_each_seasons_own_jump_stays_close_to_the_exact_fit() -> None:
+    """Each season's smoothers evaluated every period / 10 points (not the shortest season's jump, nor every
+    point): the residual within 3 % (rms) of its own spread of the exact fit's, 4 weeks of hourly data."""
+    values = _hourly(24 * 7 * 4, {24: 3.0, 168: 2.0}, noise=0.5).to_numpy()
+    values[[50, 300, 500]] += 8.0
+    exact = mstl(values, (24, 168), 13, True, jump=lambda _period: 1)
+    trend, seasonal, resid = mstl(values, (24, 168), 13, True)
+    spread = np.std(exact[2])
+    assert np.sqrt(np.mean((resid - exact[2]) ** 2)) < 0.03 * spread
+    assert np.sqrt(np.mean((trend - exact[0]) ** 2)) < 0.03 * spread
+    np.testing.assert_allclose(trend + seasonal.sum(axis=0) + resid, values, atol=1e-9)
 
 
 def test_period_of_half_the_series_or_longer_is_dropped() -> None:
