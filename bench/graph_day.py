@@ -221,9 +221,11 @@ def _profile_core_history(series: int, history: int) -> None:
         cpu[column][name] = cpu[column].get(name, 0.0) + time.process_time() - started
         return out
 
-    today = valid_days[-1]
+    def window(frame: pd.DataFrame, days: int) -> pd.DataFrame:  # what the asset reads for DAY
+        return frame[frame["event_time"] >= pd.Timestamp(DAY - dt.timedelta(days=days - 1), tz="UTC")]
+
     everything = pd.concat(valid_days, ignore_index=True)
-    for sid, valid in everything.groupby("series_id", sort=False):
+    for _, valid in everything.groupby("series_id", sort=False):
         past = valid[valid["event_time"] < pd.Timestamp(DAY, tz="UTC")]
         # the history the assets would have written before the day (untimed)
         est_past = stages.estimate_periods(past, every_day[:-1], PERIOD_LOOKBACK_DAYS)
@@ -231,12 +233,8 @@ def _profile_core_history(series: int, history: int) -> None:
             past, est_past, every_day[:-1], chosen, lookback_days=PERIOD_LOOKBACK_DAYS, **options
         )
         den_past = stages.denoise_series(reg_past, every_day[:-1], ANOMALY_LOOKBACK_DAYS)
-
-        def window(frame: pd.DataFrame, days: int) -> pd.DataFrame:  # what the asset reads for DAY
-            return frame[frame["event_time"] >= pd.Timestamp(DAY - dt.timedelta(days=days - 1), tz="UTC")]
-
         for column, valid_rows, reg_before, den_before in (
-            ("first day", today[today["series_id"] == sid], reg_past.iloc[0:0], den_past.iloc[0:0]),
+            ("first day", window(valid, 1), reg_past.iloc[0:0], den_past.iloc[0:0]),
             (f"with {history} days of history", valid, reg_past, den_past),
         ):
             rows = window(valid_rows, PERIOD_LOOKBACK_DAYS)
@@ -726,6 +724,17 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:,.0f}"
 
 
+def _per_run_table(
+    runs: list[dict], columns: list[str], values: Callable[[dict], dict[str, float]], fmt: str
+) -> None:
+    """A markdown table: one row per run, one ``fmt``-formatted cell per column (0 when absent)."""
+    print("| master | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for run in runs:
+        got = values(run)
+        print(f"| {run['label']} | " + " | ".join(fmt.format(got.get(c, 0.0)) for c in columns) + " |")
+
+
 def report(
     args: argparse.Namespace, rows: int, assets: list[str], runs: list[dict], peer: dict | None
 ) -> None:
@@ -769,11 +778,7 @@ def report(
         "\nThe driver JVM's CPU s by thread (Linux thread names, sampled every second; in local mode the "
         'executor tasks run in it; "not attributed": threads that ended between two samples):\n'
     )
-    print("| master | " + " | ".join(kinds) + " |")
-    print("|---|" + "---:|" * len(kinds))
-    for run in runs:
-        by_kind = run.get("jvm_by_kind", {})
-        print(f"| {run['label']} | " + " | ".join(f"{by_kind.get(k, 0.0):.1f}" for k in kinds) + " |")
+    _per_run_table(runs, kinds, lambda run: run.get("jvm_by_kind", {}), "{:.1f}")
     recorded_runs = [r for r in runs if r.get("jfr_shares")]
     if recorded_runs:
         sinks = list(dict.fromkeys(k for r in recorded_runs for k in r["jfr_shares"]["sink"]))
@@ -781,11 +786,7 @@ def report(
             "\nThe executor tasks' Flight Recorder samples by what the task produces (`--jfr`, "
             "`bench.jfr_profile`; shares of the task threads' samples):\n"
         )
-        print("| master | " + " | ".join(sinks) + " |")
-        print("|---|" + "---:|" * len(sinks))
-        for run in recorded_runs:
-            got = run["jfr_shares"]["sink"]
-            print(f"| {run['label']} | " + " | ".join(f"{got.get(k, 0.0):.0%}" for k in sinks) + " |")
+        _per_run_table(recorded_runs, sinks, lambda run: run["jfr_shares"]["sink"], "{:.0%}")
     print()
     for tag, what in (("first", ""), ("repeat1", " (the day again, warm server)")):
         by_master = {r["master"]: r for r in runs if r.get("tag") == tag}

@@ -148,20 +148,20 @@ def report(samples: list[Sample], top: int = 4) -> str:
     """Markdown: the task threads' samples by sink (with the ``top`` innermost operations inside each) and
     by innermost operation."""
     tasks = task_samples(samples)
-    lines = [f"{len(tasks):,} executor-task samples of {len(samples):,}\n"]
     by_sink: dict[str, Counter[str]] = {}
     for s in tasks:
         by_sink.setdefault(sink(s), Counter())[operation(s)] += 1
+    got = shares(samples)
+    lines = [f"{len(tasks):,} executor-task samples of {len(samples):,}\n"]
     lines += [
         "| what the task produces | share of task samples | innermost operations there |",
         "|---|---:|---|",
     ]
-    for label, share in shares(samples)["sink"].items():
-        inside = by_sink[label]
-        parts = ", ".join(f"{op} {n / len(tasks):.0%}" for op, n in inside.most_common(top))
+    for label, share in got["sink"].items():
+        parts = ", ".join(f"{op} {n / len(tasks):.0%}" for op, n in by_sink[label].most_common(top))
         lines.append(f"| {label} | {share:.0%} | {parts} |")
     lines += ["", "| innermost operation | share of task samples |", "|---|---:|"]
-    lines += [f"| {label} | {share:.0%} |" for label, share in shares(samples)["operation"].items()]
+    lines += [f"| {label} | {share:.0%} |" for label, share in got["operation"].items()]
     return "\n".join(lines) + "\n"
 
 

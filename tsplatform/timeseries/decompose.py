@@ -84,6 +84,7 @@ def mstl(
     transform: ``iterations`` passes over the periods (increasing), each adding its season back to the
     deseasonalised series and re-fitting it with STL (``seasonal_window``, ``robust``); the trend is the last
     STL's, ``resid = deseasonalised - trend``. Returns ``(trend, seasonal (one row per period), resid)``.
+    With one period it is one STL fit (its components exactly).
 
     Unlike ``statsmodels.tsa.seasonal.MSTL``, which hands every season's STL the same arguments, each STL
     evaluates its trend and low-pass LOESS every ``jump(period)`` points of its own period: the weekly STL
@@ -133,8 +134,6 @@ def decompose(
     The series must be regularly sampled and NaN-free: impute first. Raises ValueError for NaN values, or
     when no period is usable.
     """
-    from statsmodels.tsa.seasonal import STL
-
     series = value_series(series)
     values = series.to_numpy(dtype=float)
     if np.isnan(values).any():
@@ -145,17 +144,9 @@ def decompose(
         raise ValueError(
             f"no usable seasonal period among {requested} for {len(values)} samples (need 2 <= p < n/2)"
         )
-    if len(kept) == 1:
-        jumps = {"trend_jump": smoother_jump(kept[0]), "low_pass_jump": smoother_jump(kept[0])}
-        fit = STL(values, period=kept[0], seasonal=seasonal_window, robust=robust, **jumps).fit()
-        frame = pd.DataFrame(
-            {"trend": fit.trend, "seasonal": fit.seasonal, "resid": fit.resid}, index=series.index
-        )
-    else:
-        trend, seasonal, resid = mstl(values, kept, seasonal_window, robust)
-        columns = {"trend": trend}
-        columns.update({f"seasonal_{p}": seasonal[i] for i, p in enumerate(kept)})
-        columns["resid"] = resid
-        frame = pd.DataFrame(columns, index=series.index)
+    trend, seasonal, resid = mstl(values, kept, seasonal_window, robust)  # one period: plain STL
+    names = ["seasonal"] if len(kept) == 1 else [f"seasonal_{p}" for p in kept]
+    columns = {"trend": trend, **dict(zip(names, seasonal, strict=True)), "resid": resid}
+    frame = pd.DataFrame(columns, index=series.index)
     frame.attrs["periods"] = kept
     return frame
