@@ -372,17 +372,23 @@ def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_d
 
 
 # --- decompositions ---------------------------------------------------------------------------
-def _on_grid(series: pd.Series, est: PeriodEstimate) -> pd.Series:
-    """The points of ``series`` on the estimate's grid, reindexed onto the full grid (NaN between)."""
-    p, phase = est.period.value, est.phase.value
-    t = series.index.asi8
-    k = np.rint((t - phase) / p).astype(np.int64)
-    on = np.abs(t - (k * p + phase)) <= p // 1000
-    kept = series[on].dropna()
+def _onto_grid(series: pd.Series, est: PeriodEstimate) -> pd.Series:
+    """``series`` (NaN dropped) linearly interpolated in time onto the estimate's grid: every slot from the
+    one nearest its first value to the one nearest its last (an end slot takes the end value). A point on
+    the grid keeps its value exactly. Past days were regularized on their own day's grid, whose period and
+    phase are estimated afresh each day and may differ from this day's by seconds: interpolation keeps
+    them all, where keeping only the points on this day's grid kept only the days estimated alike."""
+    kept = series.dropna()
+    kept = kept[~kept.index.duplicated(keep="last")]
     if not len(kept):
         return kept
-    grid = pd.date_range(kept.index[0], kept.index[-1], freq=est.period)
-    return kept[~kept.index.duplicated(keep="last")].reindex(grid)
+    t = kept.index.asi8
+    p, phase = est.period.value, est.phase.value
+    first, last = (int(np.rint((x - phase) / p)) for x in (t[0], t[-1]))
+    slots = np.arange(first, last + 1, dtype=np.int64) * p + phase
+    # times relative to the first value: exact in float64 for spans under ~104 days of nanoseconds
+    values = np.interp((slots - t[0]).astype(float), (t - t[0]).astype(float), kept.to_numpy(dtype=float))
+    return pd.Series(values, index=pd.DatetimeIndex(slots, tz="UTC"))
 
 
 def decompose_series(
@@ -394,7 +400,8 @@ def decompose_series(
     lookback_days: int,
 ) -> pd.DataFrame:
     """Each day's grid points with STL/MSTL trend, ``seasonal_<p>`` and resid, fitted over the
-    ``lookback_days`` of processed values ending at the day (holes linearly filled for the fit); seasons
+    ``lookback_days`` of processed values ending at the day, interpolated linearly onto the day's grid for
+    the fit (holes filled, earlier days' grids re-aligned: :func:`_onto_grid`); seasons
     from ``seasonal_periods`` of the day's period. Rows whose components could not be fitted say why."""
     if not len(denoised):
         return pd.DataFrame()
@@ -418,9 +425,7 @@ def decompose_series(
             note = f"no daily or weekly season for a period of {est.period}"
         else:
             lo, _hi = window(day, lookback_days)
-            grid = _on_grid(series[(series.index >= lo) & (series.index < end)], est)
-            filled = impute(grid, "linear") if len(grid) else grid
-            filled = filled.dropna()
+            filled = _onto_grid(series[(series.index >= lo) & (series.index < end)], est)
             try:
                 fit = decompose(filled, periods)
             except ValueError as exc:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tsplatform.timeseries import stages
+from tsplatform.timeseries.decompose import decompose
 from tsplatform.timeseries.denoise import select_processing
 from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED
 
@@ -185,6 +186,41 @@ def test_decomposition_too_short_for_its_season_says_so() -> None:
     out = stages.decompose_series(den, est, [DAY], [144, 1008], lookback_days=28)
     assert len(out) == 144 and out["trend"].isna().all()
     assert out["note"].str.startswith("not decomposed").all()
+
+
+def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grids() -> None:
+    # 28 days of a 10-minute series, each day regularized on its own day's grid: the phase estimated
+    # afresh each day moves by a few seconds, as it does under jitter. The day's fit must still use all
+    # 28 days (it used to keep only the points on the day's own grid: the days estimated alike).
+    days = [DAY - dt.timedelta(days=27 - i) for i in range(28)]
+    parts = []
+    for i, day in enumerate(days):
+        phase = pd.Timedelta(seconds=17 + (i % 5) * 3)  # 17..29 s
+        times = pd.date_range(pd.Timestamp(day, tz="UTC") + phase, periods=144, freq="10min")
+        hours = (times - pd.Timestamp(days[0], tz="UTC")) / pd.Timedelta(hours=1)
+        parts.append(readings(times, np.sin(2 * np.pi * hours / 24) + 0.5 * np.sin(2 * np.pi * hours / 168)))
+    den = pd.concat(parts, ignore_index=True).assign(value_raw=0.0)
+    est = stages.estimate_periods(den[den["event_time"] >= pd.Timestamp(DAY, tz="UTC")], [DAY], 1)
+    day_phase = pd.Timedelta(seconds=est["phase_s"].iloc[0])
+    assert day_phase == pd.Timedelta(seconds=17 + (27 % 5) * 3)
+    assert sum(day_phase == pd.Timedelta(seconds=17 + (i % 5) * 3) for i in range(28)) < 28 // 2
+
+    out = stages.decompose_series(den, est, [DAY], [144, 1008], lookback_days=28)
+    assert len(out) == 144 and out["note"].isna().all(), out["note"].unique()
+    seasonal = ["trend", "seasonal_144", "seasonal_1008", "resid"]
+    assert out[seasonal].notna().all().all()
+    # the fit is the one on the whole window's values on the day's grid (same points, same values)
+    series = pd.Series(den["value"].to_numpy(), index=pd.DatetimeIndex(den["event_time"]))
+    grid = pd.date_range(series.index[0].floor("10min") + day_phase, series.index[-1], freq="10min")
+    on_grid = np.interp(grid.asi8.astype(float), series.index.asi8.astype(float), series.to_numpy())
+    whole = decompose(pd.Series(on_grid, index=grid), (144, 1008))
+    day_rows = whole.loc[whole.index >= pd.Timestamp(DAY, tz="UTC")]
+    assert len(whole) > 27 * 144 and len(day_rows) == 144
+    np.testing.assert_allclose(out["resid"].to_numpy(), day_rows["resid"].to_numpy(), atol=1e-9)
+    # the day's own points are on its grid: their processed values are the fit's input, exactly
+    np.testing.assert_array_equal(
+        (out[seasonal].sum(axis=1)).round(9).to_numpy(), parts[-1]["value"].round(9).to_numpy()
+    )
 
 
 def test_select_processing_prefers_none_without_flags_and_scores_against_raw_targets() -> None:
