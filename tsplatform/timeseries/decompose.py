@@ -19,6 +19,8 @@ SEASONS: tuple[pd.Timedelta, ...] = (DAY, WEEK)
 MULTIPLE_TOLERANCE = 1e-3
 MIN_SEASON_SAMPLES = 2
 MSTL_ITERATIONS = 2  #: passes over the seasons (statsmodels' MSTL default ``iterate``)
+#: STL's ``(inner_iter, outer_iter)`` when robust: statsmodels' default (15 reweighting rounds of 2 passes)
+ROBUST_ITERATIONS = (2, 15)
 
 
 def _as_timedelta(estimate_or_period: Any) -> pd.Timedelta:
@@ -79,6 +81,7 @@ def mstl(
     robust: bool,
     jump: Callable[[int], int] = smoother_jump,
     iterations: int = MSTL_ITERATIONS,
+    robust_iterations: tuple[int, int] = ROBUST_ITERATIONS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MSTL (Bandara, Hyndman and Bergmeir, 2021), statsmodels' ``MSTL.fit`` loop without a Box-Cox
     transform: ``iterations`` passes over the periods (increasing), each adding its season back to the
@@ -90,14 +93,16 @@ def mstl(
     evaluates its trend and low-pass LOESS every ``jump(period)`` points of its own period: the weekly STL
     of 10-minute data smooths over ~1,500 points, and at the daily season's jump (15) instead of its own
     (101) it cost 5x as much (759 vs 139 ms on 4,032 samples); the residual stays within 0.5-2 % (rms) of
-    its spread of the exact fit's (BENCHMARKS.md, session 16). With ``jump`` constant this is statsmodels'
-    MSTL exactly (tested)."""
+    its spread of the exact fit's (BENCHMARKS.md, session 16). ``robust_iterations``: STL's ``(inner_iter,
+    outer_iter)`` when ``robust``; the cost is proportional to inner x outer. With ``jump`` constant and the
+    same iterations this is statsmodels' MSTL exactly (tested)."""
     from statsmodels.tsa.seasonal import STL
 
     if not periods:
         raise ValueError("mstl needs at least one period")
     seasonal = np.zeros((len(periods), len(values)))
     deseasonalised = np.asarray(values, dtype=float)
+    inner, outer = robust_iterations if robust else (None, None)
     fit: Any = None
     for _ in range(iterations if len(periods) > 1 else 1):
         for i, period in enumerate(periods):
@@ -110,7 +115,7 @@ def mstl(
                 robust=robust,
                 trend_jump=step,
                 low_pass_jump=step,
-            ).fit()
+            ).fit(inner_iter=inner, outer_iter=outer)
             seasonal[i] = fit.seasonal
             deseasonalised = deseasonalised - seasonal[i]
     trend = np.asarray(fit.trend)
@@ -118,7 +123,11 @@ def mstl(
 
 
 def decompose(
-    series: pd.Series, periods: int | Iterable[int], robust: bool = True, seasonal_window: int = 13
+    series: pd.Series,
+    periods: int | Iterable[int],
+    robust: bool = True,
+    seasonal_window: int = 13,
+    robust_iterations: tuple[int, int] = ROBUST_ITERATIONS,
 ) -> pd.DataFrame:
     """Decompose a regular series: ``series = trend + sum(seasonal columns) + resid``.
 
@@ -144,7 +153,7 @@ def decompose(
         raise ValueError(
             f"no usable seasonal period among {requested} for {len(values)} samples (need 2 <= p < n/2)"
         )
-    trend, seasonal, resid = mstl(values, kept, seasonal_window, robust)  # one period: plain STL
+    trend, seasonal, resid = mstl(values, kept, seasonal_window, robust, robust_iterations=robust_iterations)
     names = ["seasonal"] if len(kept) == 1 else [f"seasonal_{p}" for p in kept]
     columns = {"trend": trend, **dict(zip(names, seasonal, strict=True)), "resid": resid}
     frame = pd.DataFrame(columns, index=series.index)
