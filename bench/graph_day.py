@@ -30,6 +30,7 @@ Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1
         [--spark-connect]   # each master's runs are clients of one Spark Connect server (`services up
                             # spark`), started before them; its CPU during each run counts in the run's
         [--repeat N]        # with --spark-connect: the first day N more times on the same (warm) server
+        [--history D]       # first the D days before the day, as one backfill: the day in steady state
 
 The machine's load is printed with every timing (1-min load average at start and end, and the CPU time the
 rest of the machine used during each run): on a shared machine wall times mean little, CPU times more.
@@ -564,8 +565,10 @@ def materialize(
     day: dt.date = DAY,
     server: tuple[str, int] | None = None,
     jfr: Path | None = None,
+    last_day: dt.date | None = None,
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
+    ``last_day``, the days ``day...last_day`` as one backfill (``--partition-range``: one run per asset). With
     ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it). With ``server``
     (``sc://`` address, pid), the run is a client of that Spark Connect server, whose process tree is
     sampled beside the run's (only the CPU it uses during the run counts); with ``jfr`` too, a Flight
@@ -600,7 +603,11 @@ def materialize(
     cmd = [
         str(Path(sys.executable).with_name("dagster")),
         *("asset", "materialize", "-m", "tsplatform.definitions", "--select", select),
-        *("--partition", day.isoformat()),
+        *(
+            ("--partition", day.isoformat())
+            if last_day is None
+            else ("--partition-range", f"{day}...{last_day}")
+        ),
     ]
     machine_before = psutil.cpu_times()
     load_before = os.getloadavg()[0]
@@ -701,6 +708,14 @@ def runs_on(
         plan += [(f"repeat{i}", DAY, f"{master}, the day again") for i in range(1, args.repeat + 1)]
     runs: list[dict] = []
     try:
+        if args.history:  # the history days first, as one backfill (untimed in the table; reported)
+            first = DAY - dt.timedelta(days=args.history)
+            address = (server.spark_remote, server.pid) if server is not None else None
+            backfill = materialize(
+                work, master, select, mongo_uri, None, first, address, None, DAY - dt.timedelta(days=1)
+            )
+            args.history_s[master] = backfill["wall_s"]
+            print(f"progress: history {json.dumps(backfill, default=str)}", file=sys.stderr, flush=True)
         for tag, day, label in plan:
             run_log = None if log is None else log / tag
             address = (server.spark_remote, server.pid) if server is not None else None
@@ -743,6 +758,14 @@ def report(
         f"{len(assets)} asset(s)\n"
     )
     print(f"assets: {', '.join(assets)}; raw partition in {args.files} file(s)\n")
+    if args.history:
+        first, last = DAY - dt.timedelta(days=args.history), DAY - dt.timedelta(days=1)
+        walls = ", ".join(f"{m} {s:.0f} s" for m, s in args.history_s.items())
+        print(
+            f"history: the {args.history} days before the day ({first}...{last}, the same "
+            f"series, other gaps) materialized first as one backfill, one run per asset ({walls} wall); the "
+            "table times the day after them, its lookback windows full\n"
+        )
     print(
         "| master | "
         + " | ".join(f"{a} s" for a in assets)
@@ -869,9 +892,12 @@ def main() -> None:
         default=0,
         metavar="D",
         help="With --profile-core: the per-series stages on a day with D days before it in their lookback "
-        "windows, beside the same day without them.",
+        "windows, beside the same day without them. Otherwise: D days before the day are generated and "
+        "materialized first, per master, as one backfill (one run per asset), then the day is timed as "
+        "usual: a day in steady state, whose lookback windows are full.",
     )
     args = parser.parse_args()
+    args.history_s = {}
     if args.jfr is not None and not args.spark_connect:
         parser.error("--jfr records a Spark Connect server's JVM: it needs --spark-connect")
     if args.profile_core:
@@ -896,11 +922,28 @@ def main() -> None:
         name += f"_gap_rate_{round(100 * args.gap_rate)}"
     if args.spark_connect:
         name += "_spark_connect"
+    if args.history:
+        name += f"_history_{args.history}"
     try:
         with recorded(name, write=args.write, module="bench.graph_day"):
             lake = Lake(str(work / "lake"))
             cpu0, t0 = time.process_time(), time.perf_counter()
-            table = generate_day(DAY, series=args.series, samples=args.samples, gap_rate=args.gap_rate)
+            offset = 0
+            for back in range(args.history, 0, -1):  # the same series on the days before, other gaps
+                past = DAY - dt.timedelta(days=back)
+                older = generate_day(
+                    past,
+                    series=args.series,
+                    samples=args.samples,
+                    gap_rate=args.gap_rate,
+                    gap_seed=past.toordinal(),
+                    first_offset=offset,
+                )
+                write_day(lake, past, older, files=args.files)
+                offset += older.num_rows
+            table = generate_day(
+                DAY, series=args.series, samples=args.samples, gap_rate=args.gap_rate, first_offset=offset
+            )
             write_day(lake, DAY, table, files=args.files)
             if args.again:  # the next day: the same series with other gaps (offsets after the first day's)
                 following = generate_day(
@@ -909,7 +952,7 @@ def main() -> None:
                     samples=args.samples,
                     gap_rate=args.gap_rate,
                     gap_seed=NEXT_DAY.toordinal(),
-                    first_offset=table.num_rows,
+                    first_offset=offset + table.num_rows,
                 )
                 write_day(lake, NEXT_DAY, following, files=args.files)
             print(

@@ -2,8 +2,9 @@
 
 Per series and day (:func:`tsplatform.timeseries.stages.decompose_series`, on the executors): the
 processed values of ``denoised_readings`` over the ``DECOMPOSITION_LOOKBACK_DAYS`` (28) days ending at the
-day, on the day's grid (holes linearly filled for the fit), decomposed with the seasons
-``seasonal_periods`` derives from the day's period estimate. Columns ``seasonal_<samples>``: one per
+day, interpolated linearly onto the day's grid (holes filled, earlier days' grids re-aligned), decomposed
+(robust MSTL, ``DECOMPOSITION_ROBUST_ITERATIONS``) with the seasons ``seasonal_periods`` derives from the
+day's period estimate. Columns ``seasonal_<samples>``: one per
 season length among the run's series (the distinct periods are the only thing collected to the driver);
 a series without that season has nulls there. A series too short for its seasons gets a note.
 """
