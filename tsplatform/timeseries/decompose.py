@@ -128,6 +128,7 @@ def decompose(
     robust: bool = True,
     seasonal_window: int = 13,
     robust_iterations: tuple[int, int] = ROBUST_ITERATIONS,
+    iterations: int = MSTL_ITERATIONS,
 ) -> pd.DataFrame:
     """Decompose a regular series: ``series = trend + sum(seasonal columns) + resid``.
 
@@ -153,7 +154,9 @@ def decompose(
         raise ValueError(
             f"no usable seasonal period among {requested} for {len(values)} samples (need 2 <= p < n/2)"
         )
-    trend, seasonal, resid = mstl(values, kept, seasonal_window, robust, robust_iterations=robust_iterations)
+    trend, seasonal, resid = mstl(
+        values, kept, seasonal_window, robust, robust_iterations=robust_iterations, iterations=iterations
+    )
     names = ["seasonal"] if len(kept) == 1 else [f"seasonal_{p}" for p in kept]
     columns = {"trend": trend, **dict(zip(names, seasonal, strict=True)), "resid": resid}
     frame = pd.DataFrame(columns, index=series.index)

@@ -48,6 +48,10 @@ IMPUTATION_HISTORY_KEPT = 16
 #: spreads left no ghost residual on other days, as with 15 (BENCHMARKS.md, session 17). One inner pass
 #: per round is not enough: a burst's pull on the season is then not undone in 5 rounds.
 DECOMPOSITION_ROBUST_ITERATIONS = (2, 5)
+#: MSTL's passes over the seasons for ``decompositions`` (statsmodels' ``iterate``, default 2): 1 halves
+#: the cost; on known signals (sines, office hours, a weekend drop; 10- and 60-minute steps) every component
+#: was as close or closer with one pass (BENCHMARKS.md, session 17).
+DECOMPOSITION_MSTL_PASSES = 1
 ID_COLUMNS = ("series_id", "position", "type_name")
 
 
@@ -433,7 +437,12 @@ def decompose_series(
             lo, _hi = window(day, lookback_days)
             filled = _onto_grid(series[(series.index >= lo) & (series.index < end)], est)
             try:
-                fit = decompose(filled, periods, robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS)
+                fit = decompose(
+                    filled,
+                    periods,
+                    robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
+                    iterations=DECOMPOSITION_MSTL_PASSES,
+                )
             except ValueError as exc:
                 note = f"not decomposed: {exc}"
             else:

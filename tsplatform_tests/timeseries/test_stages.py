@@ -214,7 +214,10 @@ def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grid
     grid = pd.date_range(series.index[0].floor("10min") + day_phase, series.index[-1], freq="10min")
     on_grid = np.interp(grid.asi8.astype(float), series.index.asi8.astype(float), series.to_numpy())
     whole = decompose(
-        pd.Series(on_grid, index=grid), (144, 1008), robust_iterations=stages.DECOMPOSITION_ROBUST_ITERATIONS
+        pd.Series(on_grid, index=grid),
+        (144, 1008),
+        robust_iterations=stages.DECOMPOSITION_ROBUST_ITERATIONS,
+        iterations=stages.DECOMPOSITION_MSTL_PASSES,
     )
     day_rows = whole.loc[whole.index >= pd.Timestamp(DAY, tz="UTC")]
     assert len(whole) > 27 * 144 and len(day_rows) == 144
