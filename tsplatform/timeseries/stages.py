@@ -49,8 +49,9 @@ IMPUTATION_HISTORY_KEPT = 16
 #: per round is not enough: a burst's pull on the season is then not undone in 5 rounds.
 DECOMPOSITION_ROBUST_ITERATIONS = (2, 5)
 #: MSTL's passes over the seasons for ``decompositions`` (statsmodels' ``iterate``, default 2): 1 halves
-#: the cost; on known signals (sines, office hours, a weekend drop; 10- and 60-minute steps) every component
-#: was as close or closer with one pass (BENCHMARKS.md, session 17).
+#: the cost; on known signals (sines, office hours, a weekend drop; 10- and 60-minute steps) trend + seasons,
+#: the trend and the weekly season were as close or closer with one pass, the daily season within 1-5 %
+#: (BENCHMARKS.md, session 17).
 DECOMPOSITION_MSTL_PASSES = 1
 ID_COLUMNS = ("series_id", "position", "type_name")
 
@@ -392,7 +393,7 @@ def _onto_grid(series: pd.Series, est: PeriodEstimate) -> pd.Series:
     kept = kept[~kept.index.duplicated(keep="last")]
     if not len(kept):
         return kept
-    t = kept.index.asi8
+    t = kept.index.as_unit("ns").asi8  # the estimate's period and phase are in nanoseconds
     p, phase = est.period.value, est.phase.value
     first, last = (int(np.rint((x - phase) / p)) for x in (t[0], t[-1]))
     slots = np.arange(first, last + 1, dtype=np.int64) * p + phase

@@ -207,6 +207,10 @@ def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grid
 
     out = stages.decompose_series(den, est, [DAY], [144, 1008], lookback_days=28)
     assert len(out) == 144 and out["note"].isna().all(), out["note"].unique()
+    # the same at the lake's millisecond timestamps (the estimate's period and phase are nanoseconds)
+    in_ms = den.assign(event_time=den["event_time"].astype("datetime64[ms, UTC]"))
+    same = stages.decompose_series(in_ms, est, [DAY], [144, 1008], lookback_days=28)
+    np.testing.assert_array_equal(same["resid"].to_numpy(), out["resid"].to_numpy())
     seasonal = ["trend", "seasonal_144", "seasonal_1008", "resid"]
     assert out[seasonal].notna().all().all()
     # the fit is the one on the whole window's values on the day's grid (same points, same values)
