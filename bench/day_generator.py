@@ -29,6 +29,7 @@ from tsplatform.lake import Lake
 TYPES = (("CO2", "ppm", 420.0, 150.0, 8.0), ("TEMP", "C", 21.0, 2.5, 0.15), ("HUMI", "%", 45.0, 8.0, 0.6))
 DAY_MS = 86_400_000
 GAP_RATE = 0.2  # share of the series with a gap in the day
+BENCH_DAY = dt.date(2024, 3, 5)  #: the benchmarks' day (bench.graph_day and its peer and core profile)
 
 
 def generate_day(

@@ -59,12 +59,12 @@ class ProcessFigures:
 
 
 class PeakRss:
-    """Samples a process tree every ``interval_s`` (``bench.graph_day.sample_tree``): ``stop()`` returns the
-    tree's peak RSS in bytes; ``cpu_s`` its CPU, the processes nobody waits for (the Spark JVM, Python
+    """Samples a process tree every ``interval_s`` (``bench.process_tree.sample_tree``): ``stop()`` returns
+    the tree's peak RSS in bytes; ``cpu_s`` its CPU, the processes nobody waits for (the Spark JVM, Python
     workers) included."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
-        from bench.graph_day import Sampled, sample_tree
+        from bench.process_tree import Sampled, sample_tree
 
         self.seen, self._stop = Sampled(), threading.Event()
         self._thread: threading.Thread | None = None

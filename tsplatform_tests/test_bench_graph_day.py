@@ -11,7 +11,7 @@ import threading
 import psutil
 import pytest
 
-from bench.graph_day import (
+from bench.process_tree import (
     JVM_KINDS,
     Sampled,
     _thread_kind,
