@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import pyarrow as pa
 
 from bench import jfr_profile, spark_events
 from bench.core_profile import profile_core
@@ -384,6 +385,28 @@ def report(
             )
 
 
+def write_days(lake: Lake, args: argparse.Namespace) -> pa.Table:
+    """Generate and write the benchmark's raw days: ``--history`` days before ``DAY``, ``DAY``, and with
+    ``--again`` the next day; the same series every day, each other day with its own gaps, Kafka offsets
+    following the previous day's. Returns ``DAY``'s table."""
+    history = [DAY - dt.timedelta(days=back) for back in range(args.history, 0, -1)]
+    offset, table = 0, None
+    for day in [*history, DAY, *([NEXT_DAY] if args.again else [])]:
+        readings = generate_day(
+            day,
+            series=args.series,
+            samples=args.samples,
+            gap_rate=args.gap_rate,
+            gap_seed=None if day == DAY else day.toordinal(),
+            first_offset=offset,
+        )
+        write_day(lake, day, readings, files=args.files)
+        offset += readings.num_rows
+        table = readings if day == DAY else table
+    assert table is not None
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
@@ -480,33 +503,7 @@ def main() -> None:
         with recorded(name, write=args.write, module="bench.graph_day"):
             lake = Lake(str(work / "lake"))
             cpu0, t0 = time.process_time(), time.perf_counter()
-            offset = 0
-            for back in range(args.history, 0, -1):  # the same series on the days before, other gaps
-                past = DAY - dt.timedelta(days=back)
-                older = generate_day(
-                    past,
-                    series=args.series,
-                    samples=args.samples,
-                    gap_rate=args.gap_rate,
-                    gap_seed=past.toordinal(),
-                    first_offset=offset,
-                )
-                write_day(lake, past, older, files=args.files)
-                offset += older.num_rows
-            table = generate_day(
-                DAY, series=args.series, samples=args.samples, gap_rate=args.gap_rate, first_offset=offset
-            )
-            write_day(lake, DAY, table, files=args.files)
-            if args.again:  # the next day: the same series with other gaps (offsets after the first day's)
-                following = generate_day(
-                    NEXT_DAY,
-                    series=args.series,
-                    samples=args.samples,
-                    gap_rate=args.gap_rate,
-                    gap_seed=NEXT_DAY.toordinal(),
-                    first_offset=offset + table.num_rows,
-                )
-                write_day(lake, NEXT_DAY, following, files=args.files)
+            table = write_days(lake, args)
             print(
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
                 f"({time.process_time() - cpu0:.1f} CPU s); {args.gap_rate:.0%} of the series with a gap\n"
