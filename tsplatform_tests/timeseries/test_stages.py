@@ -232,6 +232,28 @@ def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grid
     )
 
 
+def test_the_chain_over_sixteen_jittered_days_decomposes_the_last_on_its_whole_window() -> None:
+    # the chain as the assets run it, day by day, on 16 days of a 10-minute series read with +-20 s of
+    # jitter: each day's grid has its own estimated phase, and the last day's fit still sees all 16 days
+    # (both seasons: 2,304 samples > 2 x 1,008)
+    rng = np.random.default_rng(16)
+    days = [DAY - dt.timedelta(days=15 - i) for i in range(16)]
+    slots = pd.date_range(pd.Timestamp(days[0], tz="UTC"), periods=144 * 16, freq="10min")
+    times = slots + pd.to_timedelta(rng.uniform(-20, 20, slots.size) + 300, unit="s")
+    hours = np.arange(slots.size) / 6.0
+    values = 20 + np.sin(2 * np.pi * hours / 24) + 0.5 * np.sin(2 * np.pi * hours / 168)
+    rows = readings(times, values + rng.normal(0, 0.05, slots.size))
+    est = stages.estimate_periods(rows, days, 7)
+    assert (est["period_s"] == 600.0).all() and est["phase_s"].nunique() > 1  # the grids move
+    state = {"imputation_method": "linear", "imputation_selected": days[0].isoformat()}
+    reg = stages.regularize_series(rows, est, days, state, lookback_days=7, max_gap_s=86_400, reselect_days=7)
+    den = stages.denoise_series(reg, days, 2)
+    out = stages.decompose_series(den, est, [days[-1]], [144, 1008], lookback_days=28)
+    assert len(out) == 144 and out["note"].isna().all(), out["note"].unique()
+    assert out[["trend", "seasonal_144", "seasonal_1008", "resid"]].notna().all().all()
+    assert out["resid"].std() < 0.2  # the noise is 0.05: a misfit window leaves whole-day errors
+
+
 def test_select_processing_prefers_none_without_flags_and_scores_against_raw_targets() -> None:
     index = pd.date_range("2024-03-01", periods=500, freq="10min", tz="UTC")
     series = pd.Series(np.sin(np.arange(500) / 8.0), index=index)
