@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
@@ -243,16 +244,28 @@ def _clean_stale_staging(lake: Lake, dataset: str) -> None:
                 fs.delete_file(info.path)
 
 
-#: driver threads for Spark actions that run beside the caller's (:func:`beside`)
-_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spark-beside")
-
-
 def beside(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
     """Run ``fn(*args, **kwargs)`` (Spark actions) in a driver thread while the caller submits other jobs.
     Spark schedules the jobs of both threads at once: a one-task job, such as a day's write, leaves the
     other cores to the caller's jobs instead of idling them. The caller must ``result()`` the future before
-    it relies on the effect; that re-raises ``fn``'s error."""
-    return _BESIDE.submit(fn, *args, **kwargs)
+    it relies on the effect; that re-raises ``fn``'s error.
+
+    A new thread each call, not a pool: a Python thread keeps its JVM thread (py4j), and a JVM thread keeps
+    the Hive metastore state of the session it first worked for. In a process that stopped one session and
+    built another (a test worker), a pooled thread's ``CREATE TABLE`` went to the old session's metastore
+    (test ``test_beside_registers_in_the_callers_metastore_after_a_session_change``)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # re-raised by future.result() in the caller
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="spark-beside").start()
+    return future
 
 
 def replace_day_partitions(

@@ -176,3 +176,55 @@ def test_the_write_beside_the_checks_is_waited_for_and_its_failure_fails_the_ass
     with pytest.raises(Exception):  # noqa: B017 - whichever error the file system gives
         failing.close()
     assert not failing.cached.is_cached
+
+
+BESIDE_AFTER_A_SESSION_CHANGE = """
+import datetime as dt, sys, tempfile
+from pathlib import Path
+import pyarrow as pa
+from pyspark.sql import SparkSession
+from tsplatform.hive import register_partitions
+from tsplatform.lake import Lake
+from tsplatform.resources.spark import server_conf
+from tsplatform.settings import Settings
+from tsplatform.spark_io import beside
+
+def session():
+    builder = SparkSession.builder
+    state = Path(tempfile.mkdtemp())
+    for key, value in server_conf(Settings(state_dir=state, spark_master="local[1]")).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+first = session()
+beside(lambda: first.sql("CREATE DATABASE IF NOT EXISTS tsplatform").collect()).result()
+first.stop()
+second = session()
+lake, day = Lake(tempfile.mkdtemp()), dt.date(2024, 4, 2)
+lake.write_file("probe", day, "p.parquet", pa.table({"x": [1]}))
+schema = pa.schema([("x", pa.int64())])
+register_partitions(second, lake, "in_the_callers_thread", schema, [day])
+beside(register_partitions, second, lake, "beside_the_caller", schema, [day]).result()
+print(sorted(t.name for t in second.catalog.listTables("tsplatform")))
+"""
+
+
+@pytest.mark.integration
+def test_beside_registers_in_the_callers_metastore_after_a_session_change(tmp_path: Path) -> None:
+    """A process that stopped one Spark session and built another (each with its own Hive metastore): a
+    table registered by ``beside`` lands in the second one's metastore, as one registered by the caller
+    does. With a thread pool, the thread first used under the first session kept its metastore, and the
+    table was missing (the cause of an order-dependent failure of the Hive security test). Own process:
+    the suite's worker keeps its session."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", BESIDE_AFTER_A_SESSION_CHANGE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "['beside_the_caller', 'in_the_callers_thread']"
