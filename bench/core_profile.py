@@ -5,14 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
 from bench.day_generator import BENCH_DAY as DAY
 from bench.day_generator import generate_day
-from bench.graph_peer import _tagged
+from bench.graph_peer import _tagged, seasons_of
 
 NO_STATE = "no state: selects where a slot needs filling"  # the first-day label
+
+
+def timed_into(
+    cpu: dict[str, float], name: str, fn: Callable[..., pd.DataFrame], *args: object, **kwargs: object
+) -> pd.DataFrame:
+    """``fn(*args, **kwargs)``, its CPU seconds added to ``cpu[name]``."""
+    started = time.process_time()
+    out = fn(*args, **kwargs)
+    cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
+    return out
 
 
 def profile_core(series: int, history: int = 0) -> None:
@@ -41,7 +52,6 @@ def _profile_core_history(series: int, history: int) -> None:
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
-    from tsplatform.timeseries.decompose import seasonal_periods
 
     settings, now = get_settings(), pd.Timestamp.now(tz="UTC")
     every_day = [DAY - dt.timedelta(days=history - i) for i in range(history + 1)]
@@ -57,13 +67,8 @@ def _profile_core_history(series: int, history: int) -> None:
     options = {"max_gap_s": settings.impute_max_gap_s, "reselect_days": settings.imputation_reselect_days}
     cpu: dict[str, dict[str, float]] = {"first day": {}, f"with {history} days of history": {}}
 
-    def timed(
-        column: str, name: str, fn: Callable[..., pd.DataFrame], *args: object, **kw: object
-    ) -> pd.DataFrame:
-        started = time.process_time()
-        out = fn(*args, **kw)
-        cpu[column][name] = cpu[column].get(name, 0.0) + time.process_time() - started
-        return out
+    def timed(column: str, *args: Any, **kw: Any) -> pd.DataFrame:
+        return timed_into(cpu[column], *args, **kw)
 
     def window(frame: pd.DataFrame, days: int) -> pd.DataFrame:  # what the asset reads for DAY
         return frame[frame["event_time"] >= pd.Timestamp(DAY - dt.timedelta(days=days - 1), tz="UTC")]
@@ -100,10 +105,7 @@ def _profile_core_history(series: int, history: int) -> None:
             den = timed(
                 column, "denoise_series", stages.denoise_series, reg_window, [DAY], ANOMALY_LOOKBACK_DAYS
             )
-            periods = est["period_s"].dropna()
-            seasons = (
-                sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
-            )
+            seasons = seasons_of(est)
             den_window = window(pd.concat([den_before, den], ignore_index=True), DECOMPOSITION_LOOKBACK_DAYS)
             timed(
                 column,
@@ -134,18 +136,14 @@ def _profile_core(series: int) -> None:
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
-    from tsplatform.timeseries.decompose import seasonal_periods
 
     raw = generate_day(DAY, series=series).to_pandas()
     settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
     fresh = {"imputation_method": "linear", "imputation_selected": (DAY - dt.timedelta(days=1)).isoformat()}
     cpu: dict[str, float] = {}
 
-    def timed(name: str, fn: Callable[..., pd.DataFrame], *args: object, **kwargs: object) -> pd.DataFrame:
-        started = time.process_time()
-        out = fn(*args, **kwargs)
-        cpu[name] = cpu.get(name, 0.0) + time.process_time() - started
-        return out
+    def timed(*args: Any, **kw: Any) -> pd.DataFrame:
+        return timed_into(cpu, *args, **kw)
 
     checked = timed("validate_series (all series at once)", validate_series, raw, DAY, now)
     valid_all = checked[checked["reason"].isna()]
@@ -169,10 +167,7 @@ def _profile_core(series: int) -> None:
         reg = regular["method chosen"]
         first_days.append(regular[NO_STATE])
         den = timed("denoise_series", stages.denoise_series, reg, days, ANOMALY_LOOKBACK_DAYS)
-        periods = est["period_s"].dropna()
-        seasons = (
-            sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
-        )
+        seasons = seasons_of(est)
         timed(
             "decompose_series",
             stages.decompose_series,

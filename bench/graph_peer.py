@@ -34,6 +34,14 @@ def _tagged(frame: pd.DataFrame, source: str, value: pd.Series, flag: pd.Series)
     )
 
 
+def seasons_of(estimates: pd.DataFrame) -> list[int]:
+    """The season lengths (samples) of a series' first period estimate; none without one."""
+    from tsplatform.timeseries.decompose import seasonal_periods
+
+    periods = estimates["period_s"].dropna()
+    return sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
+
+
 def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFrame]:
     """The graph's core (``tsplatform.timeseries.stages``, as the assets call it) over every series of
     ``raw`` in this process: validation, hourly and profiles over all series at once (they are vectorised
@@ -43,7 +51,6 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
-    from tsplatform.timeseries.decompose import seasonal_periods
 
     settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
     out: dict[str, list[pd.DataFrame]] = {a: [] for a in assets}
@@ -72,10 +79,7 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
         )
         den = stages.denoise_series(reg, days, ANOMALY_LOOKBACK_DAYS)
         if seasons is None:  # the Spark asset takes the seasons of every period of the day; one here
-            periods = est["period_s"].dropna()
-            seasons = (
-                sorted(seasonal_periods(pd.Timedelta(seconds=float(periods.iloc[0])))) if len(periods) else []
-            )
+            seasons = seasons_of(est)
         dec = stages.decompose_series(den, est, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
         sources += [
             _tagged(reg, "regularized", reg["value"], reg["is_imputed"]),

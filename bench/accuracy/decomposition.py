@@ -51,6 +51,10 @@ STEPS = ((10, (144, 1008)), (30, (48, 336)), (60, (24, 168)))
 SEEDS = 5
 
 
+def rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
 def _label(setting: tuple[int, int]) -> str:
     notes = {ROBUST_ITERATIONS: " (statsmodels' default)", DECOMPOSITION_ROBUST_ITERATIONS: " (the asset's)"}
     return f"{setting[0]} x {setting[1]}{notes.get(setting, '')}"
@@ -146,9 +150,6 @@ def mstl_passes() -> pd.DataFrame:
                         iterations=passes,
                     )
                     cpu_ms = (time.process_time() - started) * 1000
-
-                    def rms(a: np.ndarray, b: np.ndarray) -> float:
-                        return float(np.sqrt(np.mean((a - b) ** 2)))
 
                     rows.append(
                         {

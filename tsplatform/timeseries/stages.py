@@ -28,7 +28,7 @@ from tsplatform.timeseries.decompose import decompose, seasonal_periods
 from tsplatform.timeseries.denoise import process, select_processing
 from tsplatform.timeseries.gaps import regularize
 from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED, _runs, impute, select_imputation
-from tsplatform.timeseries.period import PeriodEstimate, estimate_period
+from tsplatform.timeseries.period import PeriodEstimate, estimate_period, to_epoch_ns
 from tsplatform.timeseries.profile import VALUE_STATISTICS, correlations, value_statistics
 from tsplatform.timeseries.resample import align
 
@@ -393,10 +393,9 @@ def _onto_grid(series: pd.Series, est: PeriodEstimate) -> pd.Series:
     kept = kept[~kept.index.duplicated(keep="last")]
     if not len(kept):
         return kept
-    t = kept.index.as_unit("ns").asi8  # the estimate's period and phase are in nanoseconds
-    p, phase = est.period.value, est.phase.value
-    first, last = (int(np.rint((x - phase) / p)) for x in (t[0], t[-1]))
-    slots = np.arange(first, last + 1, dtype=np.int64) * p + phase
+    t = to_epoch_ns(kept.index)  # the estimate's period and phase are in nanoseconds
+    first, last = est.grid_index(t[[0, -1]])
+    slots = np.arange(first, last + 1, dtype=np.int64) * est.period.value + est.phase.value
     # times relative to the first value: exact in float64 for spans under ~104 days of nanoseconds
     values = np.interp((slots - t[0]).astype(float), (t - t[0]).astype(float), kept.to_numpy(dtype=float))
     return pd.Series(values, index=pd.DatetimeIndex(slots, tz="UTC"))
