@@ -18,11 +18,14 @@ Then MSTL's passes over the seasons (statsmodels' ``iterate``: 2, and the asset'
 robust setting, on three patterns (sines; office hours with more on weekdays; a square daily pattern and a
 weekend level drop), 10- and 60-minute steps, 4 seeds: rms error of each component against the truth.
 
+Last, a held-out check written after the choices and run once: a pattern family and seeds not looked at
+while choosing (sawtooth daily, Monday-only weekly, Laplace noise), at 15-, 20- and 60-minute steps.
+
 How the asset's setting was chosen (session 17): a first comparison on other series (3 synthetic 10-minute
 and 3 hourly windows with Gaussian noise; ETTh1, NAB and occupancy windows without a known truth) found
 fewer rounds as close or closer to the known signals; this generator was then written as the held-out
 check, and it and the burst sweep chose 2 x 5 over 1 x 5 (which leaves ghosts of large bursts). So these
-figures are not out-of-sample for the choice between those two.
+figures are not out-of-sample for the choice between those two; the held-out table is.
 
 Run: ``.venv/bin/python -m bench.accuracy.decomposition [--write]`` (~1.5 min CPU).
 """
@@ -167,6 +170,57 @@ def mstl_passes() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def held_out() -> pd.DataFrame:
+    """Out of sample for the choices above (written after them, run once): seeds and a pattern family not
+    looked at while choosing (a sawtooth daily season, a Monday-only weekly bump, Laplace noise, spikes, a
+    2-hour burst), at 15-, 20- and 60-minute steps, 6 seeds each; statsmodels' MSTL settings, the robust
+    rounds considered, and the asset's."""
+    candidates = {
+        "2 x 15, 2 passes (statsmodels' default)": (ROBUST_ITERATIONS, 2),
+        "2 x 5, 2 passes": (DECOMPOSITION_ROBUST_ITERATIONS, 2),
+        "1 x 5, 2 passes": ((1, 5), 2),
+        "2 x 5, 1 pass (the asset's)": (DECOMPOSITION_ROBUST_ITERATIONS, DECOMPOSITION_MSTL_PASSES),
+    }
+    rows = []
+    for step_min in (15, 20, 60):
+        day = 24 * 60 // step_min
+        periods, n = (day, 7 * day), 28 * day
+        t = np.arange(n)
+        for seed in range(900, 906):
+            rng = np.random.default_rng(seed)
+            daily = (t % day) / day - 0.5
+            weekly = np.where((t // day) % 7 == 0, 1.0, 0.0) * np.sin(np.pi * (t % day) / day)
+            weekly -= weekly[: 7 * day].mean()
+            trend = np.cumsum(rng.normal(0, 0.25 / np.sqrt(day), n)) + 0.5 * np.cos(2 * np.pi * t / n)
+            signal = trend + daily + weekly
+            values = signal + rng.laplace(0, 0.08, n)
+            spikes = rng.choice(np.arange(day, n), 12, replace=False)
+            values[spikes] += rng.choice([-1, 1], 12) * rng.uniform(1.5, 4, 12)
+            burst, length = int(rng.integers(day, n - day)), max(2, 120 // step_min)
+            values[burst : burst + length] += 5.0
+            others = np.ones(n, dtype=bool)
+            others[burst : burst + length] = False
+            others[spikes] = False
+            same_time = others & ((t % day) == (burst % day))
+            for label, (rounds, passes) in candidates.items():
+                fit_trend, seasonal, resid = mstl(
+                    values, periods, 13, True, robust_iterations=rounds, iterations=passes
+                )
+                rows.append(
+                    {
+                        "step": f"{step_min} min",
+                        "setting": label,
+                        "trend + seasons": rms(fit_trend + seasonal.sum(axis=0), signal),
+                        "trend": rms(fit_trend, trend),
+                        "daily season": rms(seasonal[0], daily),
+                        "weekly season": rms(seasonal[1], weekly),
+                        "spike miss": np.median(np.abs(resid[spikes] - (values - signal)[spikes])),
+                        "ghost at the burst's time": np.abs(resid[same_time]).max(),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 def glitch_bursts() -> pd.DataFrame:
     t = np.arange(144 * 14)
     cases: dict[str, dict[str, float]] = {}
@@ -195,6 +249,7 @@ def run() -> None:
         fits = known_signals()
         bursts = glitch_bursts()
         passes = mstl_passes()
+        unseen = held_out()
     summary = fits.groupby(["step", "setting"], sort=False).mean(numeric_only=True)
     print(
         "**Known signals, robust settings (STL inner x outer; MSTL's 2 passes): mean over 5 seeds per step, "
@@ -210,6 +265,14 @@ def run() -> None:
         "(lower is better), mean over 4 seeds**\n"
     )
     table = passes.groupby(["pattern", "step", "MSTL passes"], sort=False).mean(numeric_only=True)
+    print(table.reset_index().to_markdown(index=False, floatfmt=".3f"))
+    print(
+        "\n**Held out (out of sample for the choices above): a sawtooth daily and a Monday-only weekly "
+        "season, "
+        "Laplace noise, new seeds; rms errors against the truth, median spike miss (absolute), largest "
+        "ghost; mean over 6 seeds, lower is better**\n"
+    )
+    table = unseen.groupby(["step", "setting"], sort=False).mean(numeric_only=True)
     print(table.reset_index().to_markdown(index=False, floatfmt=".3f"))
 
 
