@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +334,44 @@ def test_selection_reports_ratios_and_picks_their_minimum() -> None:
     assert all(r >= 1.0 for r in choice.ratios.values())
     assert choice.ratios[choice.method] == min(choice.ratios.values())
     assert len(choice.gap_lengths) > 0 and choice.n_masked >= 0.1 * hidden.notna().sum() * BACKTEST_REPEATS
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.5, 3.0, 30.0])
+def test_the_local_level_fit_reaches_the_joint_maximum_likelihood(noise: float) -> None:
+    """The one-number fit (level share, scale concentrated out) against statsmodels' own fit of both
+    variances: as high a likelihood (never lower beyond the optimisers' tolerance), the same fills.
+    noise 0 and 30 put the maximum at the ends: a random walk without noise, a constant level."""
+    from statsmodels.tsa.statespace.structural import UnobservedComponents
+
+    rng = np.random.default_rng(int(noise * 10))
+    n = 500
+    steps = np.arange(n)
+    values = 20 + 3 * np.sin(steps / 144 * 2 * np.pi) + np.cumsum(rng.normal(0, 0.1, n))
+    values = values + rng.normal(0, noise, n)
+    hidden, mask = _with_gaps(pd.Series(values, index=_grid(n, "10min")), [(100, 4), (300, 9)])
+    ours = _kalman_params(hidden)
+    assert ours.shape == (2,) and (ours >= 0).all() and ours.sum() > 0
+    z = (hidden - hidden.mean()) / hidden.std(ddof=0)
+    model = UnobservedComponents(z.to_numpy(), level="llevel")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        joint = model.fit(disp=False, maxiter=200, cov_type="none").params
+    assert model.loglike(ours) >= model.loglike(joint) - 1e-6
+    filled, reference = _kalman(hidden, ours), _kalman(hidden, joint)
+    np.testing.assert_allclose(filled.to_numpy()[mask], reference.to_numpy()[mask], atol=1e-4 * values.std())
+
+
+def test_a_random_walk_without_noise_is_filled_by_a_straight_line() -> None:
+    """At the boundary of the fit (no noise variance) the smoothed level in a gap is the straight line
+    between its neighbours, exactly as ``linear``: selection then ties and keeps the earlier method."""
+    rng = np.random.default_rng(11)
+    walk = pd.Series(np.cumsum(rng.normal(0, 1, 400)), index=_grid(400, "10min"))
+    hidden, mask = _with_gaps(walk, [(50, 5), (200, 3)])
+    params = _kalman_params(hidden)
+    assert params[0] == 0.0 and params[1] > 0
+    np.testing.assert_allclose(
+        impute(hidden, "kalman", kalman_params=params)[mask], impute(hidden, "linear")[mask]
+    )
 
 
 def test_kalman_with_reused_variances_matches_a_fresh_fit() -> None:
