@@ -53,6 +53,12 @@ DECOMPOSITION_ROBUST_ITERATIONS = (2, 5)
 #: the trend and the weekly season were as close or closer with one pass, the daily season within 1-5 %
 #: (BENCHMARKS.md, session 17).
 DECOMPOSITION_MSTL_PASSES = 1
+#: ``decompositions`` fits the weekly season on hourly means (``mstl``'s ``season_points``) where an hour
+#: holds 3 or more samples: 40-45 % cheaper at 1-10 minute steps, and on known signals held out from the
+#: choice (1-, 5- and 15-minute steps) trend + seasons, the weekly season and the spikes in the residual
+#: were closer than at full resolution, the trend and the daily season the same; at 4 weeks a 10-minute
+#: weekly cycle-subseries has 4 points, an hourly mean averages 6 of them (BENCHMARKS.md, session 18).
+DECOMPOSITION_SEASON_POINTS: int | None = 168
 ID_COLUMNS = ("series_id", "position", "type_name")
 
 
@@ -442,6 +448,7 @@ def decompose_series(
                     periods,
                     robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
                     iterations=DECOMPOSITION_MSTL_PASSES,
+                    season_points=DECOMPOSITION_SEASON_POINTS,
                 )
             except ValueError as exc:
                 note = f"not decomposed: {exc}"

@@ -222,6 +222,7 @@ def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grid
         (144, 1008),
         robust_iterations=stages.DECOMPOSITION_ROBUST_ITERATIONS,
         iterations=stages.DECOMPOSITION_MSTL_PASSES,
+        season_points=stages.DECOMPOSITION_SEASON_POINTS,
     )
     day_rows = whole.loc[whole.index >= pd.Timestamp(DAY, tz="UTC")]
     assert len(whole) > 27 * 144 and len(day_rows) == 144
