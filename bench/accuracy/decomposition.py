@@ -18,8 +18,15 @@ Then MSTL's passes over the seasons (statsmodels' ``iterate``: 2, and the asset'
 robust setting, on three patterns (sines; office hours with more on weekdays; a square daily pattern and a
 weekend level drop), 10- and 60-minute steps, 4 seeds: rms error of each component against the truth.
 
-Last, a held-out check written after the choices and run once: a pattern family and seeds not looked at
+Then a held-out check written after those choices and run once: a pattern family and seeds not looked at
 while choosing (sawtooth daily, Monday-only weekly, Laplace noise), at 15-, 20- and 60-minute steps.
+Session 18 added its last row, the weekly season on hourly means, a choice this table was not used for.
+
+Last (session 18), the weekly season fitted on hourly means (``mstl``'s ``season_points=168``) or at full
+resolution, with the asset's other settings: in sample on the passes table's patterns with spikes and a
+burst (10- and 30-minute steps; at 30 minutes an hour holds 2 samples, below ``MIN_SEASON_BLOCK``, so both
+rows are the full-resolution fit), then held out (written after the choice, run once): 1-, 5- and
+15-minute steps, weekday and weekend peaks, AR(1) noise, a level shift, seeds 950-954.
 
 How the asset's setting was chosen (session 17): a first comparison on other series (3 synthetic 10-minute
 and 3 hourly windows with Gaussian noise; ETTh1, NAB and occupancy windows without a known truth) found
