@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from tsplatform.ids import series_id
 from tsplatform.lake import Lake
 from tsplatform.ml.champion import global_target
@@ -43,14 +44,6 @@ DAYS = 7
 STEP = pd.Timedelta(minutes=5)
 HORIZON = 24
 INPUT_LEN = 96
-
-
-def datasets_dir(given: str | None) -> Path:
-    here = Path(__file__).resolve().parent.parent
-    path = Path(given or os.environ.get("TSPLATFORM_DATASETS_DIR") or here.parent / "shared" / "datasets")
-    if not (path / "nab").is_dir():
-        raise SystemExit(f"no NAB data under {path}: pass --datasets-dir or set TSPLATFORM_DATASETS_DIR")
-    return path
 
 
 def nab_types(root: Path, points: int, count: int) -> dict[str, np.ndarray]:
@@ -126,9 +119,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--types", type=int, default=10, help="NAB files = types = global champions")
-    parser.add_argument("--datasets-dir", default=None)
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
     args = parser.parse_args()
-    types = nab_types(datasets_dir(args.datasets_dir), DAYS * 288, args.types)
+    types = nab_types(require_datasets(args.datasets_dir, "nab"), DAYS * 288, args.types)
     readings = build_readings(types, args.series)
     print(f"{args.series} series of {len(types)} types, {len(readings):,} readings over {DAYS} days")
     candidates = {

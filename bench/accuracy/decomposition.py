@@ -26,7 +26,8 @@ Last (session 18), the weekly season fitted on hourly means (``mstl``'s ``season
 resolution, with the asset's other settings: in sample on the passes table's patterns with spikes and a
 burst (10- and 30-minute steps; at 30 minutes an hour holds 2 samples, below ``MIN_SEASON_BLOCK``, so both
 rows are the full-resolution fit), then held out (written after the choice, run once): 1-, 5- and
-15-minute steps, weekday and weekend peaks, AR(1) noise, a level shift, seeds 950-954.
+15-minute steps, weekday and weekend peaks, AR(1) noise, a level shift, seeds 950-954; and on real NAB
+series at 5-minute steps (more than 29 days), next-day forecasts from each fit (written after the choice).
 
 How the asset's setting was chosen (session 17): a first comparison on other series (3 synthetic 10-minute
 and 3 hourly windows with Gaussian noise; ETTh1, NAB and occupancy windows without a known truth) found
@@ -34,19 +35,22 @@ fewer rounds as close or closer to the known signals; this generator was then wr
 check, and it and the burst sweep chose 2 x 5 over 1 x 5 (which leaves ghosts of large bursts). So these
 figures are not out-of-sample for the choice between those two; the held-out table is.
 
-Run: ``.venv/bin/python -m bench.accuracy.decomposition [--write]`` (~1.5 min CPU).
+Run: ``.venv/bin/python -m bench.accuracy.decomposition [--write] [--datasets-dir DIR]`` (~2.5 min CPU;
+reads NAB from ``../shared/datasets`` or ``TSPLATFORM_DATASETS_DIR``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 from threadpoolctl import threadpool_limits
 
+from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from bench.record import recorded
 from tsplatform.timeseries.decompose import ROBUST_ITERATIONS, mstl
 from tsplatform.timeseries.stages import (
@@ -367,6 +371,51 @@ def weekly_resolution_held_out() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def real_next_day(root: Path) -> pd.DataFrame:
+    """Real series without a known decomposition, checked by what a decomposition is for: the next day. Every
+    NAB file whose regular grid (its median step) holds 3 or more samples an hour and spans more than 29
+    days; 28-day windows ending at midnight every 3 days; each fit forecasts the next day as the window's
+    last trend value + its daily season one day back + its weekly season one week back; RMSE against the
+    day's values, beside the seasonal-naive forecast (yesterday). The weekly season at full resolution
+    and on hourly means; the asset's other settings. Written after the choice, run once."""
+    rows = []
+    for path in sorted(root.glob("*/*.csv")):
+        frame = pd.read_csv(path)
+        series = pd.Series(frame["value"].to_numpy(float), index=pd.to_datetime(frame["timestamp"]))
+        series = series[~series.index.duplicated()].sort_index()
+        step = pd.Series(series.index).diff().median()
+        if pd.isna(step) or step > pd.Timedelta(minutes=20) or pd.Timedelta(hours=1) % step:
+            continue
+        regular = series.resample(step).mean().interpolate(limit_area="inside")
+        values = regular[regular.index[0].ceil("D") :].to_numpy()
+        day = int(pd.Timedelta(days=1) / step)
+        n = 28 * day
+        for end in range(n, len(values) - day, 3 * day):
+            window, target = values[end - n : end], values[end : end + day]
+            if np.isnan(window).any() or np.isnan(target).any():
+                continue
+            row: dict[str, object] = {
+                "file": path.stem,
+                "seasonal naive": rms(window[-day:], target),
+            }
+            for points in (None, 168):
+                started = time.process_time()
+                trend, seasonal, _ = mstl(
+                    window,
+                    (day, 7 * day),
+                    13,
+                    True,
+                    robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
+                    iterations=DECOMPOSITION_MSTL_PASSES,
+                    season_points=points,
+                )
+                row[f"CPU ms, {_resolution(points)}"] = (time.process_time() - started) * 1000
+                forecast = trend[-1] + seasonal[0][n - day :] + seasonal[1][n - 7 * day : n - 6 * day]
+                row[_resolution(points)] = rms(forecast, target)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def glitch_bursts() -> pd.DataFrame:
     t = np.arange(144 * 14)
     cases: dict[str, dict[str, float]] = {}
@@ -390,7 +439,8 @@ def glitch_bursts() -> pd.DataFrame:
     return pd.DataFrame(cases).T
 
 
-def run() -> None:
+def run(datasets: Path) -> None:
+    root = require_datasets(datasets, "nab") / "nab"
     with threadpool_limits(1):
         fits = known_signals()
         bursts = glitch_bursts()
@@ -398,6 +448,7 @@ def run() -> None:
         unseen = held_out()
         resolution = weekly_resolution()
         resolution_unseen = weekly_resolution_held_out()
+        real = real_next_day(root)
     summary = fits.groupby(["step", "setting"], sort=False).mean(numeric_only=True)
     print(
         "**Known signals, robust settings (STL inner x outer; MSTL's 2 passes): mean over 5 seeds per step, "
@@ -435,14 +486,39 @@ def run() -> None:
     )
     table = resolution_unseen.groupby(["step", "weekly season"], sort=False).mean(numeric_only=True)
     print(table.reset_index().to_markdown(index=False, floatfmt=".3f"))
+    full, hourly = _resolution(None), _resolution(168)
+    real["ratio"] = real[hourly] / real[full]
+    per_file = real.groupby("file").agg(
+        windows=("ratio", "size"),
+        **{
+            "next-day RMSE, seasonal naive": ("seasonal naive", "mean"),
+            f"next-day RMSE, {full}": (full, "mean"),
+            f"next-day RMSE, {hourly}": (hourly, "mean"),
+            "mean RMSE ratio (hourly / full)": ("ratio", "mean"),
+            "windows where hourly is better": ("ratio", lambda r: int((r < 1).sum())),
+            f"CPU ms, {full}": (f"CPU ms, {full}", "mean"),
+            f"CPU ms, {hourly}": (f"CPU ms, {hourly}", "mean"),
+        },
+    )
+    print(
+        "\n**Real series (NAB files at 5-minute steps over more than 29 days), next-day forecasts from each "
+        "decomposition of the 28 days before: trend + daily season one day back + weekly season one week "
+        "back; mean RMSE per file (written after the choice, run once)**\n"
+    )
+    print(per_file.reset_index().to_markdown(index=False, floatfmt=".3f"))
+    print(
+        f"\nall {len(real)} windows: RMSE ratio (hourly / full) mean {real['ratio'].mean():.3f}, median "
+        f"{real['ratio'].median():.3f}; hourly better in {int((real['ratio'] < 1).sum())}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="also record the report in BENCHMARKS.md")
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR, help="the real data sets")
     args = parser.parse_args()
     with recorded("bench.accuracy.decomposition", write=args.write):
-        run()
+        run(args.datasets_dir)
 
 
 if __name__ == "__main__":

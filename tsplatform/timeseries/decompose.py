@@ -116,7 +116,6 @@ def mstl(
     seasonal = np.zeros((len(periods), len(values)))
     deseasonalised = np.asarray(values, dtype=float)
     inner, outer = robust_iterations if robust else (None, None)
-    fit: Any = None
     n = len(deseasonalised)
     positions = np.arange(n)
 

@@ -277,6 +277,8 @@ def _kalman_params(y: pd.Series) -> np.ndarray:
     minimize_scalar``) in the grid cell around the best point. The ends are allowed: ``phi = 1`` is a random
     walk observed without noise (fills are straight lines between the neighbours), ``phi = 0`` a constant
     level. Only ``phi`` changes the smoothed level; the scale is returned so that the pair are variances.
+    Raises ValueError when the likelihood is not finite anywhere on the grid (in ``select_imputation``
+    ``kalman`` then scores inf and loses).
     """
     from scipy.optimize import minimize_scalar
     from statsmodels.tsa.statespace.structural import UnobservedComponents
@@ -296,12 +298,13 @@ def _kalman_params(y: pd.Series) -> np.ndarray:
         best = int(np.argmin(values))
         low, high = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
         phi, value = float(grid[best]), float(values[best])
-        if np.isfinite(value):
-            refined = minimize_scalar(
-                negative_loglike, bounds=(low, high), method="bounded", options={"xatol": 1e-9}
-            )
-            if refined.fun < value:
-                phi = float(refined.x)
+        if not np.isfinite(value):
+            raise ValueError("the local-level likelihood is not finite anywhere on the grid")
+        refined = minimize_scalar(
+            negative_loglike, bounds=(low, high), method="bounded", options={"xatol": 1e-9}
+        )
+        if refined.fun < value:
+            phi = float(refined.x)
         params = np.array([1.0 - phi, phi])
         # the scale's maximum-likelihood value at phi (the filter's own estimate when concentrated)
         scale = float(model.filter(params, return_ssm=True, low_memory=True).scale)
