@@ -259,6 +259,36 @@ def _asset_label() -> str:
     return label if DECOMPOSITION_SEASON_POINTS is None else f"{label}, {_resolution(168)}"
 
 
+def _asset_fit(
+    values: np.ndarray, periods: tuple[int, int], points: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The asset's robust MSTL with the weekly season at ``points`` resolution: (trend, seasonal, resid,
+    CPU ms)."""
+    started = time.process_time()
+    trend, seasonal, resid = mstl(
+        values,
+        periods,
+        13,
+        True,
+        robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
+        iterations=DECOMPOSITION_MSTL_PASSES,
+        season_points=points,
+    )
+    return trend, seasonal, resid, (time.process_time() - started) * 1000
+
+
+def _truth(
+    components: dict[str, np.ndarray], spikes: np.ndarray, burst: int, length: int, day: int
+) -> dict[str, np.ndarray]:
+    """The known components plus where to score: the spikes, and the burst's time of day on the other days
+    (neither a spike nor the burst)."""
+    t = np.arange(len(components["trend"]))
+    others = np.ones(t.size, dtype=bool)
+    others[burst : burst + length] = False
+    others[spikes] = False
+    return {**components, "spikes": spikes, "same_time": others & ((t % day) == (burst % day))}
+
+
 def _resolution_rows(
     case: dict[str, str], values: np.ndarray, periods: tuple[int, int], truth: dict[str, np.ndarray]
 ) -> list[dict[str, object]]:
@@ -266,17 +296,7 @@ def _resolution_rows(
     (``season_points=168``): CPU, rms error of each component, median spike miss, largest ghost."""
     rows = []
     for points in (None, 168):
-        started = time.process_time()
-        fit_trend, seasonal, resid = mstl(
-            values,
-            periods,
-            13,
-            True,
-            robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
-            iterations=DECOMPOSITION_MSTL_PASSES,
-            season_points=points,
-        )
-        cpu_ms = (time.process_time() - started) * 1000
+        fit_trend, seasonal, resid, cpu_ms = _asset_fit(values, periods, points)
         noise = values - truth["trend"] - truth["daily"] - truth["weekly"]
         rows.append(
             {
@@ -316,16 +336,7 @@ def weekly_resolution() -> pd.DataFrame:
                 values[spikes] += rng.choice([-1, 1], 10) * 3.0
                 burst, length = int(rng.integers(day, n - day)), max(2, 60 // step_min)
                 values[burst : burst + length] += 4.0
-                others = np.ones(n, dtype=bool)
-                others[burst : burst + length] = False
-                others[spikes] = False
-                truth = {
-                    "trend": trend,
-                    "daily": daily,
-                    "weekly": weekly,
-                    "spikes": spikes,
-                    "same_time": others & ((t % day) == (burst % day)),
-                }
+                truth = _truth({"trend": trend, "daily": daily, "weekly": weekly}, spikes, burst, length, day)
                 rows += _resolution_rows(
                     {"pattern": kind, "step": f"{step_min} min"}, values, (day, 7 * day), truth
                 )
@@ -357,16 +368,7 @@ def weekly_resolution_held_out() -> pd.DataFrame:
             values[spikes] += rng.choice([-1, 1], 12) * rng.uniform(1.5, 4, 12)
             burst, length = int(rng.integers(day, n - day)), max(2, 90 // step_min)
             values[burst : burst + length] -= 3.0
-            others = np.ones(n, dtype=bool)
-            others[burst : burst + length] = False
-            others[spikes] = False
-            truth = {
-                "trend": trend,
-                "daily": daily,
-                "weekly": weekly,
-                "spikes": spikes,
-                "same_time": others & ((t % day) == (burst % day)),
-            }
+            truth = _truth({"trend": trend, "daily": daily, "weekly": weekly}, spikes, burst, length, day)
             rows += _resolution_rows({"step": f"{step_min} min"}, values, (day, 7 * day), truth)
     return pd.DataFrame(rows)
 
@@ -399,17 +401,8 @@ def real_next_day(root: Path) -> pd.DataFrame:
                 "seasonal naive": rms(window[-day:], target),
             }
             for points in (None, 168):
-                started = time.process_time()
-                trend, seasonal, _ = mstl(
-                    window,
-                    (day, 7 * day),
-                    13,
-                    True,
-                    robust_iterations=DECOMPOSITION_ROBUST_ITERATIONS,
-                    iterations=DECOMPOSITION_MSTL_PASSES,
-                    season_points=points,
-                )
-                row[f"CPU ms, {_resolution(points)}"] = (time.process_time() - started) * 1000
+                trend, seasonal, _, cpu_ms = _asset_fit(window, (day, 7 * day), points)
+                row[f"CPU ms, {_resolution(points)}"] = cpu_ms
                 forecast = trend[-1] + seasonal[0][n - day :] + seasonal[1][n - 7 * day : n - 6 * day]
                 row[_resolution(points)] = rms(forecast, target)
             rows.append(row)
