@@ -27,6 +27,7 @@ from dagster import InitResourceContext
 from dagster_pyspark import PySparkResource
 
 from tsplatform.settings import Settings, get_settings
+from tsplatform.spark_worker import DAEMON_MODULE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -208,6 +209,8 @@ def _driver_conf(settings: Settings, *, java_opts: str, class_archive: str) -> d
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # PySpark's worker daemon with a per-task cost of CPython 3.11 removed (tsplatform.spark_worker)
+        "spark.python.daemon.module": DAEMON_MODULE,
         "spark.driver.memory": "2g",
     }
     conf.update(settings.spark_conf)

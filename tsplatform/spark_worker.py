@@ -1,0 +1,78 @@
+"""PySpark's Python worker daemon, without a per-task cost that CPython 3.10 and 3.11 add.
+
+Spark starts ``python -m <spark.python.daemon.module> pyspark.worker`` on each executor; the daemon forks
+the workers that run our pandas functions, and a worker runs task after task. Before every task, PySpark's
+worker (``pyspark.worker_util.setup_spark_files``) calls ``importlib.invalidate_caches()``. On CPython 3.10
+and 3.11 that makes every ``zipimporter`` in ``sys.path_importer_cache`` re-read its archive's whole
+directory in pure Python: ``pyspark.zip`` (1,328 entries) once per PySpark package imported from it, plus
+the py4j zip and ``spark-core.jar`` (5,358 entries), all of which are on a worker's ``sys.path``. That is
+~0.05-0.15 CPU s per task, spent by every task of every pandas function and ``foreachPartition``
+(BENCHMARKS.md, issue 9, session 19). CPython 3.12 made the invalidation lazy (python/cpython#103200,
+reported by a Spark developer); 3.11 did not get the fix.
+
+:func:`cheap_zip_invalidation` installs an equivalent fix in this process: a ``zipimporter`` re-reads its
+archive only when the file's modification time or size changed since it last read it, so a rewritten zip
+is still seen, and an unchanged one costs one ``stat``. Run as ``spark.python.daemon.module``
+(:func:`tsplatform.resources.spark.server_conf`), this module installs it in the daemon, whose forks
+inherit it, then runs PySpark's own daemon unchanged. On CPython 3.12 and later it installs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import zipimport
+from typing import Any
+
+#: The daemon module name for ``spark.python.daemon.module``.
+DAEMON_MODULE = __name__
+#: archive path -> (mtime ns, size) when its directory was last read by the patched invalidation
+_READ_STAMPS: dict[str, tuple[int, int]] = {}
+_ORIGINAL_INVALIDATE = zipimport.zipimporter.invalidate_caches
+
+
+def _stamp(archive: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(archive)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _invalidate_if_changed(self: zipimport.zipimporter) -> None:
+    """``zipimporter.invalidate_caches``, skipping the re-read when the archive is unchanged since the last
+    one (the first call always re-reads, so a change before it is seen too)."""
+    stamp = _stamp(self.archive)
+    cached: dict[str, Any] | None = zipimport._zip_directory_cache.get(self.archive)  # type: ignore[attr-defined]
+    if stamp is not None and cached is not None and _READ_STAMPS.get(self.archive) == stamp:
+        self._files = cached  # type: ignore[attr-defined]  # what the re-read would have produced
+        return
+    _ORIGINAL_INVALIDATE(self)
+    if stamp is None:
+        _READ_STAMPS.pop(self.archive, None)
+    else:
+        _READ_STAMPS[self.archive] = stamp
+
+
+def cheap_zip_invalidation() -> bool:
+    """Install the invalidation above in this process (idempotent); False on CPython 3.12+, which has its
+    own lazy one."""
+    if sys.version_info >= (3, 12):
+        return False
+    zipimport.zipimporter.invalidate_caches = _invalidate_if_changed  # type: ignore[method-assign]
+    return True
+
+
+def is_installed() -> bool:
+    """Whether this process's ``zipimporter`` invalidation is the one installed here."""
+    return zipimport.zipimporter.invalidate_caches is _invalidate_if_changed
+
+
+if __name__ == "__main__":
+    # installed from the module's importable copy, so that ``is_installed`` answers in the workers too
+    from tsplatform import spark_worker
+
+    spark_worker.cheap_zip_invalidation()
+    # PySpark's daemon as the JVM would have started it: its argv (the worker module) is ours
+    runpy.run_module("pyspark.daemon", run_name="__main__", alter_sys=True)

@@ -1,0 +1,81 @@
+"""``tsplatform.spark_worker``: an unchanged zip on ``sys.path`` is not re-read by every
+``importlib.invalidate_caches()`` (PySpark calls it before each task), a rewritten one still is, and Spark's
+Python workers run with it."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+import zipimport
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tsplatform import spark_worker
+
+
+def _write_zip(path: Path, modules: dict[str, str]) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, source in modules.items():
+            archive.writestr(f"{name}.py", source)
+
+
+def test_an_unchanged_zip_is_read_once_and_a_rewritten_one_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # restored after the test: the class attribute the installer replaces, and the directory reader counted
+    monkeypatch.setattr(zipimport.zipimporter, "invalidate_caches", zipimport.zipimporter.invalidate_caches)
+    reads: list[str] = []
+    read_directory = zipimport._read_directory  # type: ignore[attr-defined]
+
+    def counted(archive: str) -> object:
+        reads.append(archive)
+        return read_directory(archive)
+
+    monkeypatch.setattr(zipimport, "_read_directory", counted)
+    if sys.version_info >= (3, 12):  # CPython's own invalidation is lazy there: nothing to install
+        assert not spark_worker.cheap_zip_invalidation()
+        return
+    assert spark_worker.cheap_zip_invalidation() and spark_worker.is_installed()
+
+    path = tmp_path / "lib.zip"
+    _write_zip(path, {"first_module": "X = 1\n"})
+    importer = zipimport.zipimporter(str(path))
+    other = zipimport.zipimporter(str(path))  # a second importer of the same archive (a subpackage's)
+    assert len(reads) == 1  # the constructor's read
+    for _ in range(5):
+        importer.invalidate_caches()
+        other.invalidate_caches()
+    assert len(reads) == 2  # the first invalidation reads (the file may have changed before it), no other
+    assert importer.find_spec("first_module") is not None and importer.find_spec("second_module") is None
+
+    _write_zip(path, {"first_module": "X = 1\n", "second_module": "Y = 2\n"})
+    importer.invalidate_caches()
+    other.invalidate_caches()
+    assert len(reads) == 3  # rewritten: read again, once for both importers
+    assert importer.find_spec("second_module") is not None and other.find_spec("second_module") is not None
+
+
+def _installed(rows: pd.DataFrame) -> pd.DataFrame:
+    from tsplatform import spark_worker as in_worker
+
+    return pd.DataFrame({"installed": [in_worker.is_installed()], "rows": [len(rows)]})
+
+
+@pytest.mark.integration
+def test_spark_python_workers_run_with_it() -> None:
+    from pyspark.sql import SparkSession
+
+    from tsplatform.resources.spark import spark_conf
+
+    conf = spark_conf()
+    assert conf["spark.python.daemon.module"] == spark_worker.DAEMON_MODULE
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    frame = spark.range(0, 100).selectExpr("id % 4 AS key", "id")
+    out = frame.groupBy("key").applyInPandas(_installed, "installed boolean, rows long").toPandas()
+    assert out["rows"].sum() == 100
+    assert out["installed"].all() == (sys.version_info < (3, 12))
