@@ -48,10 +48,10 @@ def _profile_core_history(series: int, history: int) -> None:
     in the lake, beside the same day without them: each stage reads its lookback window as its asset does
     (periods and the grid 7 days, anomalies 2, decompositions 28). Methods are already chosen (``linear``;
     selections are measured by the plain ``--profile-core``)."""
-    from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
+    from tsplatform.timeseries.validate import validate_series
 
     settings, now = get_settings(), pd.Timestamp.now(tz="UTC")
     every_day = [DAY - dt.timedelta(days=history - i) for i in range(history + 1)]
@@ -132,10 +132,10 @@ def _profile_core_history(series: int, history: int) -> None:
 
 
 def _profile_core(series: int) -> None:
-    from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
+    from tsplatform.timeseries.validate import validate_series
 
     raw = generate_day(DAY, series=series).to_pandas()
     settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")

@@ -47,10 +47,10 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
     ``raw`` in this process: validation, hourly and profiles over all series at once (they are vectorised
     over series; the executors call them per bucket), the per-series stages per series, correlations per
     position. Returns each asset's rows."""
-    from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.settings import get_settings
     from tsplatform.timeseries import stages
+    from tsplatform.timeseries.validate import validate_series
 
     settings, days, now = get_settings(), [DAY], pd.Timestamp.now(tz="UTC")
     out: dict[str, list[pd.DataFrame]] = {a: [] for a in assets}

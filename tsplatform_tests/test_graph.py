@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from tsplatform.assets.analyse import period_estimates
-from tsplatform.assets.clean import validate_series, validated_readings
+from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.decompose import decompositions
 from tsplatform.assets.denoise import denoised_readings
 from tsplatform.assets.regularize import regularized_readings
@@ -45,7 +45,7 @@ from tsplatform.resources.lake import LakeResource
 from tsplatform.resources.spark import spark_resource
 from tsplatform.timeseries import stages
 from tsplatform.timeseries.decompose import seasonal_periods
-from tsplatform.timeseries.validate import EVENT_TIME_DTYPE
+from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, validate_series
 from tsplatform_tests.graph_data import DEFECTS, build, land
 from tsplatform_tests.test_graph_automation import late_requests
 

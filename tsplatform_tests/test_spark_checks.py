@@ -16,11 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tsplatform import datasets
-from tsplatform.assets.clean import _as_readings
 from tsplatform.datasets import FRAME_CHECK_COLUMNS, naive_utc
 from tsplatform.resources.spark import spark_conf
 from tsplatform.spark_checks import schema_failures
-from tsplatform.timeseries.validate import readings_schema
+from tsplatform.timeseries.validate import as_readings, readings_schema
 
 pytestmark = pytest.mark.integration
 
@@ -200,15 +199,15 @@ def test_nan_and_infinity_in_readings_as_pandera_sees_them() -> None:
     rows.loc[2, "value"] = -np.inf
     rows.loc[3, "series_id"] = None
     frame = _frame(spark, rows, nan={"value": 4})
-    expected = _pandera(frame, readings_schema, _as_readings)
+    expected = _pandera(frame, readings_schema, as_readings)
     assert expected == {
         ("is_finite", "value"): 2,
         ("not_nullable", "value"): 1,
         ("not_nullable", "series_id"): 1,
     }
-    assert _spark(frame, readings_schema, _as_readings) == expected
+    assert _spark(frame, readings_schema, as_readings) == expected
     good = _frame(spark, _keys(event_time=TIMES, value=np.arange(ROWS, dtype=float)))
-    assert _spark(good, readings_schema, _as_readings) == {}
+    assert _spark(good, readings_schema, as_readings) == {}
 
 
 def test_wrong_types_and_missing_columns_as_pandera_sees_them() -> None:

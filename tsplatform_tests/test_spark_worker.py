@@ -79,3 +79,19 @@ def test_spark_python_workers_run_with_it() -> None:
     out = frame.groupBy("key").applyInPandas(_installed, "installed boolean, rows long").toPandas()
     assert out["rows"].sum() == 100
     assert out["installed"].all() == (sys.version_info < (3, 12))
+
+
+def test_what_the_executors_import_leaves_dagster_out() -> None:
+    """The graph's functions that run on the executors live outside ``tsplatform.assets``: unpickling them
+    imports the core, the Spark plumbing and the catalog client, not Dagster (~0.4 CPU s less for each
+    Python worker process, and executors need no Dagster installed)."""
+    import subprocess
+
+    modules = ["tsplatform.timeseries.stages", "tsplatform.timeseries.validate", "tsplatform.spark_io"]
+    modules += ["tsplatform.catalog"]
+    code = (
+        f"import sys, {', '.join(modules)}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'dagster_pyspark')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -44,9 +44,9 @@ class Case:
 def _core(raw: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """validated_readings .. denoised_readings of the raw day by the per-series core on pandas, as the
     assets call it (the steps of ``tsplatform_tests.test_graph.reference`` up to denoising)."""
-    from tsplatform.assets.clean import validate_series
     from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
     from tsplatform.timeseries import stages
+    from tsplatform.timeseries.validate import validate_series
 
     days, now, out = [DAY], pd.Timestamp.now(tz="UTC"), {}
     checked = [validate_series(rows, DAY, now) for _, rows in raw.sort_values("offset").groupby("series_id")]

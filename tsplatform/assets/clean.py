@@ -44,34 +44,13 @@ from tsplatform.spark_io import (
     read_days,
     replace_day_partitions,
 )
-from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, deduplicate, readings_schema, validate_readings
+from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, as_readings, readings_schema, validate_series
 
 REJECTS_SCHEMA = RAW_READINGS_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
 _OUT_SCHEMA = REJECTS_SCHEMA.set(REJECTS_SCHEMA.get_field_index("reason"), pa.field("reason", pa.string()))
 
 #: kept for callers of the earlier name
 any_day_eager = validated_on_new_or_late_raw
-
-
-def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.DataFrame:
-    """One day of one or many series: valid + de-duplicated rows (``reason`` null) and rejected rows with a
-    reason (validation and de-duplication are vectorised over series)."""
-    valid, rejected = validate_readings(frame, day=day, now=now)
-    kept, duplicates = deduplicate(valid)
-    kept = kept.assign(reason=None)
-    parts = [p for p in (kept, rejected, duplicates) if len(p)]
-    if not parts:
-        return frame.iloc[0:0].assign(reason=pd.Series(dtype=object))
-    out = pd.concat(parts, ignore_index=True)
-    out["event_time"] = pd.to_datetime(out["event_time"], utc=True, errors="coerce").dt.as_unit("ms")
-    return out
-
-
-def _as_readings(frame: pd.DataFrame) -> pd.DataFrame:
-    """A Spark batch as the reading frame ``readings_schema`` describes (UTC millisecond event_time)."""
-    out = frame.copy()
-    out["event_time"] = pd.to_datetime(out["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
-    return out
 
 
 def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):  # type: ignore[no-untyped-def]
@@ -165,7 +144,7 @@ def validated_readings(
         if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
             valid = coalesced(valid, valid_rows)
             schema_errors, examples = schema_failures(
-                valid.drop(DAY_COLUMN), readings_schema, prepare=_as_readings
+                valid.drop(DAY_COLUMN), readings_schema, prepare=as_readings
             )
             duplicated = duplicate_keys(valid, ["series_id", "event_time"])
             series = int(valid.agg(F.countDistinct("series_id")).collect()[0][0])

@@ -45,30 +45,10 @@ from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
 from tsplatform.spark_checks import irregular_series
 from tsplatform.spark_io import apply_per_series, bucket_count
-from tsplatform.timeseries.impute import NOT_NEEDED
-from tsplatform.timeseries.stages import (
-    imputation_history,
-    latest_selections,
-    merge_imputation_history,
-    regularize_series,
-)
+from tsplatform.timeseries.stages import history_document, latest_selections, regularize_series
 
 STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
 CHUNK = 1_000  # series documents read and written per catalog round trip when the history is merged
-
-
-def history_document(sid: str, old: dict[str, Any] | None, used: Any, days: list[dt.date]) -> dict[str, Any]:
-    """The catalog fields of series ``sid`` after a run over ``days`` whose rows used the ``[day, method]``
-    pairs ``used``, its document holding ``old``: the merged ``imputation_history``
-    (:func:`~tsplatform.timeseries.stages.merge_imputation_history`) and its latest entry as
-    ``imputation_method`` / ``imputation_selected`` (``not_needed`` / null without any selection yet)."""
-    history = merge_imputation_history(imputation_history(old), used, days)
-    return {
-        "_id": sid,
-        "imputation_history": [list(e) for e in history],
-        "imputation_method": history[-1][1] if history else NOT_NEEDED,
-        "imputation_selected": history[-1][0] if history else None,
-    }
 
 
 def write_imputation_history(used: DataFrame, days: list[dt.date], mongo_uri: str, mongo_db: str) -> None:

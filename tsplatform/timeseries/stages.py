@@ -252,6 +252,20 @@ def merge_imputation_history(
     return sorted(kept)[-keep:]
 
 
+def history_document(sid: str, old: dict[str, Any] | None, used: Any, days: list[dt.date]) -> dict[str, Any]:
+    """The catalog fields of series ``sid`` after a run over ``days`` whose rows used the ``[day, method]``
+    pairs ``used``, its document holding ``old``: the merged ``imputation_history``
+    (:func:`~tsplatform.timeseries.stages.merge_imputation_history`) and its latest entry as
+    ``imputation_method`` / ``imputation_selected`` (``not_needed`` / null without any selection yet)."""
+    history = merge_imputation_history(imputation_history(old), used, days)
+    return {
+        "_id": sid,
+        "imputation_history": [list(e) for e in history],
+        "imputation_method": history[-1][1] if history else NOT_NEEDED,
+        "imputation_selected": history[-1][0] if history else None,
+    }
+
+
 def regularize_series(
     readings: pd.DataFrame,
     estimates: pd.DataFrame,

@@ -528,3 +528,24 @@ def _deduplicate_reference(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     duplicates = df[dropped].copy()
     duplicates["reason"] = reason[dropped].astype(str)
     return df[~dropped], duplicates
+
+
+def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.DataFrame:
+    """One day of one or many series: valid + de-duplicated rows (``reason`` null) and rejected rows with a
+    reason (validation and de-duplication are vectorised over series)."""
+    valid, rejected = validate_readings(frame, day=day, now=now)
+    kept, duplicates = deduplicate(valid)
+    kept = kept.assign(reason=None)
+    parts = [p for p in (kept, rejected, duplicates) if len(p)]
+    if not parts:
+        return frame.iloc[0:0].assign(reason=pd.Series(dtype=object))
+    out = pd.concat(parts, ignore_index=True)
+    out["event_time"] = pd.to_datetime(out["event_time"], utc=True, errors="coerce").dt.as_unit("ms")
+    return out
+
+
+def as_readings(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Spark batch as the reading frame ``readings_schema`` describes (UTC millisecond event_time)."""
+    out = frame.copy()
+    out["event_time"] = pd.to_datetime(out["event_time"], utc=True).astype(EVENT_TIME_DTYPE)
+    return out
