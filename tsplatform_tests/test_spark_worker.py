@@ -58,9 +58,13 @@ def test_an_unchanged_zip_is_read_once_and_a_rewritten_one_again(
 
 
 def _installed(rows: pd.DataFrame) -> pd.DataFrame:
+    import gc
+
     from tsplatform import spark_worker as in_worker
 
-    return pd.DataFrame({"installed": [in_worker.is_installed()], "rows": [len(rows)]})
+    return pd.DataFrame(
+        {"installed": [in_worker.is_installed()], "frozen": [gc.get_freeze_count()], "rows": [len(rows)]}
+    )
 
 
 @pytest.mark.integration
@@ -75,10 +79,34 @@ def test_spark_python_workers_run_with_it() -> None:
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    frame = spark.range(0, 100).selectExpr("id % 4 AS key", "id")
-    out = frame.groupBy("key").applyInPandas(_installed, "installed boolean, rows long").toPandas()
-    assert out["rows"].sum() == 100
+    frame = spark.range(0, 160).selectExpr("id % 16 AS key", "id")
+    schema = "installed boolean, frozen long, rows long"
+    out = frame.groupBy("key").applyInPandas(_installed, schema).toPandas()
+    assert out["rows"].sum() == 160 and len(out) == 16
     assert out["installed"].all() == (sys.version_info < (3, 12))
+    # tasks run one after another in each worker (2 cores, one task per shuffle partition): every task but
+    # a worker's first starts with what the earlier ones left frozen
+    assert (out["frozen"] > 0).any()
+
+
+def test_each_task_starts_with_the_previous_tasks_survivors_frozen() -> None:
+    import gc
+
+    seen: list[int] = []
+
+    def task(*_: object) -> None:
+        seen.append(gc.get_freeze_count())
+
+    gc.unfreeze()
+    try:
+        main = spark_worker.freezing_before_each_task(task)
+        main(None, None)
+        survivor = [object()]  # something the "task" left behind
+        main(None, None)
+        assert seen[0] > 0 and seen[1] >= seen[0] + 1
+        assert gc.is_tracked(survivor)  # frozen objects stay alive and tracked
+    finally:
+        gc.unfreeze()
 
 
 def test_what_the_executors_import_leaves_dagster_out() -> None:
