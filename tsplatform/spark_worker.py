@@ -1,4 +1,4 @@
-"""PySpark's Python worker daemon, without a per-task cost that CPython 3.10 and 3.11 add.
+"""PySpark's Python worker daemon, without two costs it adds to every task (one only on CPython 3.10-3.11).
 
 Spark starts ``python -m <spark.python.daemon.module> pyspark.worker`` on each executor; the daemon forks
 the workers that run our pandas functions, and a worker runs task after task. Before every task, PySpark's

@@ -209,7 +209,7 @@ def _driver_conf(settings: Settings, *, java_opts: str, class_archive: str) -> d
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # PySpark's worker daemon with a per-task cost of CPython 3.11 removed (tsplatform.spark_worker)
+        # PySpark's worker daemon without its two per-task costs (tsplatform.spark_worker)
         "spark.python.daemon.module": DAEMON_MODULE,
         "spark.driver.memory": "2g",
     }
