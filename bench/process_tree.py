@@ -33,7 +33,8 @@ class Sampled:
 SPARK_ROLES = ("driver JVM", "python workers")
 
 
-def _role(proc: psutil.Process) -> str:
+def process_role(proc: psutil.Process) -> str:
+    """``driver JVM``, ``python workers`` (PySpark's daemon and its forks), ``python driver`` or ``other``."""
     try:
         cmd = " ".join(proc.cmdline())
     except psutil.Error:
@@ -135,7 +136,7 @@ def sample_tree(
                 # what the process is now (a launcher script execs java, a JVM's fork execs the Python
                 # daemon); a daemon's forks look like any python and keep the role their parent gave them;
                 # an exited process not yet reaped has no command line ("other"): it keeps its role
-                role = _role(proc)
+                role = process_role(proc)
                 cached = seen.role.get(proc.pid)
                 if (role not in SPARK_ROLES and cached in SPARK_ROLES) or (role == "other" and cached):
                     role = cached

@@ -29,18 +29,20 @@ REPO = Path(__file__).resolve().parents[1]
 DAEMONS = ("pyspark.daemon", "tsplatform.spark_worker")
 
 PROBE = """
-import json, sys, time
+import json, sys
 import psutil
-from pyspark.sql import SparkSession, functions as F
-from tsplatform.resources.spark import spark_conf
+from pyspark.sql import functions as F
+from bench.process_tree import process_role, tree_cpu
+from tsplatform.resources.spark import hive_session_builder
 
 tasks, daemon = int(sys.argv[1]), sys.argv[2]
-builder = SparkSession.builder
-conf = {**spark_conf(), "spark.master": "local[2]", "spark.sql.shuffle.partitions": str(tasks)}
-conf["spark.python.daemon.module"] = daemon
-for key, value in conf.items():
-    builder = builder.config(key, value)
-spark = builder.getOrCreate()
+spark = (
+    hive_session_builder()
+    .config("spark.master", "local[2]")
+    .config("spark.sql.shuffle.partitions", str(tasks))
+    .config("spark.python.daemon.module", daemon)
+    .getOrCreate()
+)
 rows = spark.range(0, 1_440_000).select(
     (F.col("id") % 10_000).cast("string").alias("series_id"), F.rand(1).alias("value")
 ).cache()
@@ -60,10 +62,11 @@ def at_call(frame):
 
 def workers_cpu():
     total = 0.0
-    for p in psutil.process_iter(["cmdline"]):
-        if "pyspark.worker" in " ".join(p.info["cmdline"] or []):
-            t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
+    for pid, cpu in tree_cpu(psutil.Process()).items():  # this process's tree only
+        try:
+            total += cpu if process_role(psutil.Process(pid)) == "python workers" else 0.0
+        except psutil.Error:
+            pass
     return total
 
 

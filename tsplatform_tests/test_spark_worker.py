@@ -69,16 +69,10 @@ def _installed(rows: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.integration
 def test_spark_python_workers_run_with_it() -> None:
-    from pyspark.sql import SparkSession
+    from tsplatform.resources.spark import hive_session_builder, spark_conf
 
-    from tsplatform.resources.spark import spark_conf
-
-    conf = spark_conf()
-    assert conf["spark.python.daemon.module"] == spark_worker.DAEMON_MODULE
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    assert spark_conf()["spark.python.daemon.module"] == spark_worker.DAEMON_MODULE
+    spark = hive_session_builder().getOrCreate()
     frame = spark.range(0, 160).selectExpr("id % 16 AS key", "id")
     schema = "installed boolean, frozen long, rows long"
     out = frame.groupBy("key").applyInPandas(_installed, schema).toPandas()
