@@ -38,13 +38,19 @@ MASTERS = ("local[2]", "local[1]")
 PEER = "peer"
 
 
-def _idle_cpu(pids: list[int]) -> float:
-    """CPU seconds used so far by these process trees (the idle servers' share during another's run)."""
-    total = 0.0
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by each process of these trees."""
+    out: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(tree_cpu(psutil.Process(pid)).values())
-    return total
+            out.update(tree_cpu(psutil.Process(pid)))
+    return out
+
+
+def _idle_cpu(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the idle servers used between two readings of :func:`_cpu_by_pid`: processes alive at both
+    (a Python worker that exits in between takes its CPU with it; one that starts counts from zero)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def main() -> None:
@@ -84,7 +90,7 @@ def main() -> None:
             turn = order[round_ % 3 :] + order[: round_ % 3]
             for name in turn:
                 others = [s.pid for m, s in servers.items() if m != name]
-                idle_before = _idle_cpu(others)
+                idle_before = _cpu_by_pid(others)
                 if name == PEER:
                     out = work[PEER] / "peer_out"
                     out.mkdir(exist_ok=True)
@@ -97,7 +103,7 @@ def main() -> None:
                     address = (server.spark_remote, server.pid)
                     run = materialize(work[name], name, select, services.mongo_uri, None, DAY, address)
                     wall, cpu, load = run["wall_s"], run["cpu_s"], run["load"]
-                idle = _idle_cpu(others) - idle_before
+                idle = _idle_cpu(idle_before, _cpu_by_pid(others))
                 results.append(
                     {"round": round_ + 1, "name": name, "wall": wall, "cpu": cpu, "load": load, "idle": idle}
                 )
