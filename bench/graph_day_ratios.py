@@ -94,10 +94,10 @@ def main() -> None:
                 if name == PEER:
                     out = work[PEER] / "peer_out"
                     out.mkdir(exist_ok=True)
-                    load = os.getloadavg()[0]
+                    load_start = os.getloadavg()[0]
                     peer = run_peer(Lake(str(work[PEER] / "lake")), list(GRAPH_ASSETS), out)
                     wall, cpu = peer["wall_s"], peer["cpu_s"]
-                    load = (load, os.getloadavg()[0])
+                    load = (load_start, os.getloadavg()[0])
                 else:
                     server = servers[name]
                     address = (server.spark_remote, server.pid)
