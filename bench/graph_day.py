@@ -119,13 +119,15 @@ def materialize(
     server: tuple[str, int] | None = None,
     jfr: Path | None = None,
     last_day: dt.date | None = None,
+    cpus: set[int] | None = None,
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
     ``last_day``, the days ``day...last_day`` as one backfill (``--partition-range``: one run per asset). With
     ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it). With ``server``
     (``sc://`` address, pid), the run is a client of that Spark Connect server, whose process tree is
     sampled beside the run's (only the CPU it uses during the run counts); with ``jfr`` too, a Flight
-    Recorder recording of the server during the run is written there (``bench.jfr_profile`` reads it)."""
+    Recorder recording of the server during the run is written there (``bench.jfr_profile`` reads it). With
+    ``cpus``, the Dagster process runs on those CPUs only (``os.sched_setaffinity``)."""
     dagster_home = work / f"dagster_home_{master.replace('[', '_').replace(']', '')}"
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -170,7 +172,10 @@ def materialize(
     threads_before = {k: cpu for pid in baseline for k, (_, cpu) in jvm_thread_cpu(pid).items()}
     if jfr is not None and server is not None:
         jcmd(server[1], "JFR.start", f"name={jfr.stem}", "settings=profile")
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=pin
+    )
     seen, stop = Sampled(), threading.Event()
     roots = [psutil.Process(proc.pid), *([server_proc] if server_proc is not None else [])]
     sampler = threading.Thread(
