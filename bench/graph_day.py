@@ -60,6 +60,7 @@ from bench import jfr_profile, spark_events
 from bench.core_profile import profile_core
 from bench.day_generator import BENCH_DAY, GAP_RATE, generate_day, write_day
 from bench.graph_peer import run_peer
+from bench.jars_dir import jars_dir
 from bench.process_tree import (
     JVM_KINDS,
     Sampled,
@@ -513,7 +514,7 @@ def main() -> None:
                 f"generated and wrote {table.num_rows:,} readings in {time.perf_counter() - t0:.1f} s "
                 f"({time.process_time() - cpu0:.1f} CPU s); {args.gap_rate:.0%} of the series with a gap\n"
             )
-            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
+            jars = jars_dir()
             services = ServiceManager.up_on_free_ports(work / "services", ["mongo"], jars_dir=jars)
             runs = []
             try:

@@ -25,7 +25,8 @@ import tempfile
 from pathlib import Path
 
 from bench.day_generator import GAP_RATE
-from bench.graph_day import DAY, GRAPH_ASSETS, REPO, materialize, spark_server, write_days
+from bench.graph_day import DAY, GRAPH_ASSETS, materialize, spark_server, write_days
+from bench.jars_dir import jars_dir
 from bench.record import recorded
 from tsplatform.lake import Lake
 from tsplatform.services.manager import ServiceManager
@@ -45,7 +46,7 @@ def main() -> None:
         history=0, series=args.series, samples=144, gap_rate=GAP_RATE, files=8, again=False
     )
     table = write_days(Lake(str(work / "lake")), days)
-    jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
+    jars = jars_dir()
     services = ServiceManager.up_on_free_ports(work / "services", ["mongo"], jars_dir=jars)
     select, runs = ",".join(GRAPH_ASSETS), []
     try:

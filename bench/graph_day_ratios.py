@@ -25,7 +25,6 @@ import contextlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,8 +32,9 @@ from pathlib import Path
 import psutil
 
 from bench.day_generator import GAP_RATE
-from bench.graph_day import DAY, GRAPH_ASSETS, REPO, materialize, spark_server, write_days
+from bench.graph_day import DAY, GRAPH_ASSETS, materialize, spark_server, write_days
 from bench.graph_peer import run_peer
+from bench.jars_dir import jars_dir
 from bench.process_tree import tree_cpu
 from bench.record import recorded
 from tsplatform.lake import Lake
@@ -84,7 +84,7 @@ def main() -> None:
     tables = {name: write_days(Lake(str(path / "lake")), days) for name, path in work.items()}
     rows = {table.num_rows for table in tables.values()}
     assert len(rows) == 1, f"the generated days differ: {rows}"
-    jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO / ".tsplatform" / "jars")
+    jars = jars_dir()
     services = ServiceManager.up_on_free_ports(root / "services", ["mongo"], jars_dir=jars)
     select = ",".join(GRAPH_ASSETS)
     servers = {}
@@ -93,13 +93,19 @@ def main() -> None:
         for master in MASTERS:
             servers[master] = spark_server(work[master], master)
         if one_core is not None:  # every thread of the JVM; the Python workers it forks later inherit it
-            pid = servers["local[1]"].pid
-            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True, capture_output=True)
-        for master in MASTERS:  # warm-up, untimed
+            for thread in psutil.Process(servers["local[1]"].pid).threads():
+                os.sched_setaffinity(thread.id, one_core)
+
+        def run_on(master: str) -> dict:
             server = servers[master]
             address = (server.spark_remote, server.pid)
             cpus = one_core if master == "local[1]" else None
-            materialize(work[master], master, select, services.mongo_uri, None, DAY, address, cpus=cpus)
+            return materialize(
+                work[master], master, select, services.mongo_uri, None, DAY, address, cpus=cpus
+            )
+
+        for master in MASTERS:  # warm-up, untimed
+            run_on(master)
         order = [*MASTERS, PEER]
         for round_ in range(args.rounds):
             turn = order[round_ % 3 :] + order[: round_ % 3]
@@ -114,12 +120,7 @@ def main() -> None:
                     wall, cpu = peer["wall_s"], peer["cpu_s"]
                     load = (load_start, os.getloadavg()[0])
                 else:
-                    server = servers[name]
-                    address = (server.spark_remote, server.pid)
-                    cpus = one_core if name == "local[1]" else None
-                    run = materialize(
-                        work[name], name, select, services.mongo_uri, None, DAY, address, cpus=cpus
-                    )
+                    run = run_on(name)
                     wall, cpu, load = run["wall_s"], run["cpu_s"], run["load"]
                 idle = _idle_cpu(idle_before, _cpu_by_pid(others))
                 results.append(

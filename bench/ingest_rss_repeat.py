@@ -24,7 +24,8 @@ from pathlib import Path
 import psutil
 import pyarrow as pa
 
-from bench.reliability_load import REPO_ROOT, START_DAY, prefill_year, produce, readings_frame
+from bench.jars_dir import jars_dir
+from bench.reliability_load import START_DAY, prefill_year, produce, readings_frame
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from tsplatform.services.manager import ServiceManager
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-rss-"))
-    jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO_ROOT / ".tsplatform" / "jars")
+    jars = jars_dir()
     manager = ServiceManager.up_on_free_ports(work / "state", jars_dir=jars)
     try:
         topic = "rss-repeat"

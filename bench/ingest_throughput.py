@@ -42,6 +42,7 @@ import orjson
 import pandas as pd
 
 from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
+from bench.jars_dir import jars_dir
 from tsplatform.ingest.consuming import FETCH_CONFIG
 
 DEFAULT_DATASETS = DEFAULT_DATASETS_DIR
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bootstrap:
             from tsplatform.services.manager import ServiceManager
 
-            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(Path(".tsplatform/jars").resolve())
+            jars = jars_dir()
             manager = ServiceManager.up_on_free_ports(work / "state", ["kafka"], jars_dir=jars)
             bootstrap = manager.kafka_bootstrap
         frame = make_frame(args.datasets_dir, args.readings, args.series)

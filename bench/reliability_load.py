@@ -41,6 +41,8 @@ import pyarrow as pa
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if not __package__:  # run as ``python bench/reliability_load.py``: make ``bench`` importable
     sys.path.insert(0, str(REPO_ROOT))
+from bench.jars_dir import jars_dir  # noqa: E402  (after the path fix above)
+
 START_DAY = dt.date(2025, 1, 1)
 
 
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     from tsplatform.services.manager import ServiceManager
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-load-"))
-    jars = os.environ.get("TSPLATFORM_JARS_DIR") or str(REPO_ROOT / ".tsplatform" / "jars")
+    jars = jars_dir()
     manager = ServiceManager.up_on_free_ports(work / "state", jars_dir=jars)
     service_peaks = {s.name: PeakRss(s.pid, 0.5) for s in manager.status() if s.pid}
     lake_root = str(work / "lake")

@@ -52,6 +52,7 @@ import pandas as pd
 import psycopg
 
 from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
+from bench.jars_dir import jars_dir
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # for tsplatform_tests.ingest.pg_server
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bootstrap:
             from tsplatform.services.manager import ServiceManager
 
-            jars = os.environ.get("TSPLATFORM_JARS_DIR") or str((REPO / ".tsplatform" / "jars").resolve())
+            jars = jars_dir()
             manager = ServiceManager.up_on_free_ports(work / "state", ["kafka"], jars_dir=jars)
             bootstrap = manager.kafka_bootstrap
         with running_postgres() as dsn:
@@ -406,7 +407,7 @@ def main_mariadb(args: argparse.Namespace) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="tsplatform-bench-mariadb-source-"))
     work.chmod(0o711)  # MariaDB runs as `mysql` under root: it must be able to enter (not list) the work dir
-    jars = os.environ.get("TSPLATFORM_JARS_DIR") or str((REPO / ".tsplatform" / "jars").resolve())
+    jars = jars_dir()
     manager = ServiceManager.up_on_free_ports(work / "state", ["kafka", "mariadb", "connect"], jars_dir=jars)
     try:
         bootstrap = manager.kafka_bootstrap
