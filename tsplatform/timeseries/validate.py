@@ -535,11 +535,17 @@ def validate_series(frame: pd.DataFrame, day: dt.date, now: pd.Timestamp) -> pd.
     reason (validation and de-duplication are vectorised over series)."""
     valid, rejected = validate_readings(frame, day=day, now=now)
     kept, duplicates = deduplicate(valid)
-    kept = kept.assign(reason=None)
     parts = [p for p in (kept, rejected, duplicates) if len(p)]
     if not parts:
         return frame.iloc[0:0].assign(reason=pd.Series(dtype=object))
-    out = pd.concat(parts, ignore_index=True)
+    # ``reason`` joins after the concat: a column of None in ``kept`` made pandas test each of its values
+    # for a valid NA of the other parts' dtype (half of the call's time on a day of 1.44M readings)
+    reasons = [
+        np.full(len(kept), None, dtype=object),
+        *(p["reason"].to_numpy(dtype=object) for p in (rejected, duplicates)),
+    ]
+    out = pd.concat([p.drop(columns="reason", errors="ignore") for p in parts], ignore_index=True)
+    out["reason"] = np.concatenate(reasons)
     out["event_time"] = pd.to_datetime(out["event_time"], utc=True, errors="coerce").dt.as_unit("ms")
     return out
 

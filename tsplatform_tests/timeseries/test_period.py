@@ -271,3 +271,43 @@ def test_linear_quantiles_equal_numpy() -> None:
         assert linear_quantiles(x, (0.25, 0.75)) == [float(q) for q in np.percentile(x, [25, 75])]
     with_nan = np.array([1.0, np.nan, 3.0])
     assert np.isnan(linear_quantiles(with_nan, (0.5,))[0])  # numpy's NaN rule (fallback)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_regular_grid_shortcut_equals_the_general_estimate(seed: int) -> None:
+    """Timestamps exactly on a grid skip the clustering (``_regular_grid_estimate``); on grids spanning
+    under 100 days (whole, fractional and sub-second steps, any phase, shuffled, with duplicates) the
+    result is the general path's, field for field."""
+    from tsplatform.timeseries.period import (
+        COVERAGE,
+        DEFAULT_TOLERANCE,
+        GCD_TOLERANCE,
+        _general_estimate,
+        _regular_grid_estimate,
+        sorted_distinct,
+        to_epoch_ns,
+    )
+
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        step_ns = int(rng.choice([1_000_000, 250_000_000, 1_500_000_000, 10**9, 60 * 10**9, 600 * 10**9]))
+        n = int(rng.integers(3, min(3000, 100 * 86_400 * 10**9 // step_ns)))
+        start = EPOCH_2024_NS + int(rng.integers(0, 10**16))
+        stamps = start + np.arange(n, dtype=np.int64) * step_ns
+        stamps = np.concatenate([rng.permutation(stamps), stamps[: int(rng.integers(0, 3))]])
+        index = pd.DatetimeIndex(stamps, tz="UTC")
+        t = sorted_distinct(to_epoch_ns(index))
+        general = _general_estimate(
+            t, stamps.size, tol=DEFAULT_TOLERANCE, gcd_tol=GCD_TOLERANCE, coverage=COVERAGE
+        )
+        assert _regular_grid_estimate(t, stamps.size) == general
+        assert estimate_period(index) == general
+        assert general.period.value == step_ns and general.confidence == 1.0
+
+
+def test_regular_grid_over_a_long_span_stays_exact() -> None:
+    """401 daily stamps off whole seconds (400 days): the shortcut gives the exact period and phase."""
+    start = EPOCH_2024_NS + 123_456_789
+    est = estimate_period(pd.DatetimeIndex(start + np.arange(401) * 86_400 * 10**9, tz="UTC"))
+    assert est.period == pd.Timedelta(days=1)
+    assert est.phase.value == start % (86_400 * 10**9)
