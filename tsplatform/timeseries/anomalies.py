@@ -285,7 +285,8 @@ def detect_anomalies(
     ``method`` defaults to ``"likelihood"`` when ``causal`` and to ``"iqr"`` otherwise.
     ``method="likelihood"`` (causal only): the streaming anomaly likelihood of
     :mod:`tsplatform.timeseries.anomaly_likelihood`; no parameter is needed (all come from the timestamps and
-    the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule) and the
+    the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule),
+    ``seasonal_gate`` (0.95; None: no seasonal stream) and the
     fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
     Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
     refractory period and the gap rule count time).
