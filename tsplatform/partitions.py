@@ -20,8 +20,11 @@ daily_partitions = dg.DailyPartitionsDefinition(
 PERIOD_LOOKBACK_DAYS = 7
 #: Days of ``denoised_readings`` a decomposition is fitted over.
 DECOMPOSITION_LOOKBACK_DAYS = 28
-#: Days of ``regularized_readings`` the causal anomaly detector sees before the day (its history).
-ANOMALY_LOOKBACK_DAYS = 2
+#: Days of ``regularized_readings`` the causal anomaly detector sees, ending at the day: the day and the one
+#: week of history its long window holds (``timeseries.anomaly_likelihood``: the error scale and the
+#: distribution of the surprise over a week of rows; the seasonal stream's 3 previous days). With 2 days an
+#: hourly or 30-minute series never left the detector's warm-up of 100 rows, and no stream had its week.
+ANOMALY_LOOKBACK_DAYS = 8
 
 
 def lookback(days: int) -> dg.TimeWindowPartitionMapping:

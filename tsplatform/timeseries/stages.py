@@ -432,7 +432,9 @@ def decompose_series(
     """Each day's grid points with STL/MSTL trend, ``seasonal_<p>`` and resid, fitted over the
     ``lookback_days`` of processed values ending at the day, interpolated linearly onto the day's grid for
     the fit (holes filled, earlier days' grids re-aligned: :func:`_onto_grid`); seasons
-    from ``seasonal_periods`` of the day's period. Rows whose components could not be fitted say why."""
+    from ``seasonal_periods`` of the day's period. Rows whose components could not be fitted say why; a
+    slot without a value (a gap left open, a dropped anomaly) keeps the fitted trend and seasons, with a
+    NaN residual and a note."""
     if not len(denoised):
         return pd.DataFrame()
     base = identity(denoised, estimates)
@@ -470,8 +472,16 @@ def decompose_series(
                 fit = fit.rename(columns={"seasonal": f"seasonal_{fit.attrs['periods'][0]}"})
                 fit = fit.reindex(times)
                 cols = {c: fit[c].to_numpy() if c in fit else np.nan for c in cols}
+                # a slot without a value (a gap left open, a dropped anomaly) has trend and seasons from
+                # the fit over the interpolated window, but no residual: value - trend - seasons is undefined
+                no_value = series.reindex(times).isna().to_numpy()
+                cols["resid"] = np.where(no_value, np.nan, cols["resid"])
+                notes = []
                 if fit["trend"].isna().any():
-                    note = f"{int(fit['trend'].isna().sum())} point(s) outside the fitted span"
+                    notes.append(f"{int(fit['trend'].isna().sum())} point(s) outside the fitted span")
+                if no_value.any():
+                    notes.append(f"{int(no_value.sum())} point(s) without a value: no residual")
+                note = "; ".join(notes) or None
         parts.append(_rows({**base, "_day": day.isoformat()}, times, {**cols, "note": note}))
     return _concat(parts)
 

@@ -6,7 +6,9 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS
 from tsplatform.timeseries import stages
 from tsplatform.timeseries.decompose import decompose
 from tsplatform.timeseries.denoise import select_processing
@@ -233,6 +235,30 @@ def test_decomposition_fits_the_whole_window_when_earlier_days_sat_on_other_grid
     )
 
 
+def test_a_slot_without_a_value_gets_the_fitted_trend_and_seasons_but_no_residual() -> None:
+    # a gap left open by regularization (longer than the imputation limit) and a dropped anomaly are NaN in
+    # denoised_readings. The fit runs on the window interpolated across them; the residual there would be
+    # the interpolation's, not the data's.
+    times = ten_minutes(days=3)
+    hours = (times - times[0]) / pd.Timedelta(hours=1)
+    values = 10 + np.sin(2 * np.pi * hours / 24) + 0.05 * np.random.default_rng(3).normal(size=len(times))
+    missing = np.zeros(len(times), dtype=bool)
+    missing[-100:-60] = True  # ~7 hours of the day
+    missing[-20] = True  # a dropped anomaly
+    den = readings(times, np.where(missing, np.nan, values)).assign(value_raw=values)
+    est = stages.estimate_periods(readings(times), [DAY], 7)
+    out = stages.decompose_series(den, est, [DAY], [144], lookback_days=28)
+    assert len(out) == 144
+    no_value = missing[-144:]
+    assert out["trend"].notna().all() and out["seasonal_144"].notna().all()
+    np.testing.assert_array_equal(out["resid"].isna().to_numpy(), no_value)
+    assert (out["note"] == "41 point(s) without a value: no residual").all()
+    kept = out[~no_value]
+    np.testing.assert_allclose(
+        (kept["trend"] + kept["seasonal_144"] + kept["resid"]).to_numpy(), values[-144:][~no_value], atol=1e-9
+    )
+
+
 def test_the_chain_over_sixteen_jittered_days_decomposes_the_last_on_its_whole_window() -> None:
     # the chain as the assets run it, day by day, on 16 days of a 10-minute series read with +-20 s of
     # jitter: each day's grid has its own estimated phase, and the last day's fit still sees all 16 days
@@ -266,3 +292,28 @@ def test_select_processing_prefers_none_without_flags_and_scores_against_raw_tar
     flags.iloc[50:400:37] = True
     method, scores = select_processing(spiky, flags)
     assert method != "none" and scores[method] < scores["none"]
+
+
+@pytest.mark.parametrize("step", ["1h", "30min", "10min"])
+def test_the_graph_lookback_gives_the_detector_its_warm_up_at_every_common_step(step: str) -> None:
+    """``denoised_readings`` runs the detector over ``ANOMALY_LOOKBACK_DAYS`` ending at the day. With 2 days,
+    an hourly series had 48 rows, under the detector's warm-up of 100: every score 0, a spike of 50 spreads
+    on the day not flagged. The graph's window must let a spike be seen at the steps sensors use."""
+    rows_per_day = pd.Timedelta(days=1) // pd.Timedelta(step)
+    days = ANOMALY_LOOKBACK_DAYS
+    start = pd.Timestamp(DAY, tz="UTC") - pd.Timedelta(days=days - 1)
+    times = pd.date_range(start, periods=rows_per_day * days, freq=step)
+    rng = np.random.default_rng(7)
+    phase = 2 * np.pi * np.arange(len(times)) / rows_per_day
+    values = 20 + 3 * np.sin(phase) + rng.normal(0, 0.5, len(times))
+    spike = len(times) - rows_per_day // 2  # noon on the day
+    values[spike] += 25  # 50 noise spreads
+    out = stages.denoise_series(
+        readings(times, values).assign(is_imputed=False), [DAY], ANOMALY_LOOKBACK_DAYS
+    )
+    assert len(out) == rows_per_day
+    flagged = out.loc[out["is_anomaly"], "event_time"]
+    assert times[spike] in set(flagged)
+    # nothing else, but the spike's way back (a likelihood alarm beside the range record)
+    assert ((flagged >= times[spike]) & (flagged <= times[spike] + pd.Timedelta(hours=1))).all()
+    assert out["anomaly_score"].max() == 1.0
