@@ -196,8 +196,10 @@ def _cluster_centres(d_sorted: np.ndarray, log_d_sorted: np.ndarray, tol: float)
     The density of ``log d`` is histogrammed with bins of ``log(1+tol)/8``; the windowed density
     ``D(x) = #{d : |log d - x| <= log(1+tol)}`` is a moving sum. Candidate centres are local maxima of D
     within ``±log(1+tol)`` (so the tails of a jittered cluster never become clusters of their own); they
-    are taken in decreasing D, each refined to the log of the median difference inside its window, and a
-    candidate closer than ``2·log(1+tol)`` to an accepted centre is dropped (non-maximum suppression).
+    are taken in decreasing count of their exact window ``±log(1+tol)`` around the bin's centre (the binned
+    D is flat across a dense value's ~16 bins), each refined to the log of the median difference inside
+    that window, and a candidate closer than ``2·log(1+tol)`` to an accepted centre is dropped
+    (non-maximum suppression).
     """
     half = math.log1p(tol)
     sub = 8
