@@ -474,7 +474,8 @@ def decompose_series(
                 cols = {c: fit[c].to_numpy() if c in fit else np.nan for c in cols}
                 # a slot without a value (a gap left open, a dropped anomaly) has trend and seasons from
                 # the fit over the interpolated window, but no residual: value - trend - seasons is undefined
-                no_value = series.reindex(times).isna().to_numpy()
+                last = series[~series.index.duplicated(keep="last")]  # a repeated time: its last value
+                no_value = last.reindex(times).isna().to_numpy()
                 cols["resid"] = np.where(no_value, np.nan, cols["resid"])
                 notes = []
                 if fit["trend"].isna().any():

@@ -257,6 +257,11 @@ def test_a_slot_without_a_value_gets_the_fitted_trend_and_seasons_but_no_residua
     np.testing.assert_allclose(
         (kept["trend"] + kept["seasonal_144"] + kept["resid"]).to_numpy(), values[-144:][~no_value], atol=1e-9
     )
+    # a time given twice (the uniqueness check upstream would fail, but the core must not raise): one fit,
+    # the repeated slot reported for each of its rows, as before the residual rule
+    twice = pd.concat([den, den.iloc[[-3]]], ignore_index=True)
+    again = stages.decompose_series(twice, est, [DAY], [144], lookback_days=28)
+    assert len(again) == 145 and again["resid"].isna().sum() == 41
 
 
 def test_the_chain_over_sixteen_jittered_days_decomposes_the_last_on_its_whole_window() -> None:
