@@ -277,13 +277,10 @@ def check(
     periods = est.set_index("_day")["period_s"] if len(est) else pd.Series(dtype=float)
     for day, rows in reg.groupby("_day") if len(reg) else []:
         steps = np.diff(stages.utc(rows["event_time"]).asi8) / 1e9
-        period = periods.get(
-            day, np.nan
-        )  # NaN: no estimate, the day passes through unmodified (a note says why)
+        # NaN: no estimate for the day, which passes through unmodified (a note says why)
+        period = periods.get(day, np.nan)
         if len(steps) and np.isfinite(period) and not np.allclose(steps, period):
-            outcome.fail(
-                "grid step != period", f"{day}: steps {sorted(set(steps))[:3]} s, period {periods.get(day)} s"
-            )
+            outcome.fail("grid step != period", f"{day}: steps {sorted(set(steps))[:3]} s, period {period} s")
         imputed = rows.loc[rows["is_imputed"].astype(bool), "value"]
         if len(imputed):
             d = dt.date.fromisoformat(day)
