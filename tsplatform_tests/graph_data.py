@@ -148,10 +148,15 @@ def build(start: dt.date, days: int = 14) -> GraphData:
             frame = frame[~held]
         rows.append(frame)
     readings = pd.concat(rows)
-    return GraphData(start, days, _raw(readings), _raw(pd.concat(late) if late else readings.iloc[0:0]))
+    return GraphData(
+        start, days, raw_rows(readings), raw_rows(pd.concat(late) if late else readings.iloc[0:0])
+    )
 
 
-def _raw(frame: pd.DataFrame) -> pd.DataFrame:
+def raw_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (``position``, ``type_name``, ``event_time``, ``value``) as ``raw_readings`` rows of one
+    Kafka partition in row order (offsets 0..n-1), with a sensor range of +-1e6. Also used by
+    ``bench.accuracy.real_days``."""
     out = frame.reset_index(drop=True).copy()
     out["series_id"] = [series_id(p, t) for p, t in zip(out["position"], out["type_name"], strict=True)]
     out["event_time"] = pd.to_datetime(out["event_time"], utc=True).dt.as_unit("ms")

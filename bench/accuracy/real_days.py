@@ -37,13 +37,12 @@ from threadpoolctl import threadpool_limits
 
 from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from bench.record import recorded
-from tsplatform.ids import series_id
-from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
 from tsplatform.settings import get_settings
 from tsplatform.timeseries import stages
 from tsplatform.timeseries.decompose import seasonal_periods
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, validate_series
+from tsplatform_tests.graph_data import raw_rows
 
 STAGES = ("estimate", "regularize", "denoise", "decompose", "hourly")
 #: The baseline beside the current window: the detector's history in ``denoised_readings`` until session 22.
@@ -130,18 +129,12 @@ def catalog(root: Path) -> dict[str, Callable[[], pd.Series]]:
 
 
 def raw_readings(position: str, type_name: str, series: pd.Series) -> pd.DataFrame:
-    """The series as raw_readings rows of one Kafka partition, in file order (no sensor range)."""
-    out = pd.DataFrame({"position": position, "type_name": type_name, "value": series.to_numpy()})
-    out["series_id"] = series_id(position, type_name)
-    out["event_time"] = pd.DatetimeIndex(series.index).as_unit("ms")
-    out["ss_id"], out["unit"], out["rstart"], out["rend"] = 1, "u", np.nan, np.nan
-    out["topic"], out["partition"], out["offset"] = "t", 0, np.arange(len(out), dtype=np.int64)
-    out["ingested_at"] = pd.Timestamp("2024-06-01", tz="UTC").as_unit("ms")
-    out["schema_id"] = "s"
-    for f in RAW_READINGS_SCHEMA:
-        if f.name not in out:
-            out[f.name] = None
-    return out[[f.name for f in RAW_READINGS_SCHEMA]]
+    """The series as raw_readings rows of one Kafka partition, in file order, without a sensor range (the
+    test builder's +-1e6 would reject disk bytes)."""
+    frame = pd.DataFrame(
+        {"position": position, "type_name": type_name, "event_time": series.index, "value": series.to_numpy()}
+    )
+    return raw_rows(frame).assign(rstart=np.nan, rend=np.nan)
 
 
 def validated(raw: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
@@ -193,6 +186,14 @@ class Outcome:
             self.cpu[stage] += time.process_time() - started
 
 
+def denoised(
+    outcome: Outcome, regularized: pd.DataFrame, day: dt.date, stage: str, history_days: int
+) -> pd.DataFrame:
+    """``denoise_series`` for ``day`` over the ``history_days`` of ``regularized`` ending at it."""
+    window = in_days(regularized, day - dt.timedelta(days=history_days - 1), day)
+    return outcome.call(stage, day, stages.denoise_series, window, [day], history_days)
+
+
 def chain(outcome: Outcome, valid: pd.DataFrame, days: list[dt.date]) -> dict[str, pd.DataFrame]:
     """The per-series stages day by day, each on the windows its asset reads."""
     settings = get_settings()
@@ -221,18 +222,10 @@ def chain(outcome: Outcome, valid: pd.DataFrame, days: list[dt.date]) -> dict[st
                 ]
             }
             regularized_so_far = pd.concat([regularized_so_far, reg], ignore_index=True)
-        den = outcome.call(
-            "denoise", day, stages.denoise_series,
-            in_days(regularized_so_far, day - dt.timedelta(days=ANOMALY_LOOKBACK_DAYS - 1), day), [day],
-            ANOMALY_LOOKBACK_DAYS,
-        )  # fmt: skip
+        den = denoised(outcome, regularized_so_far, day, "denoise", ANOMALY_LOOKBACK_DAYS)
         if len(den):
             denoised_so_far = pd.concat([denoised_so_far, den], ignore_index=True)
-        baseline = outcome.call(
-            "baseline", day, stages.denoise_series,
-            in_days(regularized_so_far, day - dt.timedelta(days=BASELINE_ANOMALY_DAYS - 1), day), [day],
-            BASELINE_ANOMALY_DAYS,
-        )  # fmt: skip
+        baseline = denoised(outcome, regularized_so_far, day, "baseline", BASELINE_ANOMALY_DAYS)
         if len(baseline):
             out["baseline"].append(baseline)
         window = in_days(denoised_so_far, day - dt.timedelta(days=DECOMPOSITION_LOOKBACK_DAYS - 1), day)

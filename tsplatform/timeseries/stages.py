@@ -439,6 +439,7 @@ def decompose_series(
         return pd.DataFrame()
     base = identity(denoised, estimates)
     series = values_by_time(denoised)
+    last_value = series[~series.index.duplicated(keep="last")]  # a time given twice: its last value
     per_day = estimates_by_day(estimates)
     seasons = [f"seasonal_{p}" for p in sorted(set(season_lengths))]
     parts = []
@@ -474,8 +475,7 @@ def decompose_series(
                 cols = {c: fit[c].to_numpy() if c in fit else np.nan for c in cols}
                 # a slot without a value (a gap left open, a dropped anomaly) has trend and seasons from
                 # the fit over the interpolated window, but no residual: value - trend - seasons is undefined
-                last = series[~series.index.duplicated(keep="last")]  # a repeated time: its last value
-                no_value = last.reindex(times).isna().to_numpy()
+                no_value = last_value.reindex(times).isna().to_numpy()
                 cols["resid"] = np.where(no_value, np.nan, cols["resid"])
                 notes = []
                 if fit["trend"].isna().any():
