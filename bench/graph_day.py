@@ -499,6 +499,8 @@ def main() -> None:
     name = (
         "graph_day" if args.series * args.samples <= 1_500_000 else f"graph_day_{args.series * args.samples}"
     )
+    if args.samples != 144 and args.series * args.samples <= 1_500_000:  # e.g. 100,000 series x 14
+        name += f"_{args.series}x{args.samples}"
     if args.gap_rate != GAP_RATE:
         name += f"_gap_rate_{round(100 * args.gap_rate)}"
     if args.spark_connect:
