@@ -322,3 +322,33 @@ def test_the_graph_lookback_gives_the_detector_its_warm_up_at_every_common_step(
     # nothing else, but the spike's way back (a likelihood alarm beside the range record)
     assert ((flagged >= times[spike]) & (flagged <= times[spike] + pd.Timedelta(hours=1))).all()
     assert out["anomaly_score"].max() == 1.0
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    [
+        True,
+        np.bool_(False),
+        3,
+        np.int64(-2),
+        1.5,
+        np.nan,
+        np.float32(0.25),
+        "linear",
+        None,
+        pd.Timestamp("2024-03-05", tz="UTC"),
+    ],
+    ids=repr,
+)
+def test_stage_rows_repeat_a_scalar_with_the_dtype_the_dataframe_constructor_gives_it(scalar: object) -> None:
+    times = pd.date_range("2024-03-05", periods=4, freq="10min", tz="UTC")
+    columns = {"value": np.arange(4.0), "flag": scalar}
+    base = {"series_id": "s1", "position": "p", "_day": "2024-03-05"}
+    expected = pd.DataFrame({"event_time": times, **columns, **base})
+    pd.testing.assert_frame_equal(stages._rows(base, times, columns), expected, check_exact=True)
+    empty = pd.DatetimeIndex([], tz="UTC")
+    pd.testing.assert_frame_equal(
+        stages._rows(base, empty, {"value": np.array([]), "flag": scalar}),
+        pd.DataFrame({"event_time": empty, "value": np.array([]), "flag": scalar, **base}),
+        check_exact=True,
+    )
