@@ -177,20 +177,27 @@ def apply_per_series(
     ``schema`` (extra columns are dropped, missing ones null). One or two inputs."""
 
     def per_key(*parts: pd.DataFrame) -> pd.DataFrame:
-        groups = [
-            {k: g for k, g in part.groupby(key, sort=False)} if len(part) and key in part else {}
-            for part in parts
-        ]
-        keys = sorted(set().union(*groups))
-        outputs = []
-        for k in keys:
-            subsets = [g.get(k, part.iloc[0:0]) for g, part in zip(groups, parts, strict=True)]
-            out = fn(*subsets)
-            if out is not None and len(out):
-                outputs.append(out)
-        return pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
+        return for_each_key(fn, parts, key)
 
     return apply_per_bucket(per_key, schema, frames, key=key, buckets=buckets)
+
+
+def for_each_key(fn: Callable[..., pd.DataFrame], parts: Sequence[pd.DataFrame], key: str) -> pd.DataFrame:
+    """``fn(rows_1[, rows_2])`` for every value of ``key`` in ``parts`` (in key order; a part without rows
+    for it gives an empty frame), the outputs concatenated: the loop of :func:`apply_per_series` inside
+    one bucket, for a bucket function that does more (e.g. reads the bucket's per-series state first)."""
+    groups = [
+        {k: g for k, g in part.groupby(key, sort=False)} if len(part) and key in part else {}
+        for part in parts
+    ]
+    keys = sorted(set().union(*groups))
+    outputs = []
+    for k in keys:
+        subsets = [g.get(k, part.iloc[0:0]) for g, part in zip(groups, parts, strict=True)]
+        out = fn(*subsets)
+        if out is not None and len(out):
+            outputs.append(out)
+    return pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
 
 
 def as_written(frame: DataFrame, days: Sequence[dt.date], schema: pa.Schema) -> DataFrame:

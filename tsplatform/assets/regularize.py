@@ -4,7 +4,7 @@ Per series and day (:func:`tsplatform.timeseries.stages.regularize_series`, on t
 validated readings of the ``PERIOD_LOOKBACK_DAYS`` window ending at the day are placed on the grid of the
 day's ``period_estimates`` row (``regularize``), missing slots are filled with the series' imputation
 method, and the day's slots are kept. Gaps longer than ``TSPLATFORM_IMPUTE_MAX_GAP_S`` (1 day) stay NaN.
-The method comes from the catalog (read once per run, broadcast to the executors) while it is less than
+The method comes from the catalog (read by the executors, per bucket of series) while it is less than
 ``TSPLATFORM_IMPUTATION_RESELECT_DAYS`` (7) days old; otherwise ``select_imputation`` re-selects it on the
 window, and the catalog gets the new choice (``imputation_method``, ``imputation_selected``, and the
 selection history ``imputation_history`` that re-processing an old day starts from). Selection waits for a
@@ -44,7 +44,7 @@ from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
 from tsplatform.spark_checks import irregular_series
-from tsplatform.spark_io import apply_per_series, bucket_count
+from tsplatform.spark_io import apply_per_bucket, bucket_count, for_each_key
 from tsplatform.timeseries.stages import history_document, latest_selections, regularize_series
 
 STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
@@ -106,30 +106,44 @@ def regularized_readings(
         session, the_lake, "validated_readings", span(days, PERIOD_LOOKBACK_DAYS), READINGS
     )
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
-    cat = catalog.catalog()
-    # once per run: each series' latest selection before the run (a run redoes the later ones). It travels
-    # with per_series' closure: PySpark broadcasts a pickled function over 1 MB itself, and a Spark
-    # Connect server has no broadcast variables.
-    try:
-        state = latest_selections(cat.iter_series_fields(STATE_FIELDS), before=days[0])
-    finally:
-        cat.close()
     max_gap_s, reselect_days = settings.impute_max_gap_s, settings.imputation_reselect_days
+    mongo_uri, mongo_db = catalog.settings_pair()
 
-    def per_series(rows, estimate_rows):  # type: ignore[no-untyped-def]
-        sid = rows["series_id"].iloc[0] if len(rows) else None
-        return regularize_series(
-            rows,
-            estimate_rows,
-            days,
-            state.get(sid),
-            lookback_days=PERIOD_LOOKBACK_DAYS,
-            max_gap_s=max_gap_s,
-            reselect_days=reselect_days,
+    def per_bucket(rows, estimate_rows):  # type: ignore[no-untyped-def]
+        from tsplatform.catalog import Catalog
+
+        # each series' latest selection before the run (a run redoes the later ones), read by the executor
+        # for its bucket's series, CHUNK documents a round trip: the driver holds no per-series state,
+        # whatever the number of series (a nested function, so that the workers do not import this module)
+        ids = sorted(
+            {sid for part in (rows, estimate_rows) if "series_id" in part for sid in part["series_id"]}
         )
+        state: dict[str, dict[str, str]] = {}
+        cat = Catalog(mongo_uri, mongo_db)
+        try:
+            for start in range(0, len(ids), CHUNK):
+                docs = cat.series_fields(STATE_FIELDS, ids=ids[start : start + CHUNK])
+                state.update(latest_selections(docs.items(), before=days[0]))
+        finally:
+            cat.close()
 
-    out = apply_per_series(
-        per_series,
+        def per_series(series_rows, series_estimates):  # type: ignore[no-untyped-def]
+            frame = series_rows if len(series_rows) else series_estimates
+            sid = frame["series_id"].iloc[0] if len(frame) else None
+            return regularize_series(
+                series_rows,
+                series_estimates,
+                days,
+                state.get(sid),
+                lookback_days=PERIOD_LOOKBACK_DAYS,
+                max_gap_s=max_gap_s,
+                reselect_days=reselect_days,
+            )
+
+        return for_each_key(per_series, [rows, estimate_rows], "series_id")
+
+    out = apply_per_bucket(
+        per_bucket,
         with_day(REGULARIZED_READINGS),
         [readings, estimates],
         buckets=bucket_count(session, [readings]),
