@@ -46,20 +46,24 @@ def seasonal_periods(estimate_or_period: Any) -> tuple[int, ...]:
     period is an integer m (within a relative tolerance of 1e-3, then rounded) with m >= 2; otherwise it is
     omitted (a 7-minute period has no integer daily season; a 1-day period has no daily season but a weekly
     one of 7). Returns the kept lengths in increasing order, e.g. 10 min -> (144, 1008), 1 h -> (24, 168),
-    2 days -> (). A missing (NaN/None) or non-positive period gives ().
+    2 days -> (). A missing (NaN/None) or non-positive period gives (). With a daily season of m samples
+    the weekly one is 7m, also when the period is off by up to the tolerance (600.3 s: 144 and 1008, not
+    1007, whose rounding alone would give a week that is not seven of the days).
     """
     if estimate_or_period is None or getattr(estimate_or_period, "period", 0) is None:
         return ()
     period = _as_timedelta(estimate_or_period)
     if pd.isna(period) or period <= pd.Timedelta(0):
         return ()
-    lengths = []
+    lengths: dict[pd.Timedelta, int] = {}
     for season in SEASONS:
         ratio = season / period
         nearest = round(ratio)
+        if DAY in lengths and season % DAY == pd.Timedelta(0):  # whole days: a whole number of day seasons
+            nearest = lengths[DAY] * (season // DAY)
         if nearest >= MIN_SEASON_SAMPLES and abs(ratio - nearest) <= MULTIPLE_TOLERANCE * ratio:
-            lengths.append(int(nearest))
-    return tuple(lengths)
+            lengths[season] = int(nearest)
+    return tuple(lengths.values())
 
 
 def usable_periods(periods: Iterable[int], n_samples: int) -> tuple[int, ...]:

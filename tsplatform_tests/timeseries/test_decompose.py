@@ -32,6 +32,8 @@ class _Estimate:
         (600.0, (144, 1008)),  # bare number = seconds
         (_Estimate(pd.Timedelta("5min")), (288, 2016)),
         (pd.Timedelta("599.9s"), (144, 1008)),  # within the 1e-3 relative tolerance
+        (pd.Timedelta("600.3s"), (144, 1008)),  # the week is 7 days (1007.5 would round to 1007)
+        (pd.Timedelta("599.7s"), (144, 1008)),  # (not 1009)
         (pd.Timedelta("590s"), (1025,)),  # no whole day, but a week within tolerance
         (None, ()),
     ],
