@@ -74,6 +74,26 @@ def test_apply_per_series_pairs_each_series_rows_of_both_inputs() -> None:
 
 
 @pytest.mark.integration
+def test_the_decompositions_seasons_come_from_every_period_without_collecting_them() -> None:
+    from tsplatform.assets.decompose import season_lengths
+
+    spark = session()
+    rng = np.random.default_rng(3)
+    periods = np.concatenate(
+        [
+            600 + rng.uniform(-0.3, 0.3, 2_000),  # jittered 10-minute estimates: 2,000 distinct periods
+            [3600.0, 86_400.0, 420.0, np.nan],  # hourly; daily (weekly season of 7); 7 min (weekly only)
+        ]
+    )
+    frame = spark.createDataFrame(
+        pd.DataFrame({"series_id": [f"s{i}" for i in range(periods.size)], "period_s": periods})
+    )
+    # 10 min -> 144, 1008; 1 h -> 24, 168; 1 day -> 7; 7 min -> 1440 (the week); NaN -> none
+    assert season_lengths(frame) == [7, 24, 144, 168, 1008, 1440]
+    assert season_lengths(frame.limit(0)) == []
+
+
+@pytest.mark.integration
 def test_as_written_holds_exactly_the_rows_of_the_day_files(tmp_path: Path) -> None:
     spark = session()
     schema = pa.schema(

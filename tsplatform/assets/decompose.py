@@ -5,14 +5,18 @@ processed values of ``denoised_readings`` over the ``DECOMPOSITION_LOOKBACK_DAYS
 day, interpolated linearly onto the day's grid (holes filled, earlier days' grids re-aligned), decomposed
 (robust MSTL, ``DECOMPOSITION_ROBUST_ITERATIONS``) with the seasons ``seasonal_periods`` derives from the
 day's period estimate. Columns ``seasonal_<samples>``: one per
-season length among the run's series (the distinct periods are the only thing collected to the driver);
+season length among the run's series (computed on the executors; only the lengths reach the driver);
 a series without that season has nulls there. A series too short for its seasons gets a note.
 """
 
 # No `from __future__ import annotations`: Dagster resolves the resource annotations at decoration.
+from collections.abc import Iterator
+
 import dagster as dg
+import numpy as np
 import pandas as pd
 from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tsplatform.assets.analyse import period_estimates
@@ -42,6 +46,20 @@ from tsplatform.timeseries.decompose import seasonal_periods
 from tsplatform.timeseries.stages import decompose_series
 
 
+def season_lengths(estimates: DataFrame) -> list[int]:
+    """The season lengths (samples) of the estimates' periods (``seasonal_periods`` of each), increasing.
+    Computed on the executors: only the lengths, a handful, reach the driver. The distinct periods would
+    not do: periods estimated from jittered stamps differ by milliseconds, up to one per series."""
+
+    def lengths(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            found = {m for s in batch["period_s"] for m in seasonal_periods(pd.Timedelta(seconds=float(s)))}
+            yield pd.DataFrame({"season": np.array(sorted(found), dtype=np.int64)})
+
+    periods = estimates.select("period_s").where(F.col("period_s").isNotNull()).distinct()
+    return sorted(int(r["season"]) for r in periods.mapInPandas(lengths, "season long").distinct().collect())
+
+
 @graph_asset(
     deps=[
         period_estimates,
@@ -69,11 +87,7 @@ def decompositions(
         session, the_lake, "denoised_readings", span(days, DECOMPOSITION_LOOKBACK_DAYS), DENOISED_READINGS
     )
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
-    periods = [
-        r["period_s"]
-        for r in estimates.select("period_s").where(F.col("period_s").isNotNull()).distinct().collect()
-    ]
-    seasons = sorted({p for s in periods for p in seasonal_periods(pd.Timedelta(seconds=s))})
+    seasons = season_lengths(estimates)
     schema = decompositions_schema(seasons)
 
     def per_series(rows, estimate_rows):  # type: ignore[no-untyped-def]
