@@ -6,7 +6,8 @@ executors, replace day partitions atomically, and compute checks, all without co
   (or of any key column): ``groupBy(pmod(xxhash64(key), N)).applyInPandas`` (``cogroup`` for two inputs).
   ``fn`` gets every series of the bucket at once (the stages vectorised over series: validation, hourly,
   profiles). :func:`apply_per_series` loops over the series of a bucket inside the call, for the
-  per-series stages. One call per series would pay pandas'/Pandera's fixed per-call cost 10,000 times a
+  per-series stages (:func:`for_each_key` is that loop, for a bucket function that does something first).
+  One call per series would pay pandas'/Pandera's fixed per-call cost 10,000 times a
   day (NOTES.md "Measured on the landed code"); a bucket pays it once. N: ``TSPLATFORM_SERIES_BUCKETS`` or
   ``spark.sql.shuffle.partitions``, raised so that a bucket holds at most ``ROWS_PER_BUCKET`` input rows
   (the executor's memory bound).

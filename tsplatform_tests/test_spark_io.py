@@ -91,6 +91,13 @@ def test_the_decompositions_seasons_come_from_every_period_without_collecting_th
     # 10 min -> 144, 1008; 1 h -> 24, 168; 1 day -> 7; 7 min -> 1440 (the week); NaN -> none
     assert season_lengths(frame) == [7, 24, 144, 168, 1008, 1440]
     assert season_lengths(frame.limit(0)) == []
+    batch = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    saved = spark.conf.get(batch)
+    spark.conf.set(batch, "100")  # the periods in 21 Arrow batches of one task: each season once
+    try:
+        assert season_lengths(frame) == [7, 24, 144, 168, 1008, 1440]
+    finally:
+        spark.conf.set(batch, saved)
 
 
 @pytest.mark.integration

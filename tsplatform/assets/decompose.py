@@ -52,12 +52,14 @@ def season_lengths(estimates: DataFrame) -> list[int]:
     not do: periods estimated from jittered stamps differ by milliseconds, up to one per series."""
 
     def lengths(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        found: set[int] = set()
         for batch in batches:
-            found = {m for s in batch["period_s"] for m in seasonal_periods(pd.Timedelta(seconds=float(s)))}
-            yield pd.DataFrame({"season": np.array(sorted(found), dtype=np.int64)})
+            found |= {m for s in batch["period_s"] for m in seasonal_periods(pd.Timedelta(seconds=float(s)))}
+        yield pd.DataFrame({"season": np.array(sorted(found), dtype=np.int64)})
 
-    periods = estimates.select("period_s").where(F.col("period_s").isNotNull()).distinct()
-    return sorted(int(r["season"]) for r in periods.mapInPandas(lengths, "season long").distinct().collect())
+    # one Python task: even a period per series is a small input, and each task of a Python stage costs
+    periods = estimates.select("period_s").where(F.col("period_s").isNotNull()).distinct().coalesce(1)
+    return sorted({int(r["season"]) for r in periods.mapInPandas(lengths, "season long").collect()})
 
 
 @graph_asset(

@@ -102,7 +102,7 @@ def values_by_time(frame: pd.DataFrame, column: str = "value") -> pd.Series:
 def _rows(base: Mapping[str, Any], times: pd.DatetimeIndex, columns: Mapping[str, Any]) -> pd.DataFrame:
     """``event_time``, ``columns``, then ``base``'s scalars repeated on every row (one constructor call).
     Plain scalars (numbers, booleans, strings, None) are expanded here, with the dtype the constructor gives
-    them: its own broadcasting costs ~30 us a column, and a series-day has ~10. Others are left to it."""
+    them (a little cheaper than its own broadcasting); others are left to it."""
     n = len(times)
     data: dict[str, Any] = {"event_time": times}
     for name, value in {**columns, **base}.items():
