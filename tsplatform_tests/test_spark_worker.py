@@ -97,7 +97,10 @@ def test_each_task_starts_with_the_previous_tasks_survivors_frozen() -> None:
         main(None, None)
         survivor = [object()]  # something the "task" left behind
         main(None, None)
-        assert seen[0] > 0 and seen[1] >= seen[0] + 1
+        assert seen[0] > 0 and seen[1] > 0
+        # the survivor is frozen: in no collected generation. (Comparing the two freeze counts was flaky in a
+        # shared test process: frozen objects freed by refcount between the calls lower the second count.)
+        assert not any(o is survivor for generation in (0, 1, 2) for o in gc.get_objects(generation))
         assert gc.is_tracked(survivor)  # frozen objects stay alive and tracked
     finally:
         gc.unfreeze()
