@@ -44,7 +44,7 @@ from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.resources.spark import spark_resource
 from tsplatform.timeseries import stages
-from tsplatform.timeseries.decompose import seasonal_periods
+from tsplatform.timeseries.decompose import seasons_of_periods
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, validate_series
 from tsplatform_tests.graph_data import DEFECTS, build, land
 from tsplatform_tests.test_graph_automation import late_requests
@@ -177,9 +177,7 @@ def reference(raw: pd.DataFrame, days: list[dt.date]) -> dict[str, pd.DataFrame]
         per(pe),
     )
     den = run(lambda r: stages.denoise_series(r, days, ANOMALY_LOOKBACK_DAYS), per(reg))
-    seasons = sorted(
-        {p for s in pe["period_s"].dropna().unique() for p in seasonal_periods(pd.Timedelta(seconds=s))}
-    )
+    seasons = seasons_of_periods(pe["period_s"])
     dec = run(
         lambda r, e: stages.decompose_series(r, e, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS),
         per(den),

@@ -40,7 +40,7 @@ from bench.record import recorded
 from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, DECOMPOSITION_LOOKBACK_DAYS, PERIOD_LOOKBACK_DAYS
 from tsplatform.settings import get_settings
 from tsplatform.timeseries import stages
-from tsplatform.timeseries.decompose import seasonal_periods
+from tsplatform.timeseries.decompose import seasons_of_periods
 from tsplatform.timeseries.validate import EVENT_TIME_DTYPE, validate_series
 from tsplatform_tests.graph_data import raw_rows
 
@@ -154,8 +154,7 @@ def in_days(frame: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
 
 
 def seasons_of(estimates: pd.DataFrame) -> list[int]:
-    periods = estimates["period_s"].dropna() if len(estimates) else []
-    return sorted({p for s in periods for p in seasonal_periods(pd.Timedelta(seconds=float(s)))})
+    return seasons_of_periods(estimates["period_s"]) if len(estimates) else []
 
 
 @dataclass

@@ -42,7 +42,7 @@ from tsplatform.datasets import (
 from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, lookback
 from tsplatform.resources.lake import LakeResource
 from tsplatform.spark_io import apply_per_series, bucket_count
-from tsplatform.timeseries.decompose import seasonal_periods
+from tsplatform.timeseries.decompose import seasons_of_periods
 from tsplatform.timeseries.stages import decompose_series
 
 
@@ -54,7 +54,7 @@ def season_lengths(estimates: DataFrame) -> list[int]:
     def lengths(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         found: set[int] = set()
         for batch in batches:
-            found |= {m for s in batch["period_s"] for m in seasonal_periods(pd.Timedelta(seconds=float(s)))}
+            found.update(seasons_of_periods(batch["period_s"]))
         yield pd.DataFrame({"season": np.array(sorted(found), dtype=np.int64)})
 
     # one Python task: even a period per series is a small input, and each task of a Python stage costs

@@ -66,6 +66,12 @@ def seasonal_periods(estimate_or_period: Any) -> tuple[int, ...]:
     return tuple(lengths.values())
 
 
+def seasons_of_periods(periods_s: Iterable[float]) -> list[int]:
+    """The distinct season lengths (samples) of :func:`seasonal_periods` over sampling periods in seconds
+    (NaN skipped), increasing: the ``seasonal_<p>`` columns of series with these periods."""
+    return sorted({m for s in periods_s if np.isfinite(s) for m in seasonal_periods(float(s))})
+
+
 def usable_periods(periods: Iterable[int], n_samples: int) -> tuple[int, ...]:
     """The seasonal periods that can be estimated from ``n_samples``: 2 <= p and 2 * p < n (more than two full
     cycles), deduplicated and sorted. Longer periods are dropped."""
