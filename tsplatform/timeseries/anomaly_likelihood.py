@@ -1,6 +1,8 @@
 """Streaming anomaly likelihood: the default causal detector of ``detect_anomalies(series, causal=True)``.
 
-Every quantity at row t uses rows <= t only (in time order), so a later value never changes an earlier score.
+Every score at row t uses rows <= t only (in time order), so a later value never changes an earlier score; an
+alarm raised at row t flags a row of its last ``SHORT_WINDOW`` rows (step 5), so a flag is final
+``SHORT_WINDOW - 1`` rows after its row.
 Its settings come from the series' own sampling grid (``estimate_period`` of the timestamps: the step; one
 day and one week in rows at that step) and from the data's own scale (every error is measured in units of
 its own running spread). Of the few constants below, SHORT_WINDOW, Z_CAP and the sd floor follow HTM and
@@ -56,6 +58,13 @@ Maths, for each observed row t (NaN rows are skipped and scored NaN):
      start of an excursion (hysteresis: since the previous firing the tail must have been back at >= 0.5, m at
      or below its long-term mean), then silent for the refractory period;
    - *range record* (step 4): then silent for the refractory period (a ramp to new extremes is one event).
+
+   A likelihood alarm raised at row t flags the *onset* of its event: the row among t - 9 .. t (the rows
+   whose surprises make up m_t) with the largest z in the stream that raised it, the earliest on a tie. A
+   single spike on a noisy series lifts m past the alarm level only with its recovery, whose error is as
+   large (both z at the cap): the alarm comes one row late, and the flag goes to the spike, not to the
+   ordinary value after it, which is what ``denoised_readings`` then processes. A range record flags its
+   own row.
 
    The two periods are independent: a likelihood alarm does not silence the next range record, nor a
    record the next likelihood excursion. They answer different questions (an unpredictable move; a value
@@ -138,9 +147,9 @@ def _trailing_mean(values: np.ndarray, window: int, lag: int) -> tuple[np.ndarra
     return mean, count
 
 
-def _error_tail(error: np.ndarray, long_window: int, warmup: int) -> np.ndarray:
-    """Steps 2-3 for one stream of prediction errors: the anomaly likelihood's tail probability per row (1
-    during the warm-up and where the error is NaN)."""
+def _error_tail(error: np.ndarray, long_window: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 2-3 for one stream of prediction errors: (the anomaly likelihood's tail probability, z) per row
+    (tail 1 during the warm-up and where the error is NaN; z NaN where there is no error or no scale yet)."""
     scale = MEAN_ABS_TO_SIGMA * _trailing_mean(error, long_window, lag=1)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(scale > 0, error / scale, np.where(error > 0, Z_CAP, 0.0))
@@ -151,7 +160,7 @@ def _error_tail(error: np.ndarray, long_window: int, warmup: int) -> np.ndarray:
     mean_square, _ = _trailing_mean(short_mean * short_mean, long_window, lag=1)
     sd = np.sqrt(np.maximum(mean_square - mu * mu, 1.0 / SHORT_WINDOW))
     tail = ndtr(-(short_mean - mu) / sd)
-    return np.where((count < warmup) | np.isnan(tail), 1.0, tail)
+    return np.where((count < warmup) | np.isnan(tail), 1.0, tail), z
 
 
 def _value_days_before(x: np.ndarray, t: np.ndarray, step_ns: int, days: int) -> np.ndarray:
@@ -197,6 +206,18 @@ def _first_after_refractory(candidates: np.ndarray, times: np.ndarray, refractor
     return kept
 
 
+def _onsets(alarms: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """For each alarm row t, the row of its short window (rows t - SHORT_WINDOW + 1 .. t, the rows whose
+    surprises make up m_t) with the largest z: the earliest on a tie (z is capped, so a spike and its
+    recovery tie and the spike wins). Loops once per alarm."""
+    onsets = np.zeros(len(alarms), dtype=bool)
+    ranked = np.nan_to_num(z, nan=-1.0)  # a row without an error never outranks one with an error
+    for row in np.flatnonzero(alarms):
+        first = max(0, row - SHORT_WINDOW + 1)
+        onsets[first + int(np.argmax(ranked[first : row + 1]))] = True
+    return onsets
+
+
 def likelihood_scores(
     values: np.ndarray,
     times_ns: np.ndarray,
@@ -219,14 +240,15 @@ def likelihood_scores(
     long_window = settings.long_window
     forecast = np.concatenate(([np.nan], x[:-1]))
     forecast[1:][np.diff(t) > settings.max_gap.value] = np.nan
-    tail = _error_tail(np.abs(x - forecast), long_window, settings.warmup)
+    tail, z = _error_tail(np.abs(x - forecast), long_window, settings.warmup)
     if seasonal_gate is not None:
         reference = _same_time_of_day(x, t, settings.step.value)
         gate = _daily_correlation(x, reference, long_window, settings.warmup) >= seasonal_gate
         seasonal_error = np.abs(x - reference)
         # differences at floating-point rounding level (a noiseless repeating day) are no change at all
         seasonal_error[seasonal_error <= ROUNDING * np.maximum.accumulate(np.abs(x))] = 0.0
-        seasonal_tail = _error_tail(seasonal_error, long_window, settings.warmup)
+        seasonal_tail, seasonal_z = _error_tail(seasonal_error, long_window, settings.warmup)
+        seasonal_wins = gate & (seasonal_tail < tail)
         # the smaller of two tail probabilities, doubled (Bonferroni): two streams, one false-alarm rate
         tail = np.where(gate, np.minimum(1.0, 2.0 * np.minimum(tail, seasonal_tail)), tail)
     # hysteresis: fire where tail < alarm_tail if the last decided state before was "re-armed"
@@ -234,7 +256,11 @@ def likelihood_scores(
     previous = pd.Series(state).ffill().shift(1).fillna(-1.0).to_numpy()
     fire = (state == 1.0) & (previous == -1.0)
     refractory = settings.refractory.value
-    kept = _first_after_refractory(fire, t, refractory)
+    fired = _first_after_refractory(fire, t, refractory)
+    # each alarm flags the onset of its event, in the errors of the stream that raised it (step 5)
+    kept = _onsets(fired, z)
+    if seasonal_gate is not None and (fired & seasonal_wins).any():
+        kept = _onsets(fired & ~seasonal_wins, z) | _onsets(fired & seasonal_wins, seasonal_z)
     if record_margin is not None:
         low = np.concatenate(([np.nan], np.minimum.accumulate(x)[:-1]))
         high = np.concatenate(([np.nan], np.maximum.accumulate(x)[:-1]))

@@ -385,14 +385,46 @@ def test_a_long_gap_is_not_taken_for_a_jump() -> None:
 
 @pytest.mark.parametrize("cut", [500, 3000, 3500])
 def test_default_causal_detector_at_row_t_ignores_values_after_t(cut: int) -> None:
+    """Scores at rows <= t use rows <= t; a flag is final SHORT_WINDOW - 1 rows after its row (an alarm at
+    row t flags the onset of its event among its last SHORT_WINDOW rows)."""
+    from tsplatform.timeseries.anomaly_likelihood import SHORT_WINDOW
+
     series = _noisy()
     series.iloc[3000] += 12.0
     full = detect_anomalies(series, causal=True)
     changed = series.copy()
     changed.iloc[cut + 1 :] = np.random.default_rng(1).normal(-500.0, 100.0, len(series) - cut - 1)
     altered = detect_anomalies(changed, causal=True)
-    pd.testing.assert_frame_equal(full.iloc[: cut + 1], altered.iloc[: cut + 1])
+    pd.testing.assert_series_equal(full["score"].iloc[: cut + 1], altered["score"].iloc[: cut + 1])
+    final = cut + 1 - (SHORT_WINDOW - 1)
+    pd.testing.assert_series_equal(full["is_anomaly"].iloc[:final], altered["is_anomaly"].iloc[:final])
     assert not full.iloc[cut + 1 :].equals(altered.iloc[cut + 1 :])
+
+
+def _spiky_day_sine() -> tuple[pd.Series, list[int]]:
+    """14 days at 10 min: 400 + daily sine (amplitude 50) + noise (sd 5), with five one-row spikes to 0 or
+    1000 ppm (a CO2 sensor's drop-outs and glitches). The first two are range records; the later three
+    are not, and the earlier ones in the week's history have widened the spread of m."""
+    rng = np.random.default_rng(0)
+    n = 144 * 14
+    values = 400 + 50 * np.sin(2 * np.pi * np.arange(n) / 144) + rng.normal(0, 5, n)
+    spikes = [144 * 3 + 17, 144 * 5 + 80, 144 * 8 + 3, 144 * 10 + 100, 144 * 12 + 50]
+    for i, row in enumerate(spikes):
+        values[row] = 0.0 if i % 2 == 0 else 1000.0
+    index = pd.date_range("2024-01-01", periods=n, freq="10min", tz="UTC")
+    return pd.Series(values, index=index), spikes
+
+
+def test_a_spike_alarmed_with_its_recovery_flags_the_spike_not_the_ordinary_value_after_it() -> None:
+    series, spikes = _spiky_day_sine()
+    result = detect_anomalies(series, causal=True)
+    assert np.flatnonzero(result["is_anomaly"].to_numpy()).tolist() == spikes
+    late = spikes[2:]  # not records: m passes the alarm level only with the recovery's error
+    score = result["score"].to_numpy()
+    assert (score[late] < 1 - 2e-5).all() and (score[[r + 1 for r in late]] > 1 - 2e-5).all()
+    # the alarm is raised at the recovery row: a prefix that ends at the spike has no flag there yet
+    prefix = detect_anomalies(series.iloc[: late[0] + 1], causal=True)
+    assert not prefix["is_anomaly"].iloc[-1]
 
 
 def test_unsorted_rows_are_scored_in_time_order_and_returned_in_theirs() -> None:
