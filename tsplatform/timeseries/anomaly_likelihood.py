@@ -8,8 +8,8 @@ day and one week in rows at that step) and from the data's own scale (every erro
 its own running spread). Of the few constants below, SHORT_WINDOW, Z_CAP and the sd floor follow HTM and
 the normal model; ALARM_TAIL and RECORD_MARGIN were picked from the middle of a plateau on NAB (standard
 score 62.8-70.1 for ALARM_TAIL 1e-6..1e-4 and RECORD_MARGIN 1..5 %, 49-53 without records;
-leave-one-category-out in BENCHMARKS.md); SEASONAL_GATE sits between NAB's real series and its artificial daily waves (the 33
-files score the same for any gate from 0.95 to 0.98, 68.98 at 0.9, 68.36 at 0.7).
+leave-one-category-out in BENCHMARKS.md); SEASONAL_GATE sits between NAB's real series and its artificial
+daily waves (the 33 files scored the same for any gate from 0.95 to 0.98, 68.98 at 0.9, 68.36 at 0.7).
 
 Maths, for each observed row t (NaN rows are skipped and scored NaN):
 
