@@ -225,10 +225,12 @@ def likelihood_scores(
     alarm_tail: float = ALARM_TAIL,
     record_margin: float | None = RECORD_MARGIN,
     seasonal_gate: float | None = SEASONAL_GATE,
+    flag_onsets: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, alarm) per row of ``values`` taken in the order given (time order; see the module docstring).
     NaN values: score NaN, no alarm, skipped by every window. ``record_margin=None`` turns the range-record
-    rule off, ``seasonal_gate=None`` the seasonal stream."""
+    rule off, ``seasonal_gate=None`` the seasonal stream; ``flag_onsets=False`` flags the row that raised a
+    likelihood alarm instead of its event's onset (for benchmarks)."""
     values = np.asarray(values, dtype=float)
     score = np.full(len(values), np.nan)
     alarm = np.zeros(len(values), dtype=bool)
@@ -258,8 +260,8 @@ def likelihood_scores(
     refractory = settings.refractory.value
     fired = _first_after_refractory(fire, t, refractory)
     # each alarm flags the onset of its event, in the errors of the stream that raised it (step 5)
-    kept = _onsets(fired, z)
-    if seasonal_gate is not None and (fired & seasonal_wins).any():
+    kept = _onsets(fired, z) if flag_onsets else fired
+    if flag_onsets and seasonal_gate is not None and (fired & seasonal_wins).any():
         kept = _onsets(fired & ~seasonal_wins, z) | _onsets(fired & seasonal_wins, seasonal_z)
     if record_margin is not None:
         low = np.concatenate(([np.nan], np.minimum.accumulate(x)[:-1]))
@@ -280,6 +282,7 @@ def detect_likelihood(
     alarm_tail: float = ALARM_TAIL,
     record_margin: float | None = RECORD_MARGIN,
     seasonal_gate: float | None = SEASONAL_GATE,
+    flag_onsets: bool = True,
     **overrides: int | pd.Timedelta,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, alarm) for ``series`` (DatetimeIndex, any order): rows are processed in time order (stable)
@@ -295,7 +298,13 @@ def detect_likelihood(
     times = index.asi8
     order = np.argsort(times, kind="stable")
     score_sorted, alarm_sorted = likelihood_scores(
-        series.to_numpy(dtype=float)[order], times[order], settings, alarm_tail, record_margin, seasonal_gate
+        series.to_numpy(dtype=float)[order],
+        times[order],
+        settings,
+        alarm_tail,
+        record_margin,
+        seasonal_gate,
+        flag_onsets,
     )
     score, alarm = np.empty_like(score_sorted), np.empty_like(alarm_sorted)
     score[order], alarm[order] = score_sorted, alarm_sorted

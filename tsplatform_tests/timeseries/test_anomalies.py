@@ -425,6 +425,12 @@ def test_a_spike_alarmed_with_its_recovery_flags_the_spike_not_the_ordinary_valu
     # the alarm is raised at the recovery row: a prefix that ends at the spike has no flag there yet
     prefix = detect_anomalies(series.iloc[: late[0] + 1], causal=True)
     assert not prefix["is_anomaly"].iloc[-1]
+    # the benchmarks' switch: the alarm's own row, as before the onset rule: the value after each late spike,
+    # and after the second record too (its likelihood alarm came with the recovery, a second flag)
+    own_row = detect_anomalies(series, causal=True, flag_onsets=False)
+    expected = [spikes[0], spikes[1], spikes[1] + 1, *[r + 1 for r in late]]
+    assert np.flatnonzero(own_row["is_anomaly"].to_numpy()).tolist() == expected
+    pd.testing.assert_series_equal(own_row["score"], result["score"])
 
 
 def test_unsorted_rows_are_scored_in_time_order_and_returned_in_theirs() -> None:
