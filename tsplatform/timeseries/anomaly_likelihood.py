@@ -243,6 +243,7 @@ def likelihood_scores(
     forecast = np.concatenate(([np.nan], x[:-1]))
     forecast[1:][np.diff(t) > settings.max_gap.value] = np.nan
     tail, z = _error_tail(np.abs(x - forecast), long_window, settings.warmup)
+    seasonal_wins, seasonal_z = np.zeros(n, dtype=bool), z  # rows whose tail is the seasonal stream's
     if seasonal_gate is not None:
         reference = _same_time_of_day(x, t, settings.step.value)
         gate = _daily_correlation(x, reference, long_window, settings.warmup) >= seasonal_gate
@@ -259,9 +260,8 @@ def likelihood_scores(
     fire = (state == 1.0) & (previous == -1.0)
     refractory = settings.refractory.value
     fired = _first_after_refractory(fire, t, refractory)
-    # each alarm flags the onset of its event, in the errors of the stream that raised it (step 5)
-    kept = _onsets(fired, z) if flag_onsets else fired
-    if flag_onsets and seasonal_gate is not None and (fired & seasonal_wins).any():
+    kept = fired
+    if flag_onsets:  # each alarm flags the onset of its event, in the stream that raised it (step 5)
         kept = _onsets(fired & ~seasonal_wins, z) | _onsets(fired & seasonal_wins, seasonal_z)
     if record_margin is not None:
         low = np.concatenate(([np.nan], np.minimum.accumulate(x)[:-1]))
