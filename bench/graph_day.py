@@ -287,7 +287,11 @@ def runs_on(
             print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
             if run_log is not None:
                 print(f"Spark jobs of {runs[-1]['label']} ({run_log}):\n", file=sys.stderr)
-                print(spark_events.report(spark_events.read_jobs(run_log), 25), file=sys.stderr)
+                jobs, tasks, (start, end) = spark_events.read_log(run_log)
+                print(spark_events.report(jobs, 25), file=sys.stderr)
+                slots = int(master[len("local[") : -1]) if master.startswith("local[") else 1
+                occupancy = spark_events.slot_occupancy(tasks, slots, start, end)
+                print(f"\n{spark_events.occupancy_report(occupancy)}\n", file=sys.stderr)
     finally:
         if server is not None:
             server.manager.down()
