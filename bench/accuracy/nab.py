@@ -231,11 +231,23 @@ def run(args: argparse.Namespace) -> None:
     report_speed()
 
 
+def folds(names: list[str]) -> list[tuple[str, list[str]]]:
+    """(category, its files) for each NAB folder among ``names``, in name order: the held-out folds."""
+    categories = sorted({n.split("/")[0] for n in names})
+    return [(c, [n for n in names if n.startswith(c + "/")]) for c in categories]
+
+
+def best_on_the_others(raw: list[dict[str, float]], held: list[str]) -> int:
+    """The index of the configuration (``raw[i]``: file -> raw score) with the best summed raw score on the
+    files not in ``held``."""
+    held_out = set(held)
+    return int(np.argmax([sum(v for n, v in r.items() if n not in held_out) for r in raw]))
+
+
 def report_leave_one_category_out(
     files: dict[str, LabelledFile], series: dict[str, pd.Series], default_scores: dict[str, np.ndarray]
 ) -> None:
     names = list(files)
-    categories = sorted({n.split("/")[0] for n in names})
     standard = PROFILES["standard"]
     grid = [(tail, margin) for tail in ALARM_TAILS for margin in RECORD_MARGINS]
     raw = []  # per grid point: {file: raw S}
@@ -257,10 +269,8 @@ def report_leave_one_category_out(
           "| raw S out-of-sample | raw S, defaults | raw S, best pair for it (in-sample) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     total_out = 0.0
-    for category in categories:
-        held = [n for n in names if n.startswith(category + "/")]
-        train = [sum(v for n, v in r.items() if n not in held) for r in raw]
-        best = int(np.argmax(train))
+    for category, held in folds(names):
+        best = best_on_the_others(raw, held)
         out = sum(raw[best][n] for n in held)
         total_out += out
         best_in = max(sum(r[n] for n in held) for r in raw)
@@ -307,7 +317,6 @@ def report_structure_aware_loco(files: dict[str, LabelledFile], series: dict[str
     """Leave-one-category-out that also chooses the structure: for each held-out folder, the configuration
     (every structural switch the code has x the 3 x 3 grid) with the best summed raw score on the others."""
     names = list(files)
-    categories = sorted({n.split("/")[0] for n in names})
     standard = PROFILES["standard"]
     configs = [
         (onsets, seasonal, refractory, tail, margin)
@@ -334,10 +343,8 @@ def report_structure_aware_loco(files: dict[str, LabelledFile], series: dict[str
           "record_margin) | raw S out-of-sample | raw S, defaults |")  # fmt: skip
     print("|---|---|---|---|")
     total_out = 0.0
-    for category in categories:
-        held = [n for n in names if n.startswith(category + "/")]
-        train = [sum(v for n, v in r.items() if n not in held) for r in raw]
-        best = int(np.argmax(train))
+    for category, held in folds(names):
+        best = best_on_the_others(raw, held)
         out = sum(raw[best][n] for n in held)
         total_out += out
         onsets, seasonal, refractory, tail, margin = configs[best]
