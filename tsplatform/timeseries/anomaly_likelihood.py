@@ -64,7 +64,9 @@ Maths, for each observed row t (NaN rows are skipped and scored NaN):
    single spike on a noisy series lifts m past the alarm level only with its recovery, whose error is as
    large (both z at the cap): the alarm comes one row late, and the flag goes to the spike, not to the
    ordinary value after it, which is what ``denoised_readings`` then processes. A range record flags its
-   own row.
+   own row. A caller that has already published the rows before some time (``flaggable_from``: the
+   graph's day runs, whose earlier days are written) gets an alarm raised after it flagged on its own
+   unpublished rows, so that the event is not lost.
 
    The two periods are independent: a likelihood alarm does not silence the next range record, nor a
    record the next likelihood excursion. They answer different questions (an unpredictable move; a value
@@ -206,14 +208,16 @@ def _first_after_refractory(candidates: np.ndarray, times: np.ndarray, refractor
     return kept
 
 
-def _onsets(alarms: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _onsets(alarms: np.ndarray, z: np.ndarray, first_flaggable: int = 0) -> np.ndarray:
     """For each alarm row t, the row of its short window (rows t - SHORT_WINDOW + 1 .. t, the rows whose
-    surprises make up m_t) with the largest z: the earliest on a tie (z is capped, so a spike and its
-    recovery tie and the spike wins). Loops once per alarm."""
+    surprises make up m_t; for t >= ``first_flaggable``, none before it) with the largest z: the earliest on
+    a tie (z is capped, so a spike and its recovery tie and the spike wins). Loops once per alarm."""
     onsets = np.zeros(len(alarms), dtype=bool)
     ranked = np.nan_to_num(z, nan=-1.0)  # a row without an error never outranks one with an error
     for row in np.flatnonzero(alarms):
         first = max(0, row - SHORT_WINDOW + 1)
+        if row >= first_flaggable:
+            first = max(first, first_flaggable)
         onsets[first + int(np.argmax(ranked[first : row + 1]))] = True
     return onsets
 
@@ -226,11 +230,13 @@ def likelihood_scores(
     record_margin: float | None = RECORD_MARGIN,
     seasonal_gate: float | None = SEASONAL_GATE,
     flag_onsets: bool = True,
+    flaggable_from_ns: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, alarm) per row of ``values`` taken in the order given (time order; see the module docstring).
     NaN values: score NaN, no alarm, skipped by every window. ``record_margin=None`` turns the range-record
     rule off, ``seasonal_gate=None`` the seasonal stream; ``flag_onsets=False`` flags the row that raised a
-    likelihood alarm instead of its event's onset (for benchmarks)."""
+    likelihood alarm instead of its event's onset (for benchmarks). ``flaggable_from_ns``: rows before this
+    time are published already; an alarm at or after it flags its onset among the rows from it on."""
     values = np.asarray(values, dtype=float)
     score = np.full(len(values), np.nan)
     alarm = np.zeros(len(values), dtype=bool)
@@ -262,7 +268,8 @@ def likelihood_scores(
     fired = _first_after_refractory(fire, t, refractory)
     kept = fired
     if flag_onsets:  # each alarm flags the onset of its event, in the stream that raised it (step 5)
-        kept = _onsets(fired & ~seasonal_wins, z) | _onsets(fired & seasonal_wins, seasonal_z)
+        first = 0 if flaggable_from_ns is None else int(np.searchsorted(t, flaggable_from_ns))
+        kept = _onsets(fired & ~seasonal_wins, z, first) | _onsets(fired & seasonal_wins, seasonal_z, first)
     if record_margin is not None:
         low = np.concatenate(([np.nan], np.minimum.accumulate(x)[:-1]))
         high = np.concatenate(([np.nan], np.maximum.accumulate(x)[:-1]))
@@ -283,11 +290,15 @@ def detect_likelihood(
     record_margin: float | None = RECORD_MARGIN,
     seasonal_gate: float | None = SEASONAL_GATE,
     flag_onsets: bool = True,
+    flaggable_from: pd.Timestamp | None = None,
     **overrides: int | pd.Timedelta,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, alarm) for ``series`` (DatetimeIndex, any order): rows are processed in time order (stable)
-    and the results returned in the series' order. ``overrides``: fields of :class:`LikelihoodSettings` to
-    replace (for benchmarks; the defaults come from the timestamps)."""
+    and the results returned in the series' order. ``flaggable_from``: the first time whose rows are not
+    published yet (a streaming caller that has emitted every row before it; tz-aware): an alarm raised at or
+    after it never flags an earlier row, so an event whose onset was already emitted still gets a flag,
+    on its first unpublished row. ``overrides``: fields of :class:`LikelihoodSettings` to replace (for
+    benchmarks; the defaults come from the timestamps)."""
     index = pd.DatetimeIndex(series.index)
     settings = likelihood_settings(index)
     if overrides:
@@ -305,6 +316,7 @@ def detect_likelihood(
         record_margin,
         seasonal_gate,
         flag_onsets,
+        None if flaggable_from is None else pd.Timestamp(flaggable_from).value,
     )
     score, alarm = np.empty_like(score_sorted), np.empty_like(alarm_sorted)
     score[order], alarm[order] = score_sorted, alarm_sorted

@@ -414,7 +414,9 @@ def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_d
         in_day = (recent.index >= start) & (recent.index < end)
         if not in_day.any():
             continue
-        flags = detect_anomalies(recent, causal=True)
+        # the days before are written: an alarm of this day whose event began in the last rows of the
+        # previous day flags this day's first rows instead of a row nobody will write
+        flags = detect_anomalies(recent, causal=True, flaggable_from=start)
         method, _scores = select_processing(recent, flags)
         processed = process(recent, flags, method)
         cols = {

@@ -433,6 +433,18 @@ def test_a_spike_alarmed_with_its_recovery_flags_the_spike_not_the_ordinary_valu
     pd.testing.assert_series_equal(own_row["score"], result["score"])
 
 
+def test_an_alarm_never_flags_a_row_before_flaggable_from() -> None:
+    """A streaming caller that has published the rows before a time: the spike there is published, so its
+    alarm (raised with the recovery) flags the recovery, the first unpublished row, instead of no row at all
+    in what is left to publish. Alarms raised before that time, and later ones, keep their onsets."""
+    series, spikes = _spiky_day_sine()
+    late = spikes[2]
+    result = detect_anomalies(series, causal=True, flaggable_from=series.index[late + 1])
+    expected = [*spikes[:2], late + 1, *spikes[3:]]
+    assert np.flatnonzero(result["is_anomaly"].to_numpy()).tolist() == expected
+    pd.testing.assert_series_equal(result["score"], detect_anomalies(series, causal=True)["score"])
+
+
 def test_unsorted_rows_are_scored_in_time_order_and_returned_in_theirs() -> None:
     series = _noisy()
     series.iloc[3000] += 12.0

@@ -324,6 +324,33 @@ def test_the_graph_lookback_gives_the_detector_its_warm_up_at_every_common_step(
     assert out["anomaly_score"].max() == 1.0
 
 
+def test_a_spike_in_a_days_last_row_alarmed_after_midnight_is_flagged_on_the_next_days_first_row() -> None:
+    """The detector flags an event's onset, up to 9 rows before the alarm. A drop-out in the last slot of a
+    day whose alarm comes with its recovery after midnight: the day's own run cannot see the recovery, and
+    the day is written before the next is computed. The next day's run flags its own first row, the
+    recovery, so the event is not lost (and the earlier days' flags, which it reads for its processing
+    choice, are the onsets their own runs wrote)."""
+    days = 14
+    times = pd.date_range(
+        pd.Timestamp(DAY, tz="UTC") - pd.Timedelta(days=days - 1), periods=144 * days, freq="10min"
+    )
+    rng = np.random.default_rng(0)
+    values = 400 + 50 * np.sin(2 * np.pi * np.arange(len(times)) / 144) + rng.normal(0, 5, len(times))
+    # a range record first, then drop-outs whose surprises widen the spread of m, then one at 23:50
+    for row in (144 * 3 + 17, 144 * 5 + 80, 144 * 8 + 3, 144 * 10 + 100):
+        values[row] = 0.0
+    last_slot = len(times) - 145  # 23:50 the day before DAY
+    values[last_slot] = 0.0
+    frame = readings(times, values).assign(is_imputed=False)
+    before = DAY - dt.timedelta(days=1)
+    out = stages.denoise_series(frame, [before, DAY], ANOMALY_LOOKBACK_DAYS)
+    flagged = set(out.loc[out["is_anomaly"], "event_time"])
+    assert times[last_slot] not in flagged  # its day never saw the recovery
+    assert times[last_slot + 1] in flagged  # the next day's first row carries the event
+    on_day = out[out["_day"] == DAY.isoformat()]
+    assert on_day["event_time"].iloc[0] == times[last_slot + 1]
+
+
 @pytest.mark.parametrize(
     "scalar",
     [
