@@ -286,7 +286,9 @@ def detect_anomalies(
     ``method="likelihood"`` (causal only): the streaming anomaly likelihood of
     :mod:`tsplatform.timeseries.anomaly_likelihood`; no parameter is needed (all come from the timestamps and
     the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule),
-    ``seasonal_gate`` (0.95; None: no seasonal stream) and the
+    ``seasonal_gate`` (0.95; None: no seasonal stream), ``flaggable_from`` (a time: an alarm at or after it
+    never flags an earlier row, for callers that have published those), ``flag_onsets`` (True; False: an
+    alarm flags its own row, not its event's onset) and the
     fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
     Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
     refractory period and the gap rule count time).
