@@ -124,7 +124,8 @@ def materialize(
 ) -> dict[str, object]:
     """One ``dagster asset materialize`` in a fresh process tree; timings, CPU, RSS and load. With
     ``last_day``, the days ``day...last_day`` as one backfill (``--partition-range``: one run per asset). With
-    ``event_log``, Spark writes its event log there (``bench.spark_events`` reads it). With ``server``
+    ``event_log`` and no ``server``, Spark writes its event log there (``bench.spark_events`` reads it; a
+    server writes its own, :func:`spark_server`). With ``server``
     (``sc://`` address, pid), the run is a client of that Spark Connect server, whose process tree is
     sampled beside the run's (only the CPU it uses during the run counts); with ``jfr`` too, a Flight
     Recorder recording of the server during the run is written there (``bench.jfr_profile`` reads it). With
@@ -148,14 +149,8 @@ def materialize(
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if server is not None:
         env["TSPLATFORM_SPARK_REMOTE"] = server[0]
-    if event_log is not None:
-        event_log.mkdir(parents=True, exist_ok=True)
-        conf = {
-            "spark.eventLog.enabled": "true",
-            "spark.eventLog.compress": "false",
-            "spark.eventLog.dir": event_log.resolve().as_uri(),
-        }
-        env["TSPLATFORM_SPARK_CONF"] = json.dumps(conf)
+    if event_log is not None and server is None:  # a server's runs: the server writes one log for all
+        env["TSPLATFORM_SPARK_CONF"] = json.dumps(event_log_conf(event_log))
     cmd = [
         str(Path(sys.executable).with_name("dagster")),
         *("asset", "materialize", "-m", "tsplatform.definitions", "--select", select),
@@ -167,7 +162,7 @@ def materialize(
     ]
     machine_before = psutil.cpu_times()
     load_before = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, started_ms = time.perf_counter(), int(time.time() * 1000)
     server_proc = psutil.Process(server[1]) if server is not None else None
     baseline = tree_cpu(server_proc) if server_proc is not None else {}
     threads_before = {k: cpu for pid in baseline for k, (_, cpu) in jvm_thread_cpu(pid).items()}
@@ -222,7 +217,24 @@ def materialize(
         "peak_single": seen.peak_single,
         "load": (load_before, os.getloadavg()[0]),
         "jfr_shares": task_shares,
+        "span_ms": (started_ms, int(time.time() * 1000)),
     }
+
+
+def report_event_log(run: dict, master: str, log: Path, *, shared: bool) -> None:
+    """Print a run's Spark jobs by call site and its task slots' occupancy (``bench.spark_events``). A
+    ``shared`` log (a server's) holds every run on it: only the jobs and tasks within this run's span count,
+    and the occupancy is over that span."""
+    jobs, tasks, (start, end) = spark_events.read_log(log)
+    if shared:
+        start, end = run["span_ms"]
+        jobs = [j for j in jobs if start <= j.started_ms <= end]
+        tasks = [t for t in tasks if start <= t.launched_ms and t.finished_ms <= end]
+    print(f"Spark jobs of {run['label']} ({log}):\n", file=sys.stderr)
+    print(spark_events.report(jobs, 25), file=sys.stderr)
+    slots = int(master[len("local[") : -1]) if master.startswith("local[") else 1
+    print(f"\n{spark_events.occupancy_report(spark_events.slot_occupancy(tasks, slots, start, end))}\n",
+          file=sys.stderr)  # fmt: skip
 
 
 def jcmd(pid: int, *command: str) -> None:
@@ -240,11 +252,23 @@ class SparkServer:
     start_s: float
 
 
-def spark_server(work: Path, master: str) -> SparkServer:
-    """A Spark Connect server for ``master`` on the runs' state dir (their metastore and warehouse)."""
+def event_log_conf(directory: Path) -> dict[str, str]:
+    """Spark settings that write an uncompressed event log under ``directory`` (``bench.spark_events``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.dir": directory.resolve().as_uri(),
+    }
+
+
+def spark_server(work: Path, master: str, event_log: Path | None = None) -> SparkServer:
+    """A Spark Connect server for ``master`` on the runs' state dir (their metastore and warehouse); with
+    ``event_log``, the server writes its event log there (one application for all the runs on it)."""
     from tsplatform.settings import Settings
 
-    settings = Settings(state_dir=work / "state", spark_master=master)
+    conf = {} if event_log is None else event_log_conf(event_log)
+    settings = Settings(state_dir=work / "state", spark_master=master, spark_conf=conf)
     started = time.perf_counter()
     manager = ServiceManager.on_free_ports(work / "state", settings=settings)
     manager.up(["spark"])
@@ -259,7 +283,7 @@ def runs_on(
     """The runs on one master: the day; with ``again`` the next day; with ``--spark-connect`` all of them
     on one server started first, and ``--repeat`` more runs of the day on it."""
     log = None if args.event_log is None else args.event_log / master.replace("[", "_")[:-1]
-    server = spark_server(work, master) if args.spark_connect else None
+    server = spark_server(work, master, log and log / "server") if args.spark_connect else None
     plan = [("first", DAY, master)]
     if again:
         plan.append(("again", NEXT_DAY, f"{master}, next day (methods kept)"))
@@ -285,16 +309,14 @@ def runs_on(
                 started = f", server started in {server.start_s:.1f} s" if tag == "first" else ", warm server"
                 runs[-1]["label"] = f"{label} (Spark Connect{started})"
             print(f"progress: {json.dumps(runs[-1], default=str)}", file=sys.stderr, flush=True)
-            if run_log is not None:
-                print(f"Spark jobs of {runs[-1]['label']} ({run_log}):\n", file=sys.stderr)
-                jobs, tasks, (start, end) = spark_events.read_log(run_log)
-                print(spark_events.report(jobs, 25), file=sys.stderr)
-                slots = int(master[len("local[") : -1]) if master.startswith("local[") else 1
-                occupancy = spark_events.slot_occupancy(tasks, slots, start, end)
-                print(f"\n{spark_events.occupancy_report(occupancy)}\n", file=sys.stderr)
+            if run_log is not None and server is None:
+                report_event_log(runs[-1], master, run_log, shared=False)
     finally:
         if server is not None:
             server.manager.down()
+    if log is not None and server is not None:  # the server's one log, complete once it has stopped
+        for run in runs:
+            report_event_log(run, master, log / "server", shared=True)
     return runs
 
 
