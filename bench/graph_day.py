@@ -221,6 +221,11 @@ def materialize(
     }
 
 
+def master_cores(master: str) -> int:
+    """Task slots of a Spark master: N for ``local[N]``, else 1."""
+    return int(master[len("local[") : -1]) if master.startswith("local[") else 1
+
+
 def report_event_log(run: dict, master: str, log: Path, *, shared: bool) -> None:
     """Print a run's Spark jobs by call site and its task slots' occupancy (``bench.spark_events``). A
     ``shared`` log (a server's) holds every run on it: only the jobs and tasks within this run's span count,
@@ -232,9 +237,8 @@ def report_event_log(run: dict, master: str, log: Path, *, shared: bool) -> None
         tasks = [t for t in tasks if start <= t.launched_ms and t.finished_ms <= end]
     print(f"Spark jobs of {run['label']} ({log}):\n", file=sys.stderr)
     print(spark_events.report(jobs, 25), file=sys.stderr)
-    slots = int(master[len("local[") : -1]) if master.startswith("local[") else 1
-    print(f"\n{spark_events.occupancy_report(spark_events.slot_occupancy(tasks, slots, start, end))}\n",
-          file=sys.stderr)  # fmt: skip
+    occupancy = spark_events.slot_occupancy(tasks, master_cores(master), start, end)
+    print(f"\n{spark_events.occupancy_report(occupancy)}\n", file=sys.stderr)
 
 
 def jcmd(pid: int, *command: str) -> None:
@@ -409,7 +413,7 @@ def report(
         for run in runs:
             if run.get("tag") == "again":  # the peer selects imputation methods: compare its day only
                 continue
-            cores = int(run["master"][len("local[") : -1]) if run["master"].startswith("local[") else 1
+            cores = master_cores(run["master"])
             print(
                 f"- {run['label']}: cost per core = wall x {cores} / peer wall = "
                 f"{run['wall_s'] * cores / peer['wall_s']:.2f}x (goal <= 1.5x); tree CPU / peer CPU = "

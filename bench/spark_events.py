@@ -66,11 +66,6 @@ def _log_files(path: Path) -> list[Path]:
     return files
 
 
-def read_jobs(path: Path) -> list[Job]:
-    """The jobs of every event log under ``path`` (a file, or a directory of logs)."""
-    return read_log(path)[0]
-
-
 def read_log(path: Path) -> tuple[list[Job], list[Task], tuple[int | None, int | None]]:
     """The jobs and tasks (with their job's call site) of every event log under ``path``, and the
     application's (start, end) in epoch ms (None where the log lacks the event)."""

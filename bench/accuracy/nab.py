@@ -292,6 +292,7 @@ def report_leave_one_category_out(
 
 def structure_alarms(
     series: pd.Series,
+    step: pd.Timedelta,
     onsets: bool,
     seasonal: bool,
     refractory: pd.Timedelta,
@@ -299,9 +300,8 @@ def structure_alarms(
     margin: float | None,
 ) -> np.ndarray:
     """The default call's alarms with its structural switches set: the flagged row (onset or the alarm's
-    own row), the seasonal stream on or off, the refractory period (at least SHORT_WINDOW steps), the grid
-    pair."""
-    step = likelihood_settings(pd.DatetimeIndex(series.index)).step
+    own row), the seasonal stream on or off, the refractory period (at least SHORT_WINDOW of the series'
+    ``step``s), the grid pair."""
     _, alarms = detect_likelihood(
         series,
         alarm_tail=tail,
@@ -326,9 +326,10 @@ def report_structure_aware_loco(files: dict[str, LabelledFile], series: dict[str
         for tail in ALARM_TAILS
         for margin in RECORD_MARGINS
     ]
+    steps = {n: likelihood_settings(pd.DatetimeIndex(s.index)).step for n, s in series.items()}  # once each
     raw = [
-        {n: raw_score(structure_alarms(s, *config), files[n], standard, 0.5) for n, s in series.items()}
-        for config in configs
+        {n: raw_score(structure_alarms(s, steps[n], *c), files[n], standard, 0.5) for n, s in series.items()}
+        for c in configs
     ]
     default = configs.index((True, True, pd.Timedelta(days=1), 1e-5, 0.01))
     n_windows = sum(len(f.windows) for f in files.values())
