@@ -107,6 +107,7 @@ DENOISED_READINGS = pyarrow.schema(
         _TIME,
         *_floats("value", "value_raw", "anomaly_score"),
         pyarrow.field("is_anomaly", pyarrow.bool_()),
+        pyarrow.field("is_spike", pyarrow.bool_()),
         pyarrow.field("processing", pyarrow.string()),
     ]
 )
@@ -195,7 +196,13 @@ class DenoisedReadingsModel(_PerSample):
     value_raw: Series[float] = pa.Field(nullable=True)
     anomaly_score: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     is_anomaly: Series[bool]
+    is_spike: Series[bool]
     processing: Series[str] = pa.Field(isin=PROCESSING_METHODS)
+
+    @frame_check("is_anomaly", "is_spike", sql="is_anomaly OR NOT is_spike")
+    def spikes_are_flagged(cls, df: pd.DataFrame) -> Series[bool]:
+        """A spike row is an anomalous row (it is processed with the alarms)."""
+        return df["is_anomaly"] | ~df["is_spike"]
 
     @frame_check(
         "value",

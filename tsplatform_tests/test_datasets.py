@@ -28,6 +28,7 @@ def _denoised(rows: int) -> pd.DataFrame:
             "value_raw": values,
             "anomaly_score": 0.5,
             "is_anomaly": False,
+            "is_spike": False,
             "processing": "none",
         }
     )
@@ -44,6 +45,8 @@ def test_failures_are_counted_per_check_and_column_with_an_example() -> None:
     frame.loc[:9, "anomaly_score"] = 2.0
     frame.loc[[5, 6], "processing"] = "bogus"
     frame.loc[100:399, "value"] += 1.0  # changed but not flagged: the frame-wide check fails on 300 rows
+    frame.loc[[700, 701], "is_spike"] = True  # a spike row must be an anomalous row
+    frame.loc[701, "is_anomaly"] = True
     out = schema_failures(DenoisedReadingsModel, frame).set_index(["check", "column"])
     assert out.loc[("less_than_or_equal_to(1)", "anomaly_score"), "n"] == 10
     assert out.loc[("less_than_or_equal_to(1)", "anomaly_score"), "failure_case"] == "2.0"
@@ -51,7 +54,9 @@ def test_failures_are_counted_per_check_and_column_with_an_example() -> None:
     # the frame-wide check counts failing rows, not the EXAMPLE_ROWS it keeps, and names the first one
     assert out.loc[("unprocessed_unless_flagged", "*"), "n"] == 300 > EXAMPLE_ROWS
     assert out.loc[("unprocessed_unless_flagged", "*"), "failure_case"] == "row 100"
-    assert len(out) == 3
+    assert out.loc[("spikes_are_flagged", "*"), "n"] == 1
+    assert out.loc[("spikes_are_flagged", "*"), "failure_case"] == "row 700"
+    assert len(out) == 4
 
 
 def test_two_frame_wide_checks_are_counted_apart() -> None:

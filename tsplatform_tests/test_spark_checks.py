@@ -65,6 +65,7 @@ GOOD: dict[str, Callable[[], pd.DataFrame]] = {
         value_raw=np.arange(ROWS, dtype=float),
         anomaly_score=0.25,
         is_anomaly=False,
+        is_spike=False,
         processing="clip",
     ),
     "decompositions": lambda: _keys(
@@ -120,6 +121,7 @@ BAD: dict[str, dict[str, dict[int, Any]]] = {
         "anomaly_score": {1: 1.01, 2: -0.5, 3: np.nan},
         "processing": {4: "smooth"},
         "type_name": {5: None},
+        "is_spike": {9: True},  # a spike not flagged as anomalous
     },
     "decompositions": {"series_id": {0: "x-1"}, "position": {1: None}},
     "hourly_readings": {"min": {0: 5.0}, "count": {1: -3}, "event_time": {2: TIMES[2] + pd.Timedelta("90s")}},

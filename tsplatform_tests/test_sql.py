@@ -73,7 +73,7 @@ CASES = {
     for case in (
         Case(
             "denoised_readings",
-            ("series_id", "event_time", "value", "value_raw", "is_anomaly", "processing"),
+            ("series_id", "event_time", "value", "value_raw", "is_anomaly", "is_spike", "processing"),
             _expected("denoised_readings"),
         ),
         Case(

@@ -22,6 +22,14 @@ untouched series. Detectors: the default ``detect_anomalies(s, causal=True)``, t
 residual (frozen NAB parameters), the causal IQR rule (the former default causal call), and the batch
 IQR rule (not causal: a flag must be in the injection's window too); the batch residual rule (robust STL)
 only with ``--batch-residual`` (slow).
+Glitches, for cleaning (``denoised_readings`` flags the rows of ``detect_spikes`` beside the alarms): five
+injections in one copy of each series, a third of a day apart from the first 50 %: one row of +-10 spread
+(``glitch``), three rows of +10 spread (``3-row glitch``), or one row at the series' own 0.1 % quantile
+- 3 spread (``drop-out``). Scored per injected row: recall = rows flagged / rows injected, precision =
+injected rows flagged / all flags after the first 40 %; for the alarms, the spike rule and their union
+(what ``denoised_readings`` flags). Series whose values were looked at while choosing the spike rule's
+settings (``bench.accuracy.real_days``' B4B rooms 917810 / 925038, UCI training CO2 and Light, ETTh1 OT)
+are reported apart from the other 11.
 Run: ``.venv/bin/python -m bench.accuracy.injected_anomalies [--datasets-dir ../shared/datasets] [--write]``.
 """
 
@@ -37,7 +45,7 @@ import pandas as pd
 
 from bench.datasets_dir import DEFAULT_DATASETS_DIR, require_datasets
 from bench.record import recorded
-from tsplatform.timeseries import detect_anomalies, seasonal_periods
+from tsplatform.timeseries import detect_anomalies, detect_spikes, seasonal_periods
 
 REPO = Path(__file__).resolve().parents[2]
 POSITIONS = (0.5, 0.65, 0.8)
@@ -128,11 +136,73 @@ DETECTORS: dict[str, Callable[[pd.Series], np.ndarray]] = {
         "is_anomaly"
     ].to_numpy(),
     "batch IQR (k 3)": lambda s: detect_anomalies(s, "iqr")["is_anomaly"].to_numpy(),
+    "spike rule (`detect_spikes`, for cleaning; not an event detector)": lambda s: detect_spikes(s),
 }
 #: batch robust STL: ~1-2 s CPU per call on the 17k-34k-row series (288 calls); only with --batch-residual
 BATCH_RESIDUAL = {
     "batch residual (STL, c 5)": lambda s: detect_anomalies(s, "residual")["is_anomaly"].to_numpy(),
 }
+
+
+GLITCHES = ("glitch", "3-row glitch", "drop-out")
+GLITCHES_PER_COPY = 5
+#: series whose values were looked at while choosing detect_spikes' settings (bench.accuracy.real_days)
+SEEN_BY_SPIKE_RULE = (
+    "b4b 917810",
+    "b4b 925038",
+    "occupancy datatraining CO2",
+    "occupancy datatraining Light",
+    "ett ETTh1 OT",
+)
+
+
+def _alarms(s: pd.Series) -> np.ndarray:
+    return detect_anomalies(s, causal=True)["is_anomaly"].to_numpy()
+
+
+CLEANING: dict[str, Callable[[pd.Series], np.ndarray]] = {
+    "alarms (default causal)": _alarms,
+    "spike rule (`detect_spikes`)": lambda s: detect_spikes(s),
+    "**both** (`denoised_readings`' `is_anomaly`)": lambda s: _alarms(s) | detect_spikes(s),
+}
+
+
+def inject_glitches(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """A copy with ``GLITCHES_PER_COPY`` glitches of ``kind`` a third of a day apart from half the series;
+    returns (copy, the injected rows)."""
+    spread, _noise, day = scales(series)
+    values = series.to_numpy().copy()
+    first, gap = len(values) // 2, max(day // 3, 4)
+    rows: list[int] = []
+    for k in range(GLITCHES_PER_COPY):
+        start = first + k * gap
+        if kind == "glitch":
+            values[start] += (1 if k % 2 == 0 else -1) * 10 * spread
+            rows.append(start)
+        elif kind == "3-row glitch":
+            values[start : start + 3] += 10 * spread
+            rows.extend(range(start, start + 3))
+        elif kind == "drop-out":
+            values[start] = float(np.quantile(series.to_numpy(), 0.001)) - 3 * spread
+            rows.append(start)
+        else:
+            raise ValueError(kind)
+    return pd.Series(values, index=series.index), np.array(rows)
+
+
+def evaluate_glitches(series: dict[str, pd.Series], detector: Callable[[pd.Series], np.ndarray]) -> dict:
+    """Per (seen by the spike rule's design?, kind): rows injected, rows flagged, all flags after 40 %."""
+    out = {(seen, kind): [0, 0, 0] for seen in (True, False) for kind in GLITCHES}
+    for name, s in series.items():
+        seen = name.startswith(SEEN_BY_SPIKE_RULE)
+        for kind in GLITCHES:
+            copy, rows = inject_glitches(s, kind)
+            flags = detector(copy)
+            counts = out[(seen, kind)]
+            counts[0] += len(rows)
+            counts[1] += int(flags[rows].sum())
+            counts[2] += int(flags[int(0.4 * len(s)) :].sum())
+    return out
 
 
 def evaluate(series: dict[str, pd.Series], detector: Callable[[pd.Series], np.ndarray]) -> dict:
@@ -213,6 +283,22 @@ def run(args: argparse.Namespace) -> None:
             f"| {label} | **all** | **{hits}/{total}** | **{precision}** | | "
             f"{result['clean_per_day']:.2f} ({cpu:.0f} s CPU) |"
         )
+
+    print(
+        "\n**Glitches, for cleaning**: rows flagged of rows injected (recall) and injected rows flagged of"
+        f" all flags after the first 40 % (precision); {GLITCHES_PER_COPY} glitches a copy, one copy per"
+        " series and kind\n"
+    )
+    print("| flags | kind | 11 series not looked at: recall | precision | 7 looked at: recall | precision |")
+    print("|---|---|---|---|---|---|")
+    for label, detector in CLEANING.items():
+        result = evaluate_glitches(series, detector)
+        for kind in GLITCHES:
+            cells = []
+            for seen in (False, True):
+                injected, hit, flags = result[(seen, kind)]
+                cells += [f"{hit}/{injected}", f"{hit / flags:.2f}" if flags else "-"]
+            print(f"| {label} | {kind} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

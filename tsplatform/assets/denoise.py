@@ -61,8 +61,10 @@ def unprocessed_flag():  # type: ignore[no-untyped-def]
         },
     ),
     description=(
-        "Anomaly flags (anomaly_score, is_anomaly) and the processed value beside value_raw; the processing "
-        "(none, drop, clip, ema) chosen per series by one-step forecast error against raw held-out targets."
+        "Anomaly flags (is_anomaly: an event alarm of the anomaly likelihood, whose score is "
+        "anomaly_score, or a row of a spike, is_spike) and the processed value beside value_raw; the "
+        "processing (none, drop, clip, ema) chosen per series by one-step forecast error against raw "
+        "held-out targets."
     ),
 )
 def denoised_readings(
@@ -87,6 +89,7 @@ def denoised_readings(
             written,
             counts={
                 "flagged": F.sum(F.col("is_anomaly").cast("int")),
+                "spikes": F.sum(F.col("is_spike").cast("int")),
                 "changed": F.sum((~F.col("value").eqNullSafe(F.col("value_raw"))).cast("int")),
             },
         )

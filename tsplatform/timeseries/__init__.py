@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     "select_imputation": "impute",
     # anomalies.py
     "detect_anomalies": "anomalies",
+    # spikes.py
+    "detect_spikes": "spikes",
     # denoise.py
     "denoise": "denoise",
     "process": "denoise",

@@ -31,6 +31,7 @@ from tsplatform.timeseries.impute import IMPUTATION_METHODS, NOT_NEEDED, _runs, 
 from tsplatform.timeseries.period import PeriodEstimate, estimate_period, to_epoch_ns
 from tsplatform.timeseries.profile import VALUE_STATISTICS, correlations, value_statistics
 from tsplatform.timeseries.resample import align
+from tsplatform.timeseries.spikes import detect_spikes
 
 DAY = pd.Timedelta(days=1)
 SECOND_NS = 1_000_000_000
@@ -399,8 +400,11 @@ def regularize_series(
 
 # --- denoised_readings ------------------------------------------------------------------------
 def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_days: int) -> pd.DataFrame:
-    """Each day's rows flagged by ``detect_anomalies(causal=True)`` over the ``history_days`` ending at the
-    day, processed by the method :func:`select_processing` picks on that window (``none`` included)."""
+    """Each day's rows flagged over the ``history_days`` ending at the day, processed by the method
+    :func:`select_processing` picks on that window (``none`` included). ``is_anomaly``: an alarm of
+    ``detect_anomalies(causal=True)`` (one per event) or a row of a spike (:func:`detect_spikes`: every
+    gross glitch, also the second of a week, which the event detector leaves alone); ``is_spike``: the
+    latter; ``anomaly_score``: the event detector's."""
     if not len(regularized):
         return pd.DataFrame()
     base = identity(regularized)
@@ -416,14 +420,19 @@ def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_d
             continue
         # the days before are written: an alarm of this day whose event began in the last rows of the
         # previous day flags this day's first rows instead of a row nobody will write
-        flags = detect_anomalies(recent, causal=True, flaggable_from=start)
-        method, _scores = select_processing(recent, flags)
-        processed = process(recent, flags, method)
+        alarms = detect_anomalies(recent, causal=True, flaggable_from=start)
+        spikes = detect_spikes(recent)
+        flagged = pd.Series(
+            alarms["is_anomaly"].fillna(False).to_numpy(dtype=bool) | spikes, index=recent.index
+        )
+        method, _scores = select_processing(recent, flagged)
+        processed = process(recent, flagged, method)
         cols = {
             "value": processed.to_numpy()[in_day],
             "value_raw": recent.to_numpy()[in_day],
-            "anomaly_score": flags["score"].to_numpy()[in_day],
-            "is_anomaly": flags["is_anomaly"].fillna(False).to_numpy(dtype=bool)[in_day],
+            "anomaly_score": alarms["score"].to_numpy()[in_day],
+            "is_anomaly": flagged.to_numpy()[in_day],
+            "is_spike": spikes[in_day],
             "processing": method,
         }
         parts.append(_rows({**base, "_day": day.isoformat()}, recent.index[in_day], cols))

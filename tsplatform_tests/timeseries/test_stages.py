@@ -379,3 +379,26 @@ def test_stage_rows_repeat_a_scalar_with_the_dtype_the_dataframe_constructor_giv
         pd.DataFrame({"event_time": empty, "value": np.array([]), "flag": scalar, **base}),
         check_exact=True,
     )
+
+
+def test_every_drop_out_of_the_day_is_flagged_as_a_spike_and_processed() -> None:
+    """The event detector raises one alarm a day per kind; a sensor that reads 0 three times in a day and
+    on the days before still gets each zero flagged (``is_spike``) and cleaned (B4B's 1-minute CO2)."""
+    days = 10
+    times = pd.date_range(
+        pd.Timestamp(DAY, tz="UTC") - pd.Timedelta(days=days - 1), periods=144 * days, freq="10min"
+    )
+    rng = np.random.default_rng(4)
+    values = 500 + 150 * np.sin(2 * np.pi * np.arange(len(times)) / 144) + rng.normal(0, 5, len(times))
+    on_day = [len(times) - 144 + offset for offset in (20, 61, 100)]
+    for row in (144 * 2 + 50, 144 * 4 + 9, 144 * 6 + 77, 144 * 7 + 120, *on_day):
+        values[row] = 0.0
+    out = stages.denoise_series(
+        readings(times, values).assign(is_imputed=False), [DAY], ANOMALY_LOOKBACK_DAYS
+    )
+    zeros = out[out["value_raw"] == 0.0]
+    assert sorted(zeros["event_time"]) == list(times[on_day])
+    assert zeros["is_spike"].all() and zeros["is_anomaly"].all()
+    assert out["is_spike"].sum() == 3  # nothing else
+    assert (out["processing"] != "none").all()
+    assert not (out.set_index("event_time").loc[times[on_day], "value"] == 0.0).any()
