@@ -288,7 +288,8 @@ def detect_anomalies(
     the data); params ``alarm_tail`` (1e-5), ``record_margin`` (0.01; None: no range-record rule),
     ``seasonal_gate`` (0.95; None: no seasonal stream), ``flaggable_from`` (a time: an alarm at or after it
     never flags an earlier row, for callers that have published those), ``flag_onsets`` (True; False: an
-    alarm flags its own row, not its event's onset) and the
+    alarm flags its own row, not its event's onset), ``settings`` (the series' ``likelihood_settings``,
+    when the caller has them already) and the
     fields of ``LikelihoodSettings`` (``long_window``, ``warmup`` rows, ``refractory``, ``max_gap``
     Timedeltas) override them. Rows may be irregular and unsorted (windows count observed rows, the
     refractory period and the gap rule count time).

@@ -291,16 +291,18 @@ def detect_likelihood(
     seasonal_gate: float | None = SEASONAL_GATE,
     flag_onsets: bool = True,
     flaggable_from: pd.Timestamp | None = None,
+    settings: LikelihoodSettings | None = None,
     **overrides: int | pd.Timedelta,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, alarm) for ``series`` (DatetimeIndex, any order): rows are processed in time order (stable)
     and the results returned in the series' order. ``flaggable_from``: the first time whose rows are not
     published yet (a streaming caller that has emitted every row before it; tz-aware): an alarm raised at or
     after it never flags an earlier row, so an event whose onset was already emitted still gets a flag,
-    on its first unpublished row. ``overrides``: fields of :class:`LikelihoodSettings` to replace (for
-    benchmarks; the defaults come from the timestamps)."""
+    on its first unpublished row. ``settings``: :func:`likelihood_settings` of these timestamps when the
+    caller has them already (they are estimated otherwise). ``overrides``: fields of
+    :class:`LikelihoodSettings` to replace (for benchmarks; the defaults come from the timestamps)."""
     index = pd.DatetimeIndex(series.index)
-    settings = likelihood_settings(index)
+    settings = settings or likelihood_settings(index)
     if overrides:
         unknown = set(overrides) - set(LikelihoodSettings.__dataclass_fields__)
         if unknown:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tsplatform.timeseries.anomaly_likelihood import likelihood_settings
+from tsplatform.timeseries.anomaly_likelihood import LikelihoodSettings, likelihood_settings
 
 SPIKE_QUANTILE = 0.01  #: the band's quantiles q and 1 - q of the trailing window
 SPIKE_MARGIN = 0.5  #: the fences lie this share of the band's span beyond it
@@ -92,19 +92,21 @@ def detect_spikes(
     quantile: float = SPIKE_QUANTILE,
     margin: float = SPIKE_MARGIN,
     max_rows: int = SPIKE_MAX_ROWS,
+    settings: LikelihoodSettings | None = None,
 ) -> np.ndarray:
     """Bool per row of ``series`` (DatetimeIndex, any order; NaN rows False): the row is part of a spike
-    (module docstring). Rows are taken in time order (stable); the result is in the series' order."""
+    (module docstring). Rows are taken in time order (stable); the result is in the series' order.
+    ``settings``: ``likelihood_settings`` of the series' timestamps when the caller has them already."""
     values = series.to_numpy(dtype=float)
     flags = np.zeros(len(values), dtype=bool)
     present = np.flatnonzero(~np.isnan(values))
     if len(present) < 3:
         return flags
-    index = pd.DatetimeIndex(series.index)[present]
-    settings = likelihood_settings(index)
+    index = pd.DatetimeIndex(series.index)
+    settings = settings or likelihood_settings(index)
     if len(present) <= settings.warmup + 1:  # no row has a band and a row after it
         return flags
-    order = present[np.argsort(index.asi8, kind="stable")]
+    order = present[np.argsort(index.asi8[present], kind="stable")]
     ordered = values[order]
     low, high = spike_bands(ordered, settings.long_window, settings.warmup, quantile, margin)
     flags[order] = spike_rows(ordered, low, high, margin, max_rows)

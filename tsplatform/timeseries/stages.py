@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tsplatform.timeseries.anomalies import detect_anomalies
+from tsplatform.timeseries.anomaly_likelihood import likelihood_settings
 from tsplatform.timeseries.decompose import decompose, seasonal_periods
 from tsplatform.timeseries.denoise import process, select_processing
 from tsplatform.timeseries.gaps import regularize
@@ -420,8 +421,9 @@ def denoise_series(regularized: pd.DataFrame, days: Sequence[dt.date], history_d
             continue
         # the days before are written: an alarm of this day whose event began in the last rows of the
         # previous day flags this day's first rows instead of a row nobody will write
-        alarms = detect_anomalies(recent, causal=True, flaggable_from=start)
-        spikes = detect_spikes(recent)
+        settings = likelihood_settings(recent.index)  # both detectors' windows, from one period estimate
+        alarms = detect_anomalies(recent, causal=True, flaggable_from=start, settings=settings)
+        spikes = detect_spikes(recent, settings=settings)
         flagged = pd.Series(
             alarms["is_anomaly"].fillna(False).to_numpy(dtype=bool) | spikes, index=recent.index
         )
