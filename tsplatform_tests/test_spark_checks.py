@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from tsplatform import datasets
 from tsplatform.datasets import FRAME_CHECK_COLUMNS, naive_utc
 from tsplatform.resources.spark import spark_conf
-from tsplatform.spark_checks import schema_failures
+from tsplatform.spark_checks import duplicate_keys, schema_failures
 from tsplatform.timeseries.validate import as_readings, readings_schema
 
 pytestmark = pytest.mark.integration
@@ -296,3 +296,19 @@ def test_a_frame_check_named_like_a_models_does_not_borrow_its_sql_twin() -> Non
     rows = pd.DataFrame({"x": [1.0, -2.0, 3.0, -4.0], "count": 0, "min": 1.0, "mean": 1.0, "max": 1.0})
     frame = _frame(session(), rows)  # the columns HourlyReadingsModel.ordered's twin reads, all passing it
     assert _spark(frame, schema) == _pandera(frame, schema) == {("ordered", "*"): 2}
+
+
+def test_duplicate_keys_counts_the_rows_beyond_the_first_per_key_also_when_hashes_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keys' hash decides alone only when no hash is shared; a shared one (forced here: every key
+    hashes to 7) sends the count to the keys themselves, so a collision never reads as a duplicate."""
+    keys = ["series_id", "event_time"]
+    rows = pd.DataFrame(
+        {"series_id": ["a", "a", "a", "b", "c", "c"], "event_time": TIMES[[0, 0, 0, 0, 0, 1]]}
+    )
+    frame = session().createDataFrame(rows)
+    unique = frame.dropDuplicates(keys)
+    assert (duplicate_keys(frame, keys), duplicate_keys(unique, keys)) == (2, 0)
+    monkeypatch.setattr(F, "xxhash64", lambda *columns: F.lit(7).cast("long"))
+    assert (duplicate_keys(frame, keys), duplicate_keys(unique, keys)) == (2, 0)
