@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -64,6 +65,11 @@ def check_file_name(name: str) -> str:
     if not _FILE_NAME.match(name) or ".." in name:
         raise ValueError(f"invalid lake file name {name!r}: expected {_FILE_NAME.pattern}")
     return name
+
+
+def _visible_parquet(name: str) -> bool:
+    """A Parquet file readers see (not a hidden or underscore-prefixed staging file)."""
+    return name.endswith(".parquet") and not name.startswith(("_", "."))
 
 
 @dataclass(frozen=True)
@@ -190,19 +196,30 @@ class Lake:
             return src.read()
 
     def partition_files(self, dataset: str, day: dt.date) -> list[str]:
-        """Visible Parquet files of a day partition, sorted by name."""
-        fs = self.fs
+        """Visible Parquet files of a day partition, sorted by name.
+
+        On a local lake the directory is listed through one open handle: a compaction swaps the partition's
+        directory with its compacted copy (``renameat2``), and a listing by path that straddles the swap
+        (Arrow's: the names read from one directory, each then looked up by path in the other) silently
+        dropped the names it no longer found, so a reader could see some of the day's files or none. Now
+        a listing is of one directory, old or new; a file of the old one that is gone when it is opened
+        raises FileNotFoundError, as any read racing a swap does (readers retry)."""
         path = self.partition_path(dataset, day)
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            try:
+                handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            try:
+                names = [e.name for e in os.scandir(handle) if e.is_file() and _visible_parquet(e.name)]
+            finally:
+                os.close(handle)
+            return sorted(f"{path}/{name}" for name in names)
+        fs = self.fs
         if fs.get_file_info(path).type != pafs.FileType.Directory:
             return []
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        return sorted(
-            i.path
-            for i in infos
-            if i.type == pafs.FileType.File
-            and i.base_name.endswith(".parquet")
-            and not i.base_name.startswith(("_", "."))
-        )
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and _visible_parquet(i.base_name))
 
     def days(self, dataset: str) -> list[dt.date]:
         """The day partitions present for ``dataset``, ascending."""
