@@ -4,7 +4,9 @@ and residual analysis, batch or causal.
 ``detect_anomalies(series, causal=True)`` runs ``method="likelihood"``, described in
 :mod:`tsplatform.timeseries.anomaly_likelihood` (score = anomaly likelihood in [0, 1]; ``is_anomaly`` = its
 alarms, one per event; settings from the series' own sampling grid and scale). ``detect_anomalies(series)``
-(batch) runs the IQR rule.
+(batch) runs the IQR rule. For cleaning, where every bad row matters and not one alarm per event,
+:func:`tsplatform.timeseries.spikes.detect_spikes` flags each gross 1-3 row glitch (``denoised_readings``
+flags both).
 
 The IQR and residual methods compare each value with a *fence* and score the distance beyond it on one
 monotone map::
