@@ -203,7 +203,8 @@ class Lake:
         (Arrow's: the names read from one directory, each then looked up by path in the other) silently
         dropped the names it no longer found, so a reader could see some of the day's files or none. Now
         a listing is of one directory, old or new; a file of the old one that is gone when it is opened
-        raises FileNotFoundError, as any read racing a swap does (readers retry)."""
+        raises FileNotFoundError, as any read racing a swap does: a clear error to retry, never part of
+        the day."""
         path = self.partition_path(dataset, day)
         if isinstance(self.fs, pafs.LocalFileSystem):
             try:
