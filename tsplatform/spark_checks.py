@@ -297,9 +297,10 @@ def _count_rules(
     examples: dict[str, Any] = {}
     if failing_rules:
         firsts = [
-            F.first(F.when(failing, F.coalesce(example, F.lit("nan"))), ignorenulls=True).alias(f"e{i}")
-            for i, (_, _, failing, example) in enumerate(rules)
-            if i in failing_rules
+            F.first(F.when(rules[i][2], F.coalesce(rules[i][3], F.lit("nan"))), ignorenulls=True).alias(
+                f"e{i}"
+            )
+            for i in failing_rules
         ]
         examples = frame.agg(*firsts).collect()[0].asDict()
     cases = [

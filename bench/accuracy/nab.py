@@ -26,7 +26,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +244,16 @@ def best_on_the_others(raw: list[dict[str, float]], held: list[str]) -> int:
     return int(np.argmax([sum(v for n, v in r.items() if n not in held_out) for r in raw]))
 
 
+def held_out_choices(
+    raw: list[dict[str, float]], names: list[str]
+) -> Iterator[tuple[str, list[str], int, float]]:
+    """Leave-one-category-out: per folder, (category, its files, the configuration chosen on the other
+    folders, that configuration's summed raw score on the held-out files)."""
+    for category, held in folds(names):
+        best = best_on_the_others(raw, held)
+        yield category, held, best, sum(raw[best][n] for n in held)
+
+
 def report_leave_one_category_out(
     files: dict[str, LabelledFile], series: dict[str, pd.Series], default_scores: dict[str, np.ndarray]
 ) -> None:
@@ -269,9 +279,7 @@ def report_leave_one_category_out(
           "| raw S out-of-sample | raw S, defaults | raw S, best pair for it (in-sample) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     total_out = 0.0
-    for category, held in folds(names):
-        best = best_on_the_others(raw, held)
-        out = sum(raw[best][n] for n in held)
+    for category, held, best, out in held_out_choices(raw, names):
         total_out += out
         best_in = max(sum(r[n] for n in held) for r in raw)
         print(
@@ -344,9 +352,7 @@ def report_structure_aware_loco(files: dict[str, LabelledFile], series: dict[str
           "record_margin) | raw S out-of-sample | raw S, defaults |")  # fmt: skip
     print("|---|---|---|---|")
     total_out = 0.0
-    for category, held in folds(names):
-        best = best_on_the_others(raw, held)
-        out = sum(raw[best][n] for n in held)
+    for category, held, best, out in held_out_choices(raw, names):
         total_out += out
         onsets, seasonal, refractory, tail, margin = configs[best]
         print(

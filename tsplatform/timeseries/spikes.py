@@ -45,28 +45,23 @@ def spike_bands(
     warmup: int,
     quantile: float = SPIKE_QUANTILE,
     margin: float = SPIKE_MARGIN,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) fences per row from the ``window`` values before it (NaN skipped; NaN fences before
-    ``warmup`` of them). ``values`` in time order."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, jump) per row from the ``window`` values before it (NaN skipped; NaN before ``warmup`` of
+    them): the fences, and ``margin`` x the quantiles' span, the least step into and out of a spike.
+    ``values`` in time order."""
     past = pd.Series(values, dtype=float).shift(1).rolling(window, min_periods=warmup)
     lo = past.quantile(quantile).to_numpy()
     hi = past.quantile(1.0 - quantile).to_numpy()
-    span = hi - lo
-    return lo - margin * span, hi + margin * span
+    jump = margin * (hi - lo)
+    return lo - jump, hi + jump, jump
 
 
 def spike_rows(
-    values: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    margin: float = SPIKE_MARGIN,
-    max_rows: int = SPIKE_MAX_ROWS,
+    values: np.ndarray, low: np.ndarray, high: np.ndarray, jump: np.ndarray, max_rows: int = SPIKE_MAX_ROWS
 ) -> np.ndarray:
-    """Rows of ``values`` (time order, no NaN) that belong to a spike against the fences ``low``, ``high``
-    of :func:`spike_bands` with the same ``margin`` (see the module docstring). Loops once per row beyond a
-    fence."""
+    """Rows of ``values`` (time order, no NaN) that belong to a spike against the fences and least ``jump``
+    of :func:`spike_bands` (see the module docstring). Loops once per row beyond a fence."""
     n = len(values)
-    margin_span = (high - low) * margin / (1.0 + 2.0 * margin)  # margin x the quantiles' span
     with np.errstate(invalid="ignore"):
         side = np.where(values < low, -1, np.where(values > high, 1, 0))  # NaN fences: 0
     flags = np.zeros(n, dtype=bool)
@@ -81,8 +76,8 @@ def spike_rows(
         next_free = end
         if end - t > max_rows or end >= n or not low[t] <= values[end] <= high[t]:
             continue  # too long, not back yet, or back beyond the other fence
-        jump = margin_span[t]  # the series leaves by a jump and comes back by one
-        if t > 0 and abs(values[t] - values[t - 1]) >= jump and abs(values[end] - values[end - 1]) >= jump:
+        least = jump[t]  # the series leaves by a jump and comes back by one
+        if t > 0 and abs(values[t] - values[t - 1]) >= least and abs(values[end] - values[end - 1]) >= least:
             flags[t:end] = True
     return flags
 
@@ -108,6 +103,7 @@ def detect_spikes(
         return flags
     order = present[np.argsort(index.asi8[present], kind="stable")]
     ordered = values[order]
-    low, high = spike_bands(ordered, settings.long_window, settings.warmup, quantile, margin)
-    flags[order] = spike_rows(ordered, low, high, margin, max_rows)
+    flags[order] = spike_rows(
+        ordered, *spike_bands(ordered, settings.long_window, settings.warmup, quantile, margin), max_rows
+    )
     return flags
