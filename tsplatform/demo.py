@@ -67,6 +67,9 @@ DEMO_CADENCE = {
     "TSPLATFORM_AUTOMATION_INTERVAL_S": "10",
     "TSPLATFORM_KAFKA_SENSOR_INTERVAL_S": "10",
 }
+#: The demo replays readings of 2022: the daily retention schedule (03:00 UTC; raw readings kept 400 days by
+#: the wall clock) would delete them under a demo that runs past 03:00. The demo keeps every day.
+DEMO_RETENTION = {"TSPLATFORM_RETENTION_DAYS": "{}"}
 #: A failed run with nothing else running or queued for this long ends the wait (seconds).
 STALLED_AFTER_FAILURE_S = 60.0
 #: Nothing running, queued or backfilling for this long while assets are missing ends the wait (seconds):
@@ -464,7 +467,11 @@ def run_demo(
     readings = demo_readings(data, first_days)
     days = data_days(readings)
     os.environ["TSPLATFORM_START_DATE"] = days[0].isoformat()  # partitions start where the data starts
-    for name, value in {**DEMO_TUNING, **DEMO_CADENCE}.items():  # a small search, quick sensors
+    for name, value in {
+        **DEMO_TUNING,
+        **DEMO_CADENCE,
+        **DEMO_RETENTION,
+    }.items():  # small search, quick sensors
         os.environ.setdefault(name, value)
     get_settings.cache_clear()
     settings = get_settings()

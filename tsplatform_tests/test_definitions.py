@@ -118,3 +118,15 @@ def test_everything_downstream_of_validated_readings_backfills_in_one_run() -> N
         if graph.get(key).backfill_policy != dg.BackfillPolicy.single_run()
     )
     assert without == []
+
+
+def test_every_op_that_uses_spark_waits_for_the_spark_pool() -> None:
+    """The embedded Derby metastore admits one JVM, so only one run may hold a Spark session
+    (``dagster.yaml``: pools, granularity run): every asset and op that requires the ``spark`` resource
+    is in the ``spark`` pool. The retention job's op was not, and its 03:00 run failed beside a graph run
+    ("Unable to instantiate SessionHiveMetaStoreClient")."""
+    repo = defs.get_repository_def()
+    nodes = [node for job in repo.get_all_jobs() for node in job.graph.iterate_op_defs()]
+    using_spark = {node.name: node.pools for node in nodes if "spark" in node.required_resource_keys}
+    assert {"retention_op", "validated_readings", "denoised_readings"} <= set(using_spark)
+    assert {name for name, pools in using_spark.items() if pools != {"spark"}} == set()

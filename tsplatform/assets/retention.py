@@ -57,6 +57,9 @@ def metastore_of(resource: Any) -> MetastoreLike | None:
 
 @dg.op(
     description="Delete day partitions older than each dataset's retention (Hive metastore, lake, catalog).",
+    # it drops Hive partitions through a Spark session: the local Derby metastore admits one JVM, so the
+    # 03:00 run waits for the graph's run instead of failing beside it (dagster.yaml, pools)
+    pool="spark",
 )
 def retention_op(
     context: dg.OpExecutionContext,
