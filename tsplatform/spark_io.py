@@ -80,12 +80,13 @@ def read_days(
     return reader.parquet(*[_file_uri(f) for f in files])
 
 
-def bucket_count(spark: SparkSession, frames: Sequence[DataFrame]) -> int:
-    """Buckets for :func:`apply_per_series` (see the module doc). Without ``TSPLATFORM_SERIES_BUCKETS``, a
-    small input gets fewer buckets than shuffle partitions (at least ``MIN_ROWS_PER_BUCKET`` rows each):
-    every non-empty bucket is a Python task with a fixed cost, which a few thousand rows do not repay."""
+def bucket_count(spark: SparkSession, rows: int) -> int:
+    """Buckets for :func:`apply_per_series` over ``rows`` input rows (see the module doc; count them with
+    :func:`partition_rows`, from the Parquet footers, which costs no Spark job). Without
+    ``TSPLATFORM_SERIES_BUCKETS``, a small input gets fewer buckets than shuffle partitions (at least
+    ``MIN_ROWS_PER_BUCKET`` rows each): every non-empty bucket is a Python task with a fixed cost, which a
+    few thousand rows do not repay."""
     configured = get_settings().series_buckets
-    rows = sum(f.count() for f in frames)  # Parquet row counts come from the footers
     if not configured:
         partitions = int(spark.conf.get("spark.sql.shuffle.partitions"))
         configured = min(partitions, math.ceil(rows / MIN_ROWS_PER_BUCKET))
@@ -226,7 +227,8 @@ def coalesced(frame: DataFrame, rows: int) -> DataFrame:
 
 
 def partition_rows(lake: Lake, dataset: str, days: Sequence[dt.date]) -> int:
-    """Rows of the ``days`` partitions of ``dataset``, from the Parquet footers (no Spark job)."""
+    """Rows of the ``days`` partitions of ``dataset``, from the Parquet footers (no Spark job; 0 for days
+    without files)."""
     files = [f for day in days for f in lake.partition_files(dataset, day)]
     return sum(pq.read_metadata(f, filesystem=lake.fs).num_rows for f in files)
 

@@ -18,7 +18,13 @@ from pyspark.sql import functions as F
 from tsplatform import datasets
 from tsplatform.datasets import FRAME_CHECK_COLUMNS, naive_utc
 from tsplatform.resources.spark import spark_conf
-from tsplatform.spark_checks import duplicate_keys, schema_failures
+from tsplatform.spark_checks import (
+    GRID_TOLERANCE_S,
+    duplicate_keys,
+    grid_step_spread,
+    schema_failures,
+    schema_failures_and_aggregates,
+)
 from tsplatform.timeseries.validate import as_readings, readings_schema
 
 pytestmark = pytest.mark.integration
@@ -312,3 +318,52 @@ def test_duplicate_keys_counts_the_rows_beyond_the_first_per_key_also_when_hashe
     assert (duplicate_keys(frame, keys), duplicate_keys(unique, keys)) == (2, 0)
     monkeypatch.setattr(F, "xxhash64", lambda *columns: F.lit(7).cast("long"))
     assert (duplicate_keys(frame, keys), duplicate_keys(unique, keys)) == (2, 0)
+
+
+@pytest.mark.parametrize("dataset", ["denoised_readings", "hourly_readings"])
+def test_the_callers_aggregates_join_the_rules_aggregation_and_change_no_failure(dataset: str) -> None:
+    """Metadata counts and row checks computed with the model's rules: the same failures as alone, the
+    aggregates' values as Spark computes them alone, on good and bad frames."""
+    spark = session()
+    model = datasets.DATASETS[dataset][1]
+    for rows in (GOOD[dataset](), _bad_rows(dataset)):
+        frame = _frame(spark, rows)
+        aggregates = {
+            "rows": F.count(F.lit(1)),
+            "series": F.countDistinct("series_id"),
+            "check:negative count": F.count(F.when(F.col(frame.columns[-1]).isNull(), F.lit(1))),
+        }
+        total, cases, values = schema_failures_and_aggregates(frame, model, aggregates, sample=1000)
+        assert (total, cases) == schema_failures(frame, model, sample=1000)
+        alone = frame.agg(*(c.alias(f"a{i}") for i, c in enumerate(aggregates.values()))).collect()[0]
+        assert values == dict(zip(aggregates, alone, strict=True))
+        assert values["rows"] == len(rows)
+
+
+def test_grid_step_spread_is_zero_only_for_series_days_on_one_grid() -> None:
+    """Per series-day: consecutive steps all equal (in any row order) -> 0; one slot shifted by a second ->
+    its spread; one row -> null (nothing to compare); a gap of two slots is irregular."""
+    times = pd.date_range("2024-03-01", periods=6, freq="10min")
+    shifted = times.to_series().reset_index(drop=True)
+    shifted[3] += pd.Timedelta(seconds=1)
+    gap = times.delete(2)
+    rows = pd.concat(
+        [
+            pd.DataFrame({"series_id": "regular", "event_time": times[[3, 0, 5, 1, 4, 2]]}),
+            pd.DataFrame({"series_id": "shifted", "event_time": shifted}),
+            pd.DataFrame({"series_id": "one", "event_time": times[:1]}),
+            pd.DataFrame({"series_id": "gap", "event_time": gap}),
+        ]
+    )
+    frame = session().createDataFrame(rows)
+    spread = {
+        r["series_id"]: r["spread"]
+        for r in frame.groupBy("series_id")
+        .agg(grid_step_spread(F.col("event_time")).alias("spread"))
+        .collect()
+    }
+    assert spread["regular"] == 0.0
+    assert spread["shifted"] == pytest.approx(2.0)  # steps of 601 s and 599 s
+    assert spread["one"] is None
+    assert spread["gap"] == pytest.approx(600.0)
+    assert {k for k, v in spread.items() if v is not None and v > GRID_TOLERANCE_S} == {"shifted", "gap"}

@@ -19,9 +19,8 @@ from tsplatform.assets.common import (
     graph_asset,
     read_or_empty,
     run_days,
-    schema_check,
     span,
-    summary,
+    summary_and_checks,
     unique_check,
     with_day,
     write,
@@ -31,7 +30,7 @@ from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count, write_series_state
+from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows, write_series_state
 from tsplatform.timeseries.stages import estimate_periods
 
 #: The columns of validated_readings the graph reads.
@@ -60,20 +59,23 @@ def period_estimates(
 ) -> dg.MaterializeResult:
     days = run_days(context)
     session, the_lake = spark.spark_session, lake.lake()
-    readings = read_or_empty(
-        session, the_lake, "validated_readings", span(days, PERIOD_LOOKBACK_DAYS), READINGS
-    )
+    window = span(days, PERIOD_LOOKBACK_DAYS)
+    readings = read_or_empty(session, the_lake, "validated_readings", window, READINGS)
 
     def per_series(rows):  # type: ignore[no-untyped-def]
         return estimate_periods(rows, days, PERIOD_LOOKBACK_DAYS)
 
     out = apply_per_series(
-        per_series, with_day(PERIOD_ESTIMATES), [readings], buckets=bucket_count(session, [readings])
+        per_series,
+        with_day(PERIOD_ESTIMATES),
+        [readings],
+        buckets=bucket_count(session, partition_rows(the_lake, "validated_readings", window)),
     )
     written = write(session, out, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     try:
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            PeriodEstimatesModel,
             counts={
                 "without_period": F.sum(F.col("period_s").isNull().cast("int")),
                 "low_confidence": F.sum((F.col("confidence") < 0.5).cast("int")),
@@ -83,10 +85,7 @@ def period_estimates(
                 ["series_id", "position", "type_name", "date", "period_s", "confidence", "note"],
             ),
         )
-        checks = [
-            schema_check(written, PeriodEstimatesModel),
-            unique_check(written, "one_row_per_series_day", ["series_id", "date"]),
-        ]
+        checks.append(unique_check(written, "one_row_per_series_day", ["series_id", "date"]))
         # from the cache as computed (not coalesced): the catalog upserts run on every core
         latest = written.cached.where(F.col("date") == days[-1].isoformat()).select(
             F.col("series_id").alias("_id"),

@@ -32,7 +32,7 @@ from tsplatform.assets.ingest import raw_readings
 from tsplatform.hive import register_partitions
 from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_checks import duplicate_keys, schema_failures
+from tsplatform.spark_checks import duplicate_keys, schema_failures_and_aggregates
 from tsplatform.spark_io import (
     DAY_COLUMN,
     apply_per_bucket,
@@ -82,7 +82,9 @@ def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):
             parts.append(checked.assign(**{DAY_COLUMN: day.isoformat()}))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    return apply_per_bucket(per_bucket, out_schema, [raw], buckets=bucket_count(spark, [raw]))
+    return apply_per_bucket(
+        per_bucket, out_schema, [raw], buckets=bucket_count(spark, partition_rows(lake, "raw_readings", days))
+    )
 
 
 @graph_asset(
@@ -143,11 +145,14 @@ def validated_readings(
         schema_errors, examples, duplicated, series = 0, [], 0, 0
         if valid_rows:  # the checks read the rows written from the cache, not the day files (as `write`)
             valid = coalesced(valid, valid_rows)
-            schema_errors, examples = schema_failures(
-                valid.drop(DAY_COLUMN), readings_schema, prepare=as_readings
+            schema_errors, examples, counted = schema_failures_and_aggregates(
+                valid.drop(DAY_COLUMN),
+                readings_schema,
+                {"series": F.countDistinct("series_id")},
+                prepare=as_readings,
             )
+            series = int(counted["series"])
             duplicated = duplicate_keys(valid, ["series_id", "event_time"])
-            series = int(valid.agg(F.countDistinct("series_id")).collect()[0][0])
     finally:
         try:
             for done in writes:  # every write finished (their errors propagate) before the cache goes

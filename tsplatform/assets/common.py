@@ -21,7 +21,7 @@ from tsplatform.assets.automation import on_new_or_late_data
 from tsplatform.hive import spark_ddl_columns, spark_ddl_type
 from tsplatform.lake import Lake
 from tsplatform.partitions import daily_partitions, days_of
-from tsplatform.spark_checks import duplicate_keys, schema_failures
+from tsplatform.spark_checks import duplicate_keys, schema_failures_and_aggregates
 from tsplatform.spark_io import (
     DAY_COLUMN,
     as_written,
@@ -159,41 +159,58 @@ def write(
     return Written(coalesced(kept, rows), kept, list(days), schema, pending)
 
 
-def summary(
-    written: Written, counts: dict[str, Column] | None = None, worst: tuple[Column, list[str]] | None = None
-) -> dict[str, Any]:
-    """Materialization metadata: rows, series, days, extra ``counts`` (name -> aggregate column), the worst
-    series (``(order column, columns to show)``) as a markdown table, and the column schema."""
+def summary_and_checks(
+    written: Written,
+    model: type[pandera.DataFrameModel],
+    *,
+    counts: dict[str, Column] | None = None,
+    worst: tuple[Column, list[str]] | None = None,
+    row_checks: dict[str, tuple[Column, str]] | None = None,
+) -> tuple[dict[str, Any], list[dg.AssetCheckResult]]:
+    """Materialization metadata and the checks over the rows written, in ONE Spark aggregation: rows, series,
+    the extra ``counts`` (name -> aggregate column), the Pandera ``model``'s rules (check
+    ``matches_schema``) and each row check ``{check name: (condition of a failing row, metadata key of
+    their count)}``. The metadata also gets the days, the column schema and, when ``worst`` is given
+    (``(order column, columns to show)``), the worst series as a markdown table (a second, small job).
+    Every job over the cached rows costs a scheduling round and a pass over them: an asset's checks and
+    summary used 3-4 such jobs where this uses one."""
     from pyspark.sql import functions as F
 
-    frame = written.frame
-    series = F.countDistinct("series_id") if "series_id" in written.schema.names else F.lit(None)
-    aggs = [F.count(F.lit(1)).alias("rows"), series.alias("series")]
-    aggs += [column.alias(name) for name, column in (counts or {}).items()]
-    row = frame.agg(*aggs).collect()[0].asDict()
+    has_series = "series_id" in written.schema.names
+    aggregates = {"rows": F.count(F.lit(1))}
+    if has_series:
+        aggregates["series"] = F.countDistinct("series_id")
+    aggregates |= {f"count:{name}": column for name, column in (counts or {}).items()}
+    aggregates |= {
+        f"check:{name}": F.count(F.when(condition, F.lit(1)))
+        for name, (condition, _) in (row_checks or {}).items()
+    }
+    failures, examples, values = schema_failures_and_aggregates(
+        written.frame.drop(DAY_COLUMN), model, aggregates
+    )
     metadata: dict[str, Any] = {
-        "dagster/row_count": int(row.pop("rows")),
+        "dagster/row_count": int(values["rows"]),
         "days": f"{written.days[0]}..{written.days[-1]}" if len(written.days) > 1 else str(written.days[0]),
         "dagster/column_schema": column_schema(written.schema),
     }
-    if row.get("series") is not None:
-        metadata["series"] = int(row.pop("series"))
-    row.pop("series", None)
-    metadata.update({k: (int(v) if v is not None else 0) for k, v in row.items()})
+    if has_series:
+        metadata["series"] = int(values["series"])
+    metadata |= {name: int(values[f"count:{name}"] or 0) for name in counts or {}}
     if worst is not None:
         order, columns = worst
-        top = frame.orderBy(order).select(*columns).limit(WORST_ROWS).collect()
+        top = written.frame.orderBy(order).select(*columns).limit(WORST_ROWS).collect()
         metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in top]))
-    return metadata
-
-
-def schema_check(written: Written, model: type[pandera.DataFrameModel]) -> dg.AssetCheckResult:
-    failures, examples = schema_failures(written.frame.drop(DAY_COLUMN), model)
-    return dg.AssetCheckResult(
-        check_name="matches_schema",
-        passed=failures == 0,
-        metadata={"failure_cases": failures, "examples": dg.MetadataValue.json(examples)},
-    )
+    checks = [
+        dg.AssetCheckResult(
+            check_name="matches_schema",
+            passed=failures == 0,
+            metadata={"failure_cases": failures, "examples": dg.MetadataValue.json(examples)},
+        )
+    ]
+    for name, (_, what) in (row_checks or {}).items():
+        bad = int(values[f"check:{name}"])
+        checks.append(dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata={what: bad}))
+    return metadata, checks
 
 
 def unique_check(written: Written, name: str, keys: Sequence[str]) -> dg.AssetCheckResult:
@@ -201,8 +218,3 @@ def unique_check(written: Written, name: str, keys: Sequence[str]) -> dg.AssetCh
     return dg.AssetCheckResult(
         check_name=name, passed=extra == 0, metadata={"duplicate_rows": extra, "keys": ", ".join(keys)}
     )
-
-
-def count_check(written: Written, name: str, condition: Column, what: str) -> dg.AssetCheckResult:
-    bad = int(written.frame.where(condition).count())
-    return dg.AssetCheckResult(check_name=name, passed=bad == 0, metadata={what: bad})

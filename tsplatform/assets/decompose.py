@@ -25,9 +25,8 @@ from tsplatform.assets.common import (
     graph_asset,
     read_or_empty,
     run_days,
-    schema_check,
     span,
-    summary,
+    summary_and_checks,
     unique_check,
     with_day,
     write,
@@ -41,7 +40,7 @@ from tsplatform.datasets import (
 )
 from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, lookback
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count
+from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows
 from tsplatform.timeseries.decompose import seasons_of_periods
 from tsplatform.timeseries.stages import decompose_series
 
@@ -85,9 +84,8 @@ def decompositions(
 ) -> dg.MaterializeResult:
     days = run_days(context)
     session, the_lake = spark.spark_session, lake.lake()
-    values = read_or_empty(
-        session, the_lake, "denoised_readings", span(days, DECOMPOSITION_LOOKBACK_DAYS), DENOISED_READINGS
-    )
+    window = span(days, DECOMPOSITION_LOOKBACK_DAYS)
+    values = read_or_empty(session, the_lake, "denoised_readings", window, DENOISED_READINGS)
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     seasons = season_lengths(estimates)
     schema = decompositions_schema(seasons)
@@ -96,12 +94,16 @@ def decompositions(
         return decompose_series(rows, estimate_rows, days, seasons, lookback_days=DECOMPOSITION_LOOKBACK_DAYS)
 
     out = apply_per_series(
-        per_series, with_day(schema), [values, estimates], buckets=bucket_count(session, [values])
+        per_series,
+        with_day(schema),
+        [values, estimates],
+        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", window)),
     )
     written = write(session, out, the_lake, "decompositions", days, schema)
     try:
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            DecompositionsModel,
             counts={"not_decomposed": F.sum(F.col("trend").isNull().cast("int"))},
             worst=(
                 F.desc_nulls_last(F.abs(F.col("resid"))),
@@ -109,10 +111,7 @@ def decompositions(
             ),
         )
         metadata["seasons"] = ", ".join(str(s) for s in seasons) or "(none)"
-        checks = [
-            schema_check(written, DecompositionsModel),
-            unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]),
-        ]
+        checks.append(unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]))
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

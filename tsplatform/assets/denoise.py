@@ -15,14 +15,12 @@ from pyspark.sql import functions as F
 
 from tsplatform.assets.common import (
     check_specs,
-    count_check,
     graph_asset,
     markdown_table,
     read_or_empty,
     run_days,
-    schema_check,
     span,
-    summary,
+    summary_and_checks,
     unique_check,
     with_day,
     write,
@@ -32,7 +30,7 @@ from tsplatform.datasets import DENOISED_READINGS, REGULARIZED_READINGS, Denoise
 from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count, write_series_state
+from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows, write_series_state
 from tsplatform.timeseries.stages import denoise_series
 
 
@@ -72,59 +70,58 @@ def denoised_readings(
 ) -> dg.MaterializeResult:
     days = run_days(context)
     session, the_lake = spark.spark_session, lake.lake()
-    regular = read_or_empty(
-        session, the_lake, "regularized_readings", span(days, ANOMALY_LOOKBACK_DAYS), REGULARIZED_READINGS
-    )
+    window = span(days, ANOMALY_LOOKBACK_DAYS)
+    regular = read_or_empty(session, the_lake, "regularized_readings", window, REGULARIZED_READINGS)
 
     def per_series(rows):  # type: ignore[no-untyped-def]
         return denoise_series(rows, days, ANOMALY_LOOKBACK_DAYS)
 
     out = apply_per_series(
-        per_series, with_day(DENOISED_READINGS), [regular], buckets=bucket_count(session, [regular])
+        per_series,
+        with_day(DENOISED_READINGS),
+        [regular],
+        buckets=bucket_count(session, partition_rows(the_lake, "regularized_readings", window)),
     )
     written = write(session, out, the_lake, "denoised_readings", days, DENOISED_READINGS)
     try:
         frame = written.frame
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            DenoisedReadingsModel,
             counts={
                 "flagged": F.sum(F.col("is_anomaly").cast("int")),
                 "spikes": F.sum(F.col("is_spike").cast("int")),
                 "changed": F.sum((~F.col("value").eqNullSafe(F.col("value_raw"))).cast("int")),
             },
+            row_checks={"no_unprocessed_flags": (unprocessed_flag(), "unprocessed_flags")},
         )
-        worst = (
+        # one shuffle of the day's rows for the three per-series views (processing is one per series-day)
+        per_series_day = (
             frame.groupBy("series_id", "position", "type_name", "_day")
             .agg(
                 F.sum(F.col("is_anomaly").cast("int")).alias("flagged"),
                 F.first("processing").alias("processing"),
             )
-            .orderBy(F.desc("flagged"))
+            .cache()
         )
-        metadata["worst_series"] = dg.MetadataValue.md(
-            markdown_table([r.asDict() for r in worst.limit(5).collect()])
-        )
+        worst = per_series_day.orderBy(F.desc("flagged")).limit(5).collect()
+        metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in worst]))
+        by_processing = per_series_day.groupBy("processing").agg(F.countDistinct("series_id").alias("n"))
         metadata["processing"] = dg.MetadataValue.json(
-            {
-                r["processing"]: int(r["n"])
-                for r in frame.groupBy("processing").agg(F.countDistinct("series_id").alias("n")).collect()
-            }
+            {r["processing"]: int(r["n"]) for r in by_processing.collect()}
         )
-        checks = [
-            schema_check(written, DenoisedReadingsModel),
-            unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]),
-            count_check(written, "no_unprocessed_flags", unprocessed_flag(), "unprocessed_flags"),
-        ]
+        checks.append(unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]))
         latest = (
-            frame.groupBy("series_id")
+            per_series_day.groupBy("series_id")
             .agg(
-                F.max_by("processing", "event_time").alias("processing"),
+                F.max_by("processing", "_day").alias("processing"),
                 F.max("_day").alias("last_processed_day"),
             )
             .withColumnRenamed("series_id", "_id")
         )
         written.committed()  # the catalog announces only days that are written
         write_series_state(latest, *catalog.settings_pair())
+        per_series_day.unpersist()
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

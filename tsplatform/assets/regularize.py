@@ -31,9 +31,8 @@ from tsplatform.assets.common import (
     markdown_table,
     read_or_empty,
     run_days,
-    schema_check,
     span,
-    summary,
+    summary_and_checks,
     unique_check,
     with_day,
     write,
@@ -43,8 +42,8 @@ from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
-from tsplatform.spark_checks import irregular_series
-from tsplatform.spark_io import apply_per_bucket, bucket_count, for_each_key
+from tsplatform.spark_checks import GRID_TOLERANCE_S, grid_step_spread
+from tsplatform.spark_io import apply_per_bucket, bucket_count, for_each_key, partition_rows
 from tsplatform.timeseries.stages import history_document, latest_selections, regularize_series
 
 STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
@@ -102,9 +101,8 @@ def regularized_readings(
     days = run_days(context)
     settings = get_settings()
     session, the_lake = spark.spark_session, lake.lake()
-    readings = read_or_empty(
-        session, the_lake, "validated_readings", span(days, PERIOD_LOOKBACK_DAYS), READINGS
-    )
+    window = span(days, PERIOD_LOOKBACK_DAYS)
+    readings = read_or_empty(session, the_lake, "validated_readings", window, READINGS)
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     max_gap_s, reselect_days = settings.impute_max_gap_s, settings.imputation_reselect_days
     mongo_uri, mongo_db = catalog.settings_pair()
@@ -146,30 +144,49 @@ def regularized_readings(
         per_bucket,
         with_day(REGULARIZED_READINGS),
         [readings, estimates],
-        buckets=bucket_count(session, [readings]),
+        buckets=bucket_count(session, partition_rows(the_lake, "validated_readings", window)),
     )
     written = write(session, out, the_lake, "regularized_readings", days, REGULARIZED_READINGS)
     try:
         frame = written.frame
-        per_series_day = frame.groupBy("series_id", "position", "type_name", "_day").agg(
-            F.sum(F.col("is_imputed").cast("int")).alias("imputed"),
-            F.sum(F.col("value").isNull().cast("int")).alias("left_missing"),
-            F.count(F.lit(1)).alias("slots"),
-            F.first("imputation_method").alias("method"),
+        # one shuffle of the day's rows for the per-series-day views: worst series, grid, selections used
+        per_series_day = (
+            frame.groupBy("series_id", "position", "type_name", "_day")
+            .agg(
+                F.sum(F.col("is_imputed").cast("int")).alias("imputed"),
+                F.sum(F.col("value").isNull().cast("int")).alias("left_missing"),
+                F.count(F.lit(1)).alias("slots"),
+                F.first("imputation_method").alias("method"),
+                grid_step_spread(F.col("event_time")).alias("step_spread"),
+                F.collect_set(
+                    F.when(
+                        F.col("imputation_selected").isNotNull(),
+                        F.array("imputation_selected", "imputation_method"),
+                    )
+                ).alias("used"),
+            )
+            .cache()
         )
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            RegularizedReadingsModel,
             counts={
                 "imputed": F.sum(F.col("is_imputed").cast("int")),
                 "left_missing": F.sum(F.col("value").isNull().cast("int")),
                 "passed_through": F.sum((F.col("imputation_method") == "none").cast("int")),
             },
         )
-        worst = per_series_day.orderBy(F.desc("imputed"), F.desc("left_missing")).limit(5).collect()
+        worst = (
+            per_series_day.orderBy(F.desc("imputed"), F.desc("left_missing"))
+            .select(
+                "series_id", "position", "type_name", "_day", "imputed", "left_missing", "slots", "method"
+            )
+            .limit(5)
+            .collect()
+        )
         metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in worst]))
-        grid_failures = irregular_series(frame)
-        checks = [
-            schema_check(written, RegularizedReadingsModel),
+        grid_failures = per_series_day.where(F.col("step_spread") > GRID_TOLERANCE_S).count()
+        checks += [
             unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]),
             dg.AssetCheckResult(
                 check_name="on_regular_grid",
@@ -178,16 +195,12 @@ def regularized_readings(
             ),
         ]
         # the catalog's selection history: before the run, what the run's rows used, after the run
-        used = frame.groupBy("series_id").agg(
-            F.collect_set(
-                F.when(
-                    F.col("imputation_selected").isNotNull(),
-                    F.array("imputation_selected", "imputation_method"),
-                )
-            ).alias("used")
+        used = per_series_day.groupBy("series_id").agg(
+            F.array_distinct(F.flatten(F.collect_list("used"))).alias("used")
         )
         written.committed()  # the catalog announces only days that are written
         write_imputation_history(used, days, *catalog.settings_pair())
+        per_series_day.unpersist()
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -20,12 +20,10 @@ from tsplatform.assets.analyse import READINGS, period_estimates
 from tsplatform.assets.clean import REJECTS_SCHEMA, validated_readings
 from tsplatform.assets.common import (
     check_specs,
-    count_check,
     graph_asset,
     read_or_empty,
     run_days,
-    schema_check,
-    summary,
+    summary_and_checks,
     unique_check,
     with_day,
     write,
@@ -50,6 +48,7 @@ from tsplatform.spark_io import (
     apply_per_bucket,
     apply_per_series,
     bucket_count,
+    partition_rows,
     with_day_of,
     write_series_state,
 )
@@ -93,19 +92,20 @@ def hourly_readings(
         return hourly_series(rows, days)  # vectorised over the bucket's series
 
     out = apply_per_bucket(
-        per_bucket, with_day(HOURLY_READINGS), [values], buckets=bucket_count(session, [values])
+        per_bucket,
+        with_day(HOURLY_READINGS),
+        [values],
+        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", days)),
     )
     written = write(session, out, the_lake, "hourly_readings", days, HOURLY_READINGS)
     try:
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            HourlyReadingsModel,
             counts={"empty_hours": F.sum((F.col("count") == 0).cast("int"))},
             worst=(F.asc("count"), ["series_id", "position", "type_name", "event_time", "count"]),
         )
-        checks = [
-            schema_check(written, HourlyReadingsModel),
-            unique_check(written, "one_row_per_series_hour", ["series_id", "event_time"]),
-        ]
+        checks.append(unique_check(written, "one_row_per_series_hour", ["series_id", "event_time"]))
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
@@ -156,6 +156,8 @@ def series_profiles(
     regular = read_or_empty(session, the_lake, "regularized_readings", days, REGULARIZED_READINGS)
     denoised = read_or_empty(session, the_lake, "denoised_readings", days, DENOISED_READINGS)
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
+    inputs = ("validated_readings", "validation_rejects", "regularized_readings", "denoised_readings")
+    input_rows = sum(partition_rows(the_lake, name, days) for name in (*inputs, "period_estimates"))
     sources = (
         _tagged(validated, "validated", F.col("value"), F.lit(False))
         .unionByName(_tagged(rejects, "rejects", F.col("value"), F.col("reason").isin(*DUPLICATE_REASONS)))
@@ -168,12 +170,13 @@ def series_profiles(
         return profile_series(rows, days)  # vectorised over the bucket's series
 
     out = apply_per_bucket(
-        per_bucket, with_day(SERIES_PROFILES), [sources], buckets=bucket_count(session, [sources])
+        per_bucket, with_day(SERIES_PROFILES), [sources], buckets=bucket_count(session, input_rows)
     )
     written = write(session, out, the_lake, "series_profiles", days, SERIES_PROFILES)
     try:
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            SeriesProfilesModel,
             counts={
                 "imputed": F.sum("imputed"),
                 "flagged": F.sum("anomalous"),
@@ -184,10 +187,7 @@ def series_profiles(
                 ["series_id", "position", "type_name", "date", "missing_rate", "anomaly_rate", "note"],
             ),
         )
-        checks = [
-            schema_check(written, SeriesProfilesModel),
-            unique_check(written, "one_row_per_series_day", ["series_id", "date"]),
-        ]
+        checks.append(unique_check(written, "one_row_per_series_day", ["series_id", "date"]))
         # from the cache as computed (not coalesced): the catalog upserts run on every core
         latest = written.cached.where(F.col("date") == days[-1].isoformat()).select(
             F.col("series_id").alias("_id"),
@@ -237,12 +237,13 @@ def correlations(
         with_day(CORRELATIONS),
         [values],
         key="position",
-        buckets=bucket_count(session, [values]),
+        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", days)),
     )
     written = write(session, out, the_lake, "correlations", days, CORRELATIONS)
     try:
-        metadata = summary(
+        metadata, checks = summary_and_checks(
             written,
+            CorrelationsModel,
             counts={
                 "positions": F.countDistinct("position"),
                 "undefined": F.sum(F.col("pearson").isNull().cast("int")),
@@ -251,12 +252,9 @@ def correlations(
                 F.desc_nulls_last(F.abs(F.col("pearson"))),
                 ["position", "date", "series_a", "series_b", "pearson", "n"],
             ),
+            row_checks={"pearson_in_range": (pearson_out_of_range(), "out_of_range")},
         )
-        checks = [
-            schema_check(written, CorrelationsModel),
-            count_check(written, "pearson_in_range", pearson_out_of_range(), "out_of_range"),
-            unique_check(written, "one_row_per_pair", ["position", "date", "series_a", "series_b"]),
-        ]
+        checks.append(unique_check(written, "one_row_per_pair", ["position", "date", "series_a", "series_b"]))
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
