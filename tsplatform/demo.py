@@ -467,11 +467,12 @@ def run_demo(
     readings = demo_readings(data, first_days)
     days = data_days(readings)
     os.environ["TSPLATFORM_START_DATE"] = days[0].isoformat()  # partitions start where the data starts
-    for name, value in {
+    demo_defaults = {
         **DEMO_TUNING,
         **DEMO_CADENCE,
         **DEMO_RETENTION,
-    }.items():  # small search, quick sensors
+    }  # small search, quick sensors, no expiry
+    for name, value in demo_defaults.items():
         os.environ.setdefault(name, value)
     get_settings.cache_clear()
     settings = get_settings()

@@ -305,7 +305,7 @@ def _count_rules(
     frame: DataFrame,
     rules: list[tuple[str, str, Column, Column]],
     null_dtype: list[tuple[str, str]],
-    aggregates: dict[str, Column] | None = None,
+    aggregates: dict[str, Column],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One aggregation over ``frame``: failing rows of every rule, whether each ``null_dtype`` column
     holds a null, and the caller's ``aggregates`` (returned by name); then, only if some rule fails, a
@@ -313,7 +313,6 @@ def _count_rules(
     the counts alone take ~0.8 of 1.4 s on a day of 1.44M rows)."""
     from pyspark.sql import functions as F
 
-    aggregates = aggregates or {}
     if not rules and not null_dtype and not aggregates:
         return [], {}
     aggs = [F.count(F.when(failing, F.lit(1))).alias(f"n{i}") for i, (_, _, failing, _) in enumerate(rules)]

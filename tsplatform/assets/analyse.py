@@ -17,6 +17,7 @@ from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.common import (
     check_specs,
     graph_asset,
+    input_buckets,
     read_or_empty,
     run_days,
     span,
@@ -30,7 +31,7 @@ from tsplatform.ingest.schema import RAW_READINGS_SCHEMA
 from tsplatform.partitions import PERIOD_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows, write_series_state
+from tsplatform.spark_io import apply_per_series, write_series_state
 from tsplatform.timeseries.stages import estimate_periods
 
 #: The columns of validated_readings the graph reads.
@@ -69,7 +70,7 @@ def period_estimates(
         per_series,
         with_day(PERIOD_ESTIMATES),
         [readings],
-        buckets=bucket_count(session, partition_rows(the_lake, "validated_readings", window)),
+        buckets=input_buckets(session, the_lake, {"validated_readings": window}),
     )
     written = write(session, out, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
     try:

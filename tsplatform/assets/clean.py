@@ -53,10 +53,10 @@ _OUT_SCHEMA = REJECTS_SCHEMA.set(REJECTS_SCHEMA.get_field_index("reason"), pa.fi
 any_day_eager = validated_on_new_or_late_raw
 
 
-def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):  # type: ignore[no-untyped-def]
-    """Validated and rejected rows of ``raw_readings`` for ``days`` as one Spark DataFrame (``reason`` null
-    for valid rows; ``_day`` = the raw partition), computed per bucket of series and day on the executors;
-    None when no day has raw data."""
+def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp, raw_rows: int):  # type: ignore[no-untyped-def]
+    """Validated and rejected rows of ``raw_readings`` for ``days`` (``raw_rows`` rows, for the bucket count)
+    as one Spark DataFrame (``reason`` null for valid rows; ``_day`` = the raw partition), computed per
+    bucket of series and day on the executors; None when no day has raw data."""
     raws = []
     for day in days:
         raw = read_days(spark, lake, "raw_readings", [day], RAW_READINGS_SCHEMA)
@@ -82,9 +82,7 @@ def validate_days_on_spark(spark, lake, days: list[dt.date], now: pd.Timestamp):
             parts.append(checked.assign(**{DAY_COLUMN: day.isoformat()}))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    return apply_per_bucket(
-        per_bucket, out_schema, [raw], buckets=bucket_count(spark, partition_rows(lake, "raw_readings", days))
-    )
+    return apply_per_bucket(per_bucket, out_schema, [raw], buckets=bucket_count(spark, raw_rows))
 
 
 @graph_asset(
@@ -106,7 +104,7 @@ def validated_readings(
     session = spark.spark_session
     now = pd.Timestamp.now(tz="UTC")
     raw_rows = partition_rows(the_lake, "raw_readings", days)  # Parquet footers: nothing read into the driver
-    out = validate_days_on_spark(session, the_lake, days, now)
+    out = validate_days_on_spark(session, the_lake, days, now, raw_rows)
     if out is None:
         out = empty_frame(session, with_day(_OUT_SCHEMA))
     out = out.persist()

@@ -8,8 +8,9 @@ for its checks, metadata and catalog updates: only aggregates reach the driver.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,9 @@ from tsplatform.spark_io import (
     DAY_COLUMN,
     as_written,
     beside,
+    bucket_count,
     coalesced,
+    partition_rows,
     read_days,
     replace_day_partitions,
 )
@@ -92,6 +95,29 @@ def read_or_empty(
 ) -> DataFrame:
     frame = read_days(spark, lake, dataset, days, schema)
     return frame if frame is not None else empty_frame(spark, schema)
+
+
+def input_buckets(spark: SparkSession, lake: Lake, reads: Mapping[str, Sequence[dt.date]]) -> int:
+    """:func:`spark_io.bucket_count` for an asset reading ``{dataset: days}``, its rows counted from the
+    Parquet footers (no Spark job)."""
+    return bucket_count(spark, sum(partition_rows(lake, dataset, days) for dataset, days in reads.items()))
+
+
+@contextlib.contextmanager
+def cached(frame: DataFrame) -> Iterator[DataFrame]:
+    """``frame`` cached for the block's several actions, and dropped from the executors after it, also when
+    the block fails (a long-lived Spark Connect server would keep it)."""
+    kept = frame.cache()
+    try:
+        yield kept
+    finally:
+        kept.unpersist()
+
+
+def worst_table(frame: DataFrame, order: Sequence[Column], columns: Sequence[str]) -> dg.MetadataValue:
+    """The first ``WORST_ROWS`` rows of ``frame`` by ``order``, ``columns`` of them, as a markdown table."""
+    top = frame.orderBy(*order).select(*columns).limit(WORST_ROWS).collect()
+    return dg.MetadataValue.md(markdown_table([r.asDict() for r in top]))
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
@@ -198,8 +224,7 @@ def summary_and_checks(
     metadata |= {name: int(values[f"count:{name}"] or 0) for name in counts or {}}
     if worst is not None:
         order, columns = worst
-        top = written.frame.orderBy(order).select(*columns).limit(WORST_ROWS).collect()
-        metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in top]))
+        metadata["worst_series"] = worst_table(written.frame, [order], columns)
     checks = [
         dg.AssetCheckResult(
             check_name="matches_schema",

@@ -23,6 +23,7 @@ from tsplatform.assets.analyse import period_estimates
 from tsplatform.assets.common import (
     check_specs,
     graph_asset,
+    input_buckets,
     read_or_empty,
     run_days,
     span,
@@ -40,7 +41,7 @@ from tsplatform.datasets import (
 )
 from tsplatform.partitions import DECOMPOSITION_LOOKBACK_DAYS, lookback
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows
+from tsplatform.spark_io import apply_per_series
 from tsplatform.timeseries.decompose import seasons_of_periods
 from tsplatform.timeseries.stages import decompose_series
 
@@ -97,7 +98,7 @@ def decompositions(
         per_series,
         with_day(schema),
         [values, estimates],
-        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", window)),
+        buckets=input_buckets(session, the_lake, {"denoised_readings": window}),
     )
     written = write(session, out, the_lake, "decompositions", days, schema)
     try:

@@ -14,15 +14,17 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from tsplatform.assets.common import (
+    cached,
     check_specs,
     graph_asset,
-    markdown_table,
+    input_buckets,
     read_or_empty,
     run_days,
     span,
     summary_and_checks,
     unique_check,
     with_day,
+    worst_table,
     write,
 )
 from tsplatform.assets.regularize import regularized_readings
@@ -30,7 +32,7 @@ from tsplatform.datasets import DENOISED_READINGS, REGULARIZED_READINGS, Denoise
 from tsplatform.partitions import ANOMALY_LOOKBACK_DAYS, lookback
 from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
-from tsplatform.spark_io import apply_per_series, bucket_count, partition_rows, write_series_state
+from tsplatform.spark_io import apply_per_series, write_series_state
 from tsplatform.timeseries.stages import denoise_series
 
 
@@ -80,11 +82,10 @@ def denoised_readings(
         per_series,
         with_day(DENOISED_READINGS),
         [regular],
-        buckets=bucket_count(session, partition_rows(the_lake, "regularized_readings", window)),
+        buckets=input_buckets(session, the_lake, {"regularized_readings": window}),
     )
     written = write(session, out, the_lake, "denoised_readings", days, DENOISED_READINGS)
     try:
-        frame = written.frame
         metadata, checks = summary_and_checks(
             written,
             DenoisedReadingsModel,
@@ -95,33 +96,30 @@ def denoised_readings(
             },
             row_checks={"no_unprocessed_flags": (unprocessed_flag(), "unprocessed_flags")},
         )
-        # one shuffle of the day's rows for the three per-series views (processing is one per series-day)
-        per_series_day = (
-            frame.groupBy("series_id", "position", "type_name", "_day")
-            .agg(
-                F.sum(F.col("is_anomaly").cast("int")).alias("flagged"),
-                F.first("processing").alias("processing"),
-            )
-            .cache()
-        )
-        worst = per_series_day.orderBy(F.desc("flagged")).limit(5).collect()
-        metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in worst]))
-        by_processing = per_series_day.groupBy("processing").agg(F.countDistinct("series_id").alias("n"))
-        metadata["processing"] = dg.MetadataValue.json(
-            {r["processing"]: int(r["n"]) for r in by_processing.collect()}
-        )
         checks.append(unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]))
-        latest = (
-            per_series_day.groupBy("series_id")
-            .agg(
-                F.max_by("processing", "_day").alias("processing"),
-                F.max("_day").alias("last_processed_day"),
-            )
-            .withColumnRenamed("series_id", "_id")
+        # one shuffle of the day's rows for the three per-series views (processing is one per series-day)
+        by_series_day = written.frame.groupBy("series_id", "position", "type_name", "_day").agg(
+            F.sum(F.col("is_anomaly").cast("int")).alias("flagged"),
+            F.first("processing").alias("processing"),
         )
-        written.committed()  # the catalog announces only days that are written
-        write_series_state(latest, *catalog.settings_pair())
-        per_series_day.unpersist()
+        with cached(by_series_day) as per_series_day:
+            metadata["worst_series"] = worst_table(
+                per_series_day, [F.desc("flagged")], per_series_day.columns
+            )
+            by_processing = per_series_day.groupBy("processing").agg(F.countDistinct("series_id").alias("n"))
+            metadata["processing"] = dg.MetadataValue.json(
+                {r["processing"]: int(r["n"]) for r in by_processing.collect()}
+            )
+            latest = (
+                per_series_day.groupBy("series_id")
+                .agg(
+                    F.max_by("processing", "_day").alias("processing"),
+                    F.max("_day").alias("last_processed_day"),
+                )
+                .withColumnRenamed("series_id", "_id")
+            )
+            written.committed()  # the catalog announces only days that are written
+            write_series_state(latest, *catalog.settings_pair())
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -26,15 +26,17 @@ from pyspark.sql import functions as F
 from tsplatform.assets.analyse import READINGS, period_estimates
 from tsplatform.assets.clean import validated_readings
 from tsplatform.assets.common import (
+    cached,
     check_specs,
     graph_asset,
-    markdown_table,
+    input_buckets,
     read_or_empty,
     run_days,
     span,
     summary_and_checks,
     unique_check,
     with_day,
+    worst_table,
     write,
 )
 from tsplatform.datasets import PERIOD_ESTIMATES, REGULARIZED_READINGS, RegularizedReadingsModel
@@ -43,7 +45,7 @@ from tsplatform.resources.catalog import CatalogResource
 from tsplatform.resources.lake import LakeResource
 from tsplatform.settings import get_settings
 from tsplatform.spark_checks import GRID_TOLERANCE_S, grid_step_spread
-from tsplatform.spark_io import apply_per_bucket, bucket_count, for_each_key, partition_rows
+from tsplatform.spark_io import apply_per_bucket, for_each_key
 from tsplatform.timeseries.stages import history_document, latest_selections, regularize_series
 
 STATE_FIELDS = ["imputation_method", "imputation_selected", "imputation_history"]
@@ -144,29 +146,10 @@ def regularized_readings(
         per_bucket,
         with_day(REGULARIZED_READINGS),
         [readings, estimates],
-        buckets=bucket_count(session, partition_rows(the_lake, "validated_readings", window)),
+        buckets=input_buckets(session, the_lake, {"validated_readings": window}),
     )
     written = write(session, out, the_lake, "regularized_readings", days, REGULARIZED_READINGS)
     try:
-        frame = written.frame
-        # one shuffle of the day's rows for the per-series-day views: worst series, grid, selections used
-        per_series_day = (
-            frame.groupBy("series_id", "position", "type_name", "_day")
-            .agg(
-                F.sum(F.col("is_imputed").cast("int")).alias("imputed"),
-                F.sum(F.col("value").isNull().cast("int")).alias("left_missing"),
-                F.count(F.lit(1)).alias("slots"),
-                F.first("imputation_method").alias("method"),
-                grid_step_spread(F.col("event_time")).alias("step_spread"),
-                F.collect_set(
-                    F.when(
-                        F.col("imputation_selected").isNotNull(),
-                        F.array("imputation_selected", "imputation_method"),
-                    )
-                ).alias("used"),
-            )
-            .cache()
-        )
         metadata, checks = summary_and_checks(
             written,
             RegularizedReadingsModel,
@@ -176,31 +159,41 @@ def regularized_readings(
                 "passed_through": F.sum((F.col("imputation_method") == "none").cast("int")),
             },
         )
-        worst = (
-            per_series_day.orderBy(F.desc("imputed"), F.desc("left_missing"))
-            .select(
-                "series_id", "position", "type_name", "_day", "imputed", "left_missing", "slots", "method"
+        checks.append(unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]))
+        # one shuffle of the day's rows for the per-series-day views: worst series, grid, selections used
+        by_series_day = written.frame.groupBy("series_id", "position", "type_name", "_day").agg(
+            F.sum(F.col("is_imputed").cast("int")).alias("imputed"),
+            F.sum(F.col("value").isNull().cast("int")).alias("left_missing"),
+            F.count(F.lit(1)).alias("slots"),
+            F.first("imputation_method").alias("method"),
+            grid_step_spread(F.col("event_time")).alias("step_spread"),
+            F.collect_set(
+                F.when(
+                    F.col("imputation_selected").isNotNull(),
+                    F.array("imputation_selected", "imputation_method"),
+                )
+            ).alias("used"),
+        )
+        with cached(by_series_day) as per_series_day:
+            metadata["worst_series"] = worst_table(
+                per_series_day,
+                [F.desc("imputed"), F.desc("left_missing")],
+                ["series_id", "position", "type_name", "_day", "imputed", "left_missing", "slots", "method"],
             )
-            .limit(5)
-            .collect()
-        )
-        metadata["worst_series"] = dg.MetadataValue.md(markdown_table([r.asDict() for r in worst]))
-        grid_failures = per_series_day.where(F.col("step_spread") > GRID_TOLERANCE_S).count()
-        checks += [
-            unique_check(written, "one_row_per_series_time", ["series_id", "event_time"]),
-            dg.AssetCheckResult(
-                check_name="on_regular_grid",
-                passed=grid_failures == 0,
-                metadata={"irregular_series_days": grid_failures},
-            ),
-        ]
-        # the catalog's selection history: before the run, what the run's rows used, after the run
-        used = per_series_day.groupBy("series_id").agg(
-            F.array_distinct(F.flatten(F.collect_list("used"))).alias("used")
-        )
-        written.committed()  # the catalog announces only days that are written
-        write_imputation_history(used, days, *catalog.settings_pair())
-        per_series_day.unpersist()
+            grid_failures = per_series_day.where(F.col("step_spread") > GRID_TOLERANCE_S).count()
+            checks.append(
+                dg.AssetCheckResult(
+                    check_name="on_regular_grid",
+                    passed=grid_failures == 0,
+                    metadata={"irregular_series_days": grid_failures},
+                )
+            )
+            # the catalog's selection history: before the run, what the run's rows used, after the run
+            used = per_series_day.groupBy("series_id").agg(
+                F.array_distinct(F.flatten(F.collect_list("used"))).alias("used")
+            )
+            written.committed()  # the catalog announces only days that are written
+            write_imputation_history(used, days, *catalog.settings_pair())
     finally:
         written.close()
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

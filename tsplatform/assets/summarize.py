@@ -21,6 +21,7 @@ from tsplatform.assets.clean import REJECTS_SCHEMA, validated_readings
 from tsplatform.assets.common import (
     check_specs,
     graph_asset,
+    input_buckets,
     read_or_empty,
     run_days,
     summary_and_checks,
@@ -47,13 +48,19 @@ from tsplatform.spark_io import (
     DAY_COLUMN,
     apply_per_bucket,
     apply_per_series,
-    bucket_count,
-    partition_rows,
     with_day_of,
     write_series_state,
 )
 from tsplatform.timeseries.stages import DUPLICATE_REASONS, correlate_position, hourly_series, profile_series
 
+#: The datasets a day's profiles read.
+PROFILE_INPUTS = (
+    "validated_readings",
+    "validation_rejects",
+    "regularized_readings",
+    "denoised_readings",
+    "period_estimates",
+)
 SOURCES = pa.schema(
     [
         *[READINGS.field(n) for n in ("series_id", "position", "type_name", "event_time", "value")],
@@ -95,7 +102,7 @@ def hourly_readings(
         per_bucket,
         with_day(HOURLY_READINGS),
         [values],
-        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", days)),
+        buckets=input_buckets(session, the_lake, {"denoised_readings": days}),
     )
     written = write(session, out, the_lake, "hourly_readings", days, HOURLY_READINGS)
     try:
@@ -156,8 +163,6 @@ def series_profiles(
     regular = read_or_empty(session, the_lake, "regularized_readings", days, REGULARIZED_READINGS)
     denoised = read_or_empty(session, the_lake, "denoised_readings", days, DENOISED_READINGS)
     estimates = read_or_empty(session, the_lake, "period_estimates", days, PERIOD_ESTIMATES)
-    inputs = ("validated_readings", "validation_rejects", "regularized_readings", "denoised_readings")
-    input_rows = sum(partition_rows(the_lake, name, days) for name in (*inputs, "period_estimates"))
     sources = (
         _tagged(validated, "validated", F.col("value"), F.lit(False))
         .unionByName(_tagged(rejects, "rejects", F.col("value"), F.col("reason").isin(*DUPLICATE_REASONS)))
@@ -170,7 +175,10 @@ def series_profiles(
         return profile_series(rows, days)  # vectorised over the bucket's series
 
     out = apply_per_bucket(
-        per_bucket, with_day(SERIES_PROFILES), [sources], buckets=bucket_count(session, input_rows)
+        per_bucket,
+        with_day(SERIES_PROFILES),
+        [sources],
+        buckets=input_buckets(session, the_lake, dict.fromkeys(PROFILE_INPUTS, days)),
     )
     written = write(session, out, the_lake, "series_profiles", days, SERIES_PROFILES)
     try:
@@ -237,7 +245,7 @@ def correlations(
         with_day(CORRELATIONS),
         [values],
         key="position",
-        buckets=bucket_count(session, partition_rows(the_lake, "denoised_readings", days)),
+        buckets=input_buckets(session, the_lake, {"denoised_readings": days}),
     )
     written = write(session, out, the_lake, "correlations", days, CORRELATIONS)
     try:
