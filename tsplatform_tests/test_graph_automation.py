@@ -162,3 +162,31 @@ def test_a_30_day_backfill_is_one_run_per_asset() -> None:
         tags = runs[0].tags
         assert tags["dagster/asset_partition_range_start"] == days[0], asset
         assert tags["dagster/asset_partition_range_end"] == days[-1], asset
+
+
+def test_days_landed_by_a_running_ingestion_wait_for_it_and_then_go_together() -> None:
+    """An ingestion run reports its days one by one at its end: while it is queued or running nothing is
+    requested (a tick between two of its days split one batch into two validations and two graph runs);
+    once it has finished, every day it landed is requested on one tick, for every asset of the graph."""
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.test_utils import create_run_for_test
+
+    from tsplatform.definitions import defs
+
+    landed = {day.isoformat() for day in DAYS[:3]}
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        ingestion = create_run_for_test(instance, job_name="ingest_kafka", status=dg.DagsterRunStatus.STARTED)
+        materialize(instance, "raw_readings", DAYS[0].isoformat())  # the first of its days is reported
+        during = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert during.total_requested == 0
+        for day in sorted(landed - {DAYS[0].isoformat()}):
+            materialize(instance, "raw_readings", day)
+        still = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=during.cursor)
+        assert still.total_requested == 0
+        success = DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "ingest_kafka", message="finished")
+        instance.report_dagster_event(success, run_id=ingestion.run_id)
+        assert instance.get_run_by_id(ingestion.run_id).status == dg.DagsterRunStatus.SUCCESS
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=still.cursor)
+        for asset in GRAPH:
+            assert requested(after, asset) == landed, asset
