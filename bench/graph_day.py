@@ -59,7 +59,7 @@ import pyarrow as pa
 from bench import jfr_profile, spark_events
 from bench.core_profile import profile_core
 from bench.day_generator import BENCH_DAY, GAP_RATE, generate_day, write_day
-from bench.graph_peer import run_peer
+from bench.graph_peer import run_peer, run_peer_split
 from bench.jars_dir import jars_dir
 from bench.process_tree import (
     JVM_KINDS,
@@ -410,6 +410,14 @@ def report(
             f"- pandas peer (one process, {peer['steps']} step(s) of the chain): "
             f"{peer['wall_s']:.1f} s wall, {peer['cpu_s']:.1f} s CPU"
         )
+        if "split" in peer:
+            split, n = peer["split"], peer["split"]["processes"]
+            walls = ", ".join(f"{w:.1f}" for w in split["share_wall_s"])
+            print(
+                f"- the same peer split over {n} processes at once, by position (no Spark; the chain's "
+                f"floor on {n} cores): {split['wall_s']:.1f} s wall (processes {walls} s), "
+                f"{split['cpu_s']:.1f} s CPU; {peer['wall_s'] / split['wall_s']:.2f}x the one process"
+            )
         for run in runs:
             if run.get("tag") == "again":  # the peer selects imputation methods: compare its day only
                 continue
@@ -458,6 +466,14 @@ def main() -> None:
     parser.add_argument("--masters", default="local[2],local[1]")
     parser.add_argument("--select", default="", help="Dagster asset selection; default: the graph's assets.")
     parser.add_argument("--no-peer", action="store_true", help="Skip the pandas peer.")
+    parser.add_argument(
+        "--peer-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Also run the peer split over N processes at once, by position (no Spark): the chain's wall "
+        "time on N cores, the floor of any engine running this core on them.",
+    )
     parser.add_argument(
         "--again",
         action="store_true",
@@ -561,6 +577,9 @@ def main() -> None:
                 (work / "peer").mkdir(exist_ok=True)
                 peer = run_peer(lake, assets, work / "peer")
                 print(f"progress: peer {json.dumps(peer)}", file=sys.stderr, flush=True)
+                if args.peer_processes > 1:
+                    peer["split"] = run_peer_split(lake, assets, work / "peer-split", args.peer_processes)
+                    print(f"progress: split peer {json.dumps(peer['split'])}", file=sys.stderr, flush=True)
             report(args, table.num_rows, assets, runs, peer)
     finally:
         if args.keep is None:

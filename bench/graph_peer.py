@@ -106,17 +106,66 @@ def run_peer_chain(raw: pd.DataFrame, assets: list[str]) -> dict[str, pd.DataFra
     return {a: pd.concat(parts, ignore_index=True) for a, parts in out.items() if parts}
 
 
-def run_peer(lake: Lake, assets: list[str], out_dir: Path) -> dict[str, float]:
+def _split_positions(raw: pd.DataFrame, processes: int) -> list[list[str]]:
+    """The day's positions in ``processes`` shares of about as many readings each (largest first, each to
+    the lightest share): a position's series stay together, as correlations need them."""
+    shares: list[list[str]] = [[] for _ in range(processes)]
+    load = [0] * processes
+    for position, rows in raw["position"].value_counts().sort_values(ascending=False).items():
+        lightest = load.index(min(load))
+        shares[lightest].append(str(position))
+        load[lightest] += int(rows)
+    return shares
+
+
+def _peer_share(root: str, assets: list[str], positions: list[str], out_dir: str) -> dict[str, float]:
+    """One process of :func:`run_peer_split`: :func:`run_peer` over the series of ``positions``."""
+    return run_peer(Lake(root), assets, Path(out_dir), positions=positions)
+
+
+def run_peer_split(lake: Lake, assets: list[str], out_dir: Path, processes: int) -> dict[str, float]:
+    """:func:`run_peer` split over ``processes`` fresh processes at once, each on the series of its share of
+    the positions (no Spark, nothing between them): the wall time of the core chain on that many cores,
+    the floor of any engine that runs this core on them. Returns the wall seconds (start to the last
+    process done, their start-up included) and the processes' CPU seconds."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    raw = lake.read_partition("raw_readings", DAY).to_pandas()[["position"]]
+    shares = _split_positions(raw, processes)
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")  # fresh interpreters, as a Python worker is
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = []
+        for i, positions in enumerate(shares):
+            share_dir = out_dir / f"share-{i}"
+            share_dir.mkdir(parents=True, exist_ok=True)
+            futures.append(pool.submit(_peer_share, lake.root, assets, positions, str(share_dir)))
+        results = [f.result() for f in futures]
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": sum(r["cpu_s"] for r in results),
+        "share_wall_s": [round(r["wall_s"], 1) for r in results],
+        "processes": processes,
+    }
+
+
+def run_peer(
+    lake: Lake, assets: list[str], out_dir: Path, positions: list[str] | None = None
+) -> dict[str, float]:
     """:func:`run_peer_chain` over the raw day in this one process, reading the lake and writing each
     asset's rows as Parquet; CPU and wall seconds. BLAS and OpenMP pools are held to one thread, as Spark
     holds its Python workers (``OMP_NUM_THREADS`` = 1 per task): with OpenBLAS's default two threads the
-    peer spent 1,424 CPU s in 750 s wall on the 1.44M day, the second thread mostly spinning."""
+    peer spent 1,424 CPU s in 750 s wall on the 1.44M day, the second thread mostly spinning. With
+    ``positions``, only the series of those positions (one share of :func:`run_peer_split`)."""
     import scipy.linalg  # noqa: F401  (load every BLAS the chain uses before limiting them)
     import statsmodels.api  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     started_cpu, started = time.process_time(), time.perf_counter()
     raw = lake.read_partition("raw_readings", DAY).to_pandas()
+    if positions is not None:  # one share of run_peer_split
+        raw = raw[raw["position"].isin(positions)]
     with threadpool_limits(1):
         outputs = run_peer_chain(raw, assets)
     for asset, frame in outputs.items():
