@@ -19,7 +19,9 @@ run's STEP_START to STEP_SUCCESS events. ``<assets>`` defaults to every asset do
 The peer, measured in the same run: the same chain of pure core functions in ONE pandas process over the
 same data (read the partition; validation, hourly and profiles over all series at once as they are
 vectorised over series, the other stages per series; write Parquet), timed with ``time.process_time`` and
-wall. "Spark's cost per core" = local[N] wall x N / the peer's wall.
+wall. "Spark's cost per core" = local[N] wall x N / the peer's wall. ``--peer-processes N`` also runs the
+peer split over N processes at once, by position: the chain's wall time on N cores with no engine at all
+(``--masters ''`` runs the peers alone, block ``graph_day_peers``).
 Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1]; cost per core <= 1.5x.
 
     .venv/bin/python -m bench.graph_day [--series 10000] [--samples 144] [--files 8]
@@ -339,22 +341,8 @@ def _per_run_table(
         print(f"| {run['label']} | " + " | ".join(fmt.format(got.get(c, 0.0)) for c in columns) + " |")
 
 
-def report(
-    args: argparse.Namespace, rows: int, assets: list[str], runs: list[dict], peer: dict | None
-) -> None:
-    print(
-        f"### Graph day: {rows:,} readings ({args.series:,} series x {args.samples}), "
-        f"{len(assets)} asset(s)\n"
-    )
-    print(f"assets: {', '.join(assets)}; raw partition in {args.files} file(s)\n")
-    if args.history:
-        first, last = DAY - dt.timedelta(days=args.history), DAY - dt.timedelta(days=1)
-        walls = ", ".join(f"{m} {s:.0f} s" for m, s in args.history_s.items())
-        print(
-            f"history: the {args.history} days before the day ({first}...{last}, the same "
-            f"series, other gaps) materialized first as one backfill, one run per asset ({walls} wall); the "
-            "table times the day after them, its lookback windows full\n"
-        )
+def _run_tables(assets: list[str], runs: list[dict]) -> None:
+    """The Spark runs' tables: per-asset wall times, CPU and RSS by process role, the JVM's CPU by thread."""
     print(
         "| master | "
         + " | ".join(f"{a} s" for a in assets)
@@ -399,6 +387,26 @@ def report(
             "`bench.jfr_profile`; shares of the task threads' samples):\n"
         )
         _per_run_table(recorded_runs, sinks, lambda run: run["jfr_shares"]["sink"], "{:.0%}")
+
+
+def report(
+    args: argparse.Namespace, rows: int, assets: list[str], runs: list[dict], peer: dict | None
+) -> None:
+    print(
+        f"### Graph day: {rows:,} readings ({args.series:,} series x {args.samples}), "
+        f"{len(assets)} asset(s)\n"
+    )
+    print(f"assets: {', '.join(assets)}; raw partition in {args.files} file(s)\n")
+    if args.history:
+        first, last = DAY - dt.timedelta(days=args.history), DAY - dt.timedelta(days=1)
+        walls = ", ".join(f"{m} {s:.0f} s" for m, s in args.history_s.items())
+        print(
+            f"history: the {args.history} days before the day ({first}...{last}, the same "
+            f"series, other gaps) materialized first as one backfill, one run per asset ({walls} wall); the "
+            "table times the day after them, its lookback windows full\n"
+        )
+    if runs:
+        _run_tables(assets, runs)
     print()
     for tag, what in (("first", ""), ("repeat1", " (the day again, warm server)")):
         by_master = {r["master"]: r for r in runs if r.get("tag") == tag}
@@ -553,6 +561,8 @@ def main() -> None:
         name += "_spark_connect"
     if args.history:
         name += f"_history_{args.history}"
+    if not args.masters.strip():  # the peers only (e.g. --peer-processes 2): a block of their own
+        name += "_peers"
     try:
         with recorded(name, write=args.write, module="bench.graph_day"):
             lake = Lake(str(work / "lake"))
