@@ -21,7 +21,8 @@ same data (read the partition; validation, hourly and profiles over all series a
 vectorised over series, the other stages per series; write Parquet), timed with ``time.process_time`` and
 wall. "Spark's cost per core" = local[N] wall x N / the peer's wall. ``--peer-processes N`` also runs the
 peer split over N processes at once, by position: the chain's wall time on N cores with no engine at all
-(``--masters ''`` runs the peers alone, block ``graph_day_peers``).
+(``--masters ''`` runs the peers alone, block ``graph_day_peers``; ``--peer-rounds R`` alternates the two
+R times, as this machine's speed drifts between minutes).
 Goals (issue 9): total <= 60 s on local[2]; local[2] >= 1.7x faster than local[1]; cost per core <= 1.5x.
 
     .venv/bin/python -m bench.graph_day [--series 10000] [--samples 144] [--files 8]
@@ -45,6 +46,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,7 +63,7 @@ import pyarrow as pa
 from bench import jfr_profile, spark_events
 from bench.core_profile import profile_core
 from bench.day_generator import BENCH_DAY, GAP_RATE, generate_day, write_day
-from bench.graph_peer import run_peer, run_peer_split
+from bench.graph_peer import more_peer_rounds, run_peer, run_peer_split
 from bench.jars_dir import jars_dir
 from bench.process_tree import (
     JVM_KINDS,
@@ -426,6 +428,15 @@ def report(
                 f"floor on {n} cores): {split['wall_s']:.1f} s wall (processes {walls} s), "
                 f"{split['cpu_s']:.1f} s CPU; {peer['wall_s'] / split['wall_s']:.2f}x the one process"
             )
+            rounds = peer["rounds"]
+            ratios = [one / two for one, two, _ in rounds]
+            own = [one / slowest for one, _, slowest in rounds]  # without the processes' start-up
+            cells = "; ".join(f"{one:.1f} / {two:.1f} s ({slowest:.1f} s)" for one, two, slowest in rounds)
+            print(
+                f"- one process / {n} processes ({len(rounds)} round(s), the order alternated): {cells}; "
+                f"median **{statistics.median(ratios):.2f}x** with the processes' start-up (interpreter, "
+                f"imports), {statistics.median(own):.2f}x by the slower process's own time (in parentheses)"
+            )
         for run in runs:
             if run.get("tag") == "again":  # the peer selects imputation methods: compare its day only
                 continue
@@ -481,6 +492,14 @@ def main() -> None:
         metavar="N",
         help="Also run the peer split over N processes at once, by position (no Spark): the chain's wall "
         "time on N cores, the floor of any engine running this core on them.",
+    )
+    parser.add_argument(
+        "--peer-rounds",
+        type=int,
+        default=1,
+        metavar="R",
+        help="With --peer-processes: R rounds of the one-process and the split peer, the order alternated "
+        "(this machine's speed drifts between minutes), and the median of their ratio.",
     )
     parser.add_argument(
         "--again",
@@ -590,6 +609,11 @@ def main() -> None:
                 if args.peer_processes > 1:
                     peer["split"] = run_peer_split(lake, assets, work / "peer-split", args.peer_processes)
                     print(f"progress: split peer {json.dumps(peer['split'])}", file=sys.stderr, flush=True)
+                    split = peer["split"]
+                    peer["rounds"] = [(peer["wall_s"], split["wall_s"], max(split["share_wall_s"]))]
+                    peer["rounds"] += more_peer_rounds(
+                        lake, assets, work, args.peer_processes, args.peer_rounds - 1
+                    )
             report(args, table.num_rows, assets, runs, peer)
     finally:
         if args.keep is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -178,3 +179,24 @@ def run_peer(
         "wall_s": time.perf_counter() - started,
         "steps": len(outputs),
     }
+
+
+def more_peer_rounds(
+    lake: Lake, assets: list[str], work: Path, processes: int, rounds: int
+) -> list[tuple[float, float, float]]:
+    """``rounds`` more rounds of :func:`run_peer` and :func:`run_peer_split` after a first one (the one
+    process first), the order alternated from round to round: this machine's speed drifts between
+    minutes. Per round: the one process's wall, the split's wall (start-up of its processes included)
+    and the slower split process's own wall (without it)."""
+    out = []
+    for turn in range(1, rounds + 1):
+        walls: dict[str, float] = {}
+        for which in ("split", "one") if turn % 2 else ("one", "split"):
+            if which == "one":
+                walls["one"] = run_peer(lake, assets, work / "peer")["wall_s"]
+            else:
+                split = run_peer_split(lake, assets, work / "peer-split", processes)
+                walls["split"], walls["slower"] = split["wall_s"], max(split["share_wall_s"])
+        out.append((walls["one"], walls["split"], walls["slower"]))
+        print(f"progress: peer round {turn + 1} {out[-1]}", file=sys.stderr, flush=True)
+    return out
