@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,7 @@ def _peer_share(root: str, assets: list[str], positions: list[str], out_dir: str
     return run_peer(Lake(root), assets, Path(out_dir), positions=positions)
 
 
-def run_peer_split(lake: Lake, assets: list[str], out_dir: Path, processes: int) -> dict[str, float]:
+def run_peer_split(lake: Lake, assets: list[str], out_dir: Path, processes: int) -> dict[str, Any]:
     """:func:`run_peer` split over ``processes`` fresh processes at once, each on the series of its share of
     the positions (no Spark, nothing between them): the wall time of the core chain on that many cores,
     the floor of any engine that runs this core on them. Returns the wall seconds (start to the last
