@@ -78,6 +78,8 @@ defs = dg.Definitions(
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=get_settings().automation_interval_s,
             use_user_code_server=True,  # day_has_readings (assets/automation.py) is Python
+            # emit_backfills stays True: with False (runs at once, no wait for the backfill daemon's loop)
+            # this Dagster launched one run per day partition, not one run over the range
             description=(
                 "Evaluates the assets' automation conditions: new and late data re-materialize their day and "
                 "every day whose lookback window includes it; several days at once run as a backfill."
