@@ -133,8 +133,8 @@ def run_peer_split(lake: Lake, assets: list[str], out_dir: Path, processes: int)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    raw = lake.read_partition("raw_readings", DAY).to_pandas()[["position"]]
-    shares = _split_positions(raw, processes)
+    position_column = lake.read_partition("raw_readings", DAY, columns=["position"])
+    shares = _split_positions(position_column.to_pandas(), processes)
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")  # fresh interpreters, as a Python worker is
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
